@@ -1,0 +1,116 @@
+// Package keyseal holds the domain of the service: tenants and their TMK
+// versions, the audit chain, agents and step-up tokens, the ports (narrow
+// interfaces) that adapters implement, and the application error type.
+package keyseal
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to exactly one HTTP status in StatusOf; the code is
+// what clients see in the "error"/"type" field.
+const (
+	EINVALID        = "invalid_request"
+	EUNAUTHORIZED   = "unauthorized"
+	EFORBIDDEN      = "forbidden"
+	ENOTFOUND       = "not_found"
+	EMETHOD         = "method_not_allowed"
+	ECONFLICT       = "conflict"
+	EINTERNAL       = "internal"
+	ESEALED         = "tenant_sealed"
+	EKMSUNAVAILABLE = "kms_unavailable"
+	ESTEPUP         = "step_up_required"
+	EINSUFFICIENT   = "insufficient_user_authentication"
+	ENOTSEALED      = "not_sealed"
+	EUNSEALFAILED   = "unseal_failed"
+	EREVOKED        = "tenant_revoked"
+	EKEYARN         = "invalid_key_arn"
+	ECMKACCESS      = "cannot_access_cmk"
+	EKEYEXISTS      = "byok_key_exists"
+	ETENANT         = "tenant_not_found"
+	ETOOLARGE       = "request_too_large"
+)
+
+var statusByCode = map[string]int{
+	EINVALID:        400,
+	EKEYARN:         400,
+	EUNAUTHORIZED:   401,
+	ESTEPUP:         401,
+	EINSUFFICIENT:   401,
+	EFORBIDDEN:      403,
+	ENOTFOUND:       404,
+	ETENANT:         404,
+	EMETHOD:         405,
+	ECONFLICT:       409,
+	ENOTSEALED:      409,
+	EKEYEXISTS:      409,
+	EREVOKED:        409,
+	ETOOLARGE:       400,
+	ECMKACCESS:      422,
+	EINTERNAL:       500,
+	EUNSEALFAILED:   502,
+	ESEALED:         503,
+	EKMSUNAVAILABLE: 503,
+}
+
+// Error is the application error: a code from the table above, a message safe
+// to show to clients, and optional extra fields for the admin error body
+// (for example "reason" on unseal_failed).
+type Error struct {
+	Code    string
+	Message string
+	Extra   map[string]any
+	// Header holds response headers the error requires (WWW-Authenticate).
+	Header map[string]string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("keyseal %s: %s", e.Code, e.Message) }
+
+// Errorf builds an *Error with a formatted client-safe message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// With returns a copy of e with an extra body field set.
+func (e *Error) With(key string, value any) *Error {
+	c := *e
+	c.Extra = make(map[string]any, len(e.Extra)+1)
+	for k, v := range e.Extra {
+		c.Extra[k] = v
+	}
+	c.Extra[key] = value
+	return &c
+}
+
+// ErrorCode returns the code of an application error, EINTERNAL for any other
+// non-nil error and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the client-safe message of err; internal errors never
+// expose their text.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code != EINTERNAL {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// StatusOf maps an error code to its HTTP status.
+func StatusOf(code string) int {
+	if s, ok := statusByCode[code]; ok {
+		return s
+	}
+	return 500
+}
