@@ -3,6 +3,7 @@
 package audit
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -99,4 +100,17 @@ func (v *Verifier) Finish(head keyseal.AuditHead) Result {
 		v.bad = &seq
 	}
 	return Result{Valid: v.bad == nil, Entries: v.entries, FirstBadSeq: v.bad}
+}
+
+// VerifyChain recomputes a tenant's whole chain from the store.
+func VerifyChain(ctx context.Context, store keyseal.Store, tenantID string) (Result, error) {
+	var v Verifier
+	head, err := store.ScanAudit(ctx, tenantID, func(e keyseal.AuditEntry) error {
+		v.Add(e)
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return v.Finish(head), nil
 }

@@ -13,6 +13,7 @@ const (
 const (
 	ActionTenantProvision = "tenant.provision"
 	ActionRegister        = "byok.kms.register"
+	ActionDeregister      = "byok.kms.deregister"
 	ActionSeal            = "byok.kms.seal"
 	ActionUnseal          = "byok.kms.unseal"
 	ActionRevoke          = "byok.tmk.revoke"

@@ -1,0 +1,65 @@
+// Command localserver runs the whole keyseal API on one port with the poller
+// in process: dev mode (embedded store, local KMS; `make run`) or LocalStack
+// mode (DynamoDB Local + LocalStack KMS/EventBridge; `make run-localstack`).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/localserver"
+)
+
+func main() {
+	fs := flag.NewFlagSet("localserver", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: localserver [flags]
+
+Runs keyseal's API locally. Configuration is the environment of SPEC §8
+(KEYSEAL_TMK_CACHE_TTL, KEYSEAL_SESSION_TTL, KEYSEAL_POLL_INTERVAL, ...);
+these flags default to KEYSEAL_ADDR, KEYSEAL_DATA_DIR and KEYSEAL_MODE.
+
+`)
+		fs.PrintDefaults()
+	}
+	addr := fs.String("addr", envOr("KEYSEAL_ADDR", "127.0.0.1:8080"), "listen address")
+	dataDir := fs.String("data-dir", envOr("KEYSEAL_DATA_DIR", ".keyseal"), "data directory (store, keys, dev-credentials.json)")
+	mode := fs.String("mode", envOr("KEYSEAL_MODE", app.ModeDev), "dev or localstack")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *mode, *addr, *dataDir); err != nil {
+		fmt.Fprintln(os.Stderr, "localserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, mode, addr, dataDir string) error {
+	a, l, err := app.NewLocal(ctx, os.Getenv, mode, dataDir)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: addr, DataDir: dataDir})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "keyseal (%s mode) listening on %s\ncredentials: %s/dev-credentials.json (tenant %s)\n",
+		mode, s.URL, dataDir, s.Credentials.TenantID)
+	<-ctx.Done()
+	return s.Close()
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

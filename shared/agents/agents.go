@@ -1,0 +1,83 @@
+// Package agents manages agent credentials: keys are shown once at
+// creation, stored only as hashes, and revocable.
+package agents
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+// Service creates, lists, revokes and authenticates agents.
+type Service struct {
+	Store keyseal.Store
+	Now   func() time.Time
+}
+
+// Created is an agent together with its key, which exists only in this
+// value: keyseal stores the hash.
+type Created struct {
+	keyseal.Agent
+	Key string `json:"agent_key"`
+}
+
+// MaxNameLen bounds an agent's display name.
+const MaxNameLen = 128
+
+// Create makes an agent for an existing tenant.
+func (s *Service) Create(ctx context.Context, tenantID, name, actor string) (*Created, error) {
+	if name == "" || len(name) > MaxNameLen {
+		return nil, keyseal.Errorf(keyseal.EINVALID, "name is required (1-%d characters)", MaxNameLen)
+	}
+	key, hash, err := auth.NewAgentKey()
+	if err != nil {
+		return nil, err
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, err
+	}
+	a := keyseal.Agent{ID: "agt_" + hex.EncodeToString(raw[:]), TenantID: tenantID, Name: name, KeyHash: hash,
+		CreatedAt: s.Now().UTC().Truncate(time.Microsecond), CreatedBy: actor}
+	err = s.Store.CreateAgent(ctx, &a, keyseal.AuditRecord{Action: keyseal.ActionAgentCreate, Severity: keyseal.SeverityInfo, Actor: actor,
+		Details: map[string]string{"agent_id": a.ID, "name": name}})
+	if err != nil {
+		return nil, err
+	}
+	return &Created{Agent: a, Key: key}, nil
+}
+
+// List returns a tenant's agents.
+func (s *Service) List(ctx context.Context, tenantID string) ([]keyseal.Agent, error) {
+	return s.Store.ListAgents(ctx, tenantID)
+}
+
+// Revoke revokes an agent: its key stops working at once (sessions already
+// issued live until their exp).
+func (s *Service) Revoke(ctx context.Context, tenantID, agentID, actor string) error {
+	return s.Store.RevokeAgent(ctx, tenantID, agentID, s.Now().UTC().Truncate(time.Microsecond), keyseal.AuditRecord{
+		Action: keyseal.ActionAgentRevoke, Severity: keyseal.SeverityWarning, Actor: actor, Details: map[string]string{"agent_id": agentID}})
+}
+
+// Authenticate resolves an Authorization header to an active agent, or
+// EUNAUTHORIZED.
+func (s *Service) Authenticate(ctx context.Context, authorization string) (*keyseal.Agent, error) {
+	key, ok := auth.BearerToken(authorization)
+	if !ok {
+		return nil, keyseal.Errorf(keyseal.EUNAUTHORIZED, "missing agent key: send Authorization: Bearer <agent key>")
+	}
+	a, err := s.Store.AgentByKeyHash(ctx, auth.HashAgentKey(key))
+	switch {
+	case keyseal.ErrorCode(err) == keyseal.ENOTFOUND:
+		return nil, keyseal.Errorf(keyseal.EUNAUTHORIZED, "unknown agent key")
+	case err != nil:
+		return nil, err
+	case a.RevokedAt != nil:
+		return nil, keyseal.Errorf(keyseal.EUNAUTHORIZED, "agent key revoked")
+	}
+	return a, nil
+}

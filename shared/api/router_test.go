@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func loadEvent(t *testing.T, name string) events.APIGatewayProxyRequest {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+type echoIn struct {
+	Name string `json:"name"`
+}
+
+func testRouter() *api.Router {
+	return api.NewRouter(discard(), []api.Route{
+		{Method: http.MethodPost, Path: "/agent/v1/echo", Style: api.StyleAgent, Handler: func(_ context.Context, r *api.Request) (api.Response, error) {
+			var in echoIn
+			if err := api.Decode(r, &in, false); err != nil {
+				return api.Response{}, err
+			}
+			return api.JSON(200, in), nil
+		}},
+		{Method: http.MethodPut, Path: "/admin/things/{id}", Handler: func(_ context.Context, r *api.Request) (api.Response, error) {
+			var in echoIn
+			if err := api.Decode(r, &in, true); err != nil {
+				return api.Response{}, err
+			}
+			return api.JSON(200, map[string]string{"id": r.Params["id"], "name": in.Name, "auth": r.Header("AUTHORIZATION")}), nil
+		}},
+		{Method: http.MethodGet, Path: "/admin/boom", Handler: func(context.Context, *api.Request) (api.Response, error) {
+			panic("secret detail")
+		}},
+		{Method: http.MethodGet, Path: "/admin/fail", Handler: func(context.Context, *api.Request) (api.Response, error) {
+			return api.Response{}, io.ErrUnexpectedEOF // an internal error
+		}},
+		{Method: http.MethodGet, Path: "/admin/unseal-failed", Handler: func(context.Context, *api.Request) (api.Response, error) {
+			return api.Response{}, keyseal.Errorf(keyseal.EUNSEALFAILED, "still failing").With("reason", "access_denied")
+		}},
+	})
+}
+
+func call(t *testing.T, rt *api.Router, method, path, body string) (int, map[string]any, map[string]string) {
+	t.Helper()
+	resp, err := rt.Handle(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Body: body,
+		Headers: map[string]string{"authorization": "Bearer x"}})
+	if err != nil {
+		t.Fatalf("Handle returned a Go error: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(resp.Body), &m); err != nil {
+		t.Fatalf("body %q is not JSON: %v", resp.Body, err)
+	}
+	return resp.StatusCode, m, resp.Headers
+}
+
+func TestRouterErrors(t *testing.T) {
+	rt := testRouter()
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"unknown route", "GET", "/nope", "", 404, keyseal.ENOTFOUND},
+		{"wrong method", "DELETE", "/admin/things/1", "", 405, keyseal.EMETHOD},
+		{"malformed JSON", "PUT", "/admin/things/1", `{"name":`, 400, keyseal.EINVALID},
+		{"unknown field", "PUT", "/admin/things/1", `{"name":"a","extra":1}`, 400, keyseal.EINVALID},
+		{"wrong type", "PUT", "/admin/things/1", `{"name":5}`, 400, keyseal.EINVALID},
+		{"trailing data", "PUT", "/admin/things/1", `{"name":"a"} {}`, 400, keyseal.EINVALID},
+		{"oversized body", "PUT", "/admin/things/1", `{"name":"` + strings.Repeat("a", api.MaxBody) + `"}`, 400, keyseal.EINVALID},
+		{"panic", "GET", "/admin/boom", "", 500, keyseal.EINTERNAL},
+		{"internal error", "GET", "/admin/fail", "", 500, keyseal.EINTERNAL},
+		{"extra fields", "GET", "/admin/unseal-failed", "", 502, keyseal.EUNSEALFAILED},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body, _ := call(t, rt, tc.method, tc.path, tc.body)
+			if status != tc.status || body["error"] != tc.code {
+				t.Fatalf("got %d %v, want %d %s", status, body, tc.status, tc.code)
+			}
+			if msg, _ := body["message"].(string); msg == "" {
+				t.Fatal("error without a message")
+			}
+			if status >= 500 && tc.code == keyseal.EINTERNAL && body["message"] != "internal error" {
+				t.Fatalf("5xx leaks internals: %v", body)
+			}
+		})
+	}
+}
+
+func TestRouterAgentErrorShape(t *testing.T) {
+	status, body, _ := call(t, testRouter(), "POST", "/agent/v1/echo", `{"bad":1}`)
+	inner, ok := body["error"].(map[string]any)
+	if status != 400 || !ok || inner["type"] != keyseal.EINVALID || inner["message"] == "" {
+		t.Fatalf("agent error = %d %v, want 400 {error:{type,message}}", status, body)
+	}
+	// Unknown agent routes use the agent shape too.
+	_, body, _ = call(t, testRouter(), "GET", "/agent/v1/nope", "")
+	if _, ok := body["error"].(map[string]any); !ok {
+		t.Fatalf("unknown agent route body = %v, want the agent error shape", body)
+	}
+}
+
+func TestRouterExtraFieldsAndAllow(t *testing.T) {
+	_, body, _ := call(t, testRouter(), "GET", "/admin/unseal-failed", "")
+	if body["reason"] != "access_denied" {
+		t.Fatalf("unseal_failed body = %v, want reason", body)
+	}
+	_, _, headers := call(t, testRouter(), "POST", "/admin/things/1", "")
+	if headers["Allow"] != "PUT" {
+		t.Fatalf("405 Allow = %q, want PUT", headers["Allow"])
+	}
+}
+
+func TestRouterPathParamsAndHeaders(t *testing.T) {
+	status, body, _ := call(t, testRouter(), "PUT", "/admin/things/abc", `{"name":"n"}`)
+	if status != 200 || body["id"] != "abc" || body["name"] != "n" || body["auth"] != "Bearer x" {
+		t.Fatalf("got %d %v", status, body)
+	}
+}
+
+func TestDecodeBase64Body(t *testing.T) {
+	ev := loadEvent(t, "apigw-put-tenant-kms-base64.json")
+	var in struct {
+		Provider string `json:"provider"`
+		KeyARN   string `json:"key_arn"`
+	}
+	if err := api.Decode(&api.Request{APIGatewayProxyRequest: ev}, &in, false); err != nil {
+		t.Fatal(err)
+	}
+	if in.Provider != "aws-kms" || !strings.Contains(in.KeyARN, ":alias/") {
+		t.Fatalf("decoded %+v", in)
+	}
+}

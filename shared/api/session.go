@@ -1,0 +1,55 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/session"
+)
+
+// SessionRoutes are the routes of the session Lambda.
+func SessionRoutes(d *Deps) []Route {
+	return []Route{
+		{Method: http.MethodPost, Path: "/agent/v1/session", Style: StyleAgent, Handler: d.issueSession},
+		{Method: http.MethodGet, Path: "/agent/v1/jwks/{tenant_id}", Style: StyleAgent, Handler: d.jwks},
+	}
+}
+
+// issueSession mints a session bundle for an agent. The sealed check is the
+// tenant row plus the unwrap itself: a sealed tenant cannot sign even if its
+// row were wrong, because the signing key is derived from the TMK.
+func (d *Deps) issueSession(ctx context.Context, r *Request) (Response, error) {
+	a, err := d.Agents.Authenticate(ctx, r.Header("Authorization"))
+	if err != nil {
+		return Response{}, err
+	}
+	var in struct{}
+	if err := Decode(r, &in, true); err != nil {
+		return Response{}, err
+	}
+	tmk, version, err := d.Tenants.SessionTMK(ctx, a.TenantID)
+	if err != nil {
+		return Response{}, err
+	}
+	b, err := session.Mint(tmk, a.TenantID, version, a.ID, d.Now(), d.SessionTTL)
+	if err != nil {
+		return Response{}, err
+	}
+	return JSON(http.StatusCreated, b), nil
+}
+
+func (d *Deps) jwks(ctx context.Context, r *Request) (Response, error) {
+	tenantID := r.Params["tenant_id"]
+	if !keyseal.ValidTenantID(tenantID) {
+		return Response{}, keyseal.Errorf(keyseal.EINVALID, "invalid tenant id")
+	}
+	_, versions, err := d.Tenants.Tenant(ctx, tenantID)
+	if err != nil {
+		return Response{}, err
+	}
+	resp := JSON(http.StatusOK, session.JWKS(tenantID, versions))
+	// Short: a revoked version must drop out of verifiers' caches quickly.
+	resp.Headers = map[string]string{"Cache-Control": "public, max-age=30"}
+	return resp, nil
+}

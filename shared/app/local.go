@@ -1,0 +1,170 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/awsconfig"
+	"github.com/keyseal/keyseal/shared/boltstore"
+	"github.com/keyseal/keyseal/shared/config"
+	"github.com/keyseal/keyseal/shared/dynamostore"
+	"github.com/keyseal/keyseal/shared/events"
+	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/localkms"
+)
+
+// Local modes of the local server.
+const (
+	ModeDev        = "dev"
+	ModeLocalStack = "localstack"
+)
+
+// Dev admin token issuer and audience (dev and LocalStack modes only).
+const (
+	DevIssuer   = "keyseal-dev"
+	DevAudience = "keyseal-admin"
+)
+
+// Local is what the local server needs beside the App: the dev admin token
+// issuer, and per mode the local KMS (dev) or the AWS clients (LocalStack).
+type Local struct {
+	Mode     string
+	Issuer   *auth.DevIssuer
+	LocalKMS *localkms.Provider
+	AWS      *Clients
+}
+
+// NewLocal wires the local server. Dev mode: embedded store and local KMS
+// under dataDir, no network. LocalStack mode: DynamoDB store and AWS KMS
+// against the endpoints in AWS_ENDPOINT_URL*, creating the table, platform
+// key and event bus when missing. Both verify admin JWTs from a dev issuer
+// whose key lives in dataDir.
+func NewLocal(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*App, *Local, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	issuer, err := auth.NewDevIssuer(filepath.Join(dataDir, "dev-admin-issuer.json"), DevIssuer, DevAudience)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.AdminJWKS, cfg.AdminJWKSURL, cfg.AdminIssuer, cfg.AdminAudience = string(issuer.JWKS()), "", DevIssuer, DevAudience
+	admins, err := NewAdminVerifier(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := NewLogger(cfg.LogLevel)
+	l := &Local{Mode: mode, Issuer: issuer}
+	switch mode {
+	case ModeDev:
+		store, err := boltstore.Open(filepath.Join(dataDir, "keyseal.db"))
+		if err != nil {
+			return nil, nil, err
+		}
+		lk, err := localkms.Open(filepath.Join(dataDir, "local-kms.json"))
+		if err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+		platform, err := devPlatformKey(filepath.Join(dataDir, "platform-key-id"), lk)
+		if err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+		l.LocalKMS = lk
+		a := assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderLocal: lk}, platform, events.Log{Logger: log}, admins)
+		a.closers = append(a.closers, store.Close)
+		return a, l, nil
+	case ModeLocalStack:
+		awsCfg, err := awsconfig.Load(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		clients := NewClients(awsCfg)
+		l.AWS = &clients
+		if cfg.Table == "" {
+			cfg.Table = "keyseal-local"
+		}
+		if cfg.EventBus == "" {
+			cfg.EventBus = "keyseal-local"
+		}
+		if err := dynamostore.CreateTable(ctx, clients.DynamoDB, cfg.Table); err != nil {
+			return nil, nil, fmt.Errorf("create table %s: %w", cfg.Table, err)
+		}
+		if cfg.PlatformKeyID == "" {
+			if cfg.PlatformKeyID, err = EnsureKey(ctx, clients.KMS, "alias/keyseal-platform"); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := ensureBus(ctx, clients.EventBridge, cfg.EventBus); err != nil {
+			return nil, nil, err
+		}
+		store := dynamostore.New(clients.DynamoDB, cfg.Table)
+		return assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderAWS: clients.KMSProvider()},
+			keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
+			events.NewBridge(clients.EventBridge, cfg.EventBus), admins), l, nil
+	}
+	return nil, nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)
+}
+
+// devPlatformKey returns the dev platform key, creating it on first start.
+func devPlatformKey(path string, lk *localkms.Provider) (keyseal.KeyRef, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		id, err := lk.CreateKey()
+		if err != nil {
+			return keyseal.KeyRef{}, err
+		}
+		if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+			return keyseal.KeyRef{}, err
+		}
+		return keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: id}, nil
+	}
+	if err != nil {
+		return keyseal.KeyRef{}, err
+	}
+	return keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: strings.TrimSpace(string(b))}, nil
+}
+
+// EnsureKey returns the ARN of the symmetric key behind alias, creating key
+// and alias when missing (LocalStack mode and tests).
+func EnsureKey(ctx context.Context, c *kms.Client, alias string) (string, error) {
+	if out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)}); err == nil {
+		return aws.ToString(out.KeyMetadata.Arn), nil
+	} else if !errors.As(err, new(*kmstypes.NotFoundException)) {
+		return "", fmt.Errorf("describe %s: %w", alias, err)
+	}
+	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("keyseal " + alias)})
+	if err != nil {
+		return "", fmt.Errorf("create key: %w", err)
+	}
+	if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
+		return "", fmt.Errorf("create alias %s: %w", alias, err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn), nil
+}
+
+func ensureBus(ctx context.Context, c *eventbridge.Client, name string) error {
+	if name == "default" {
+		return nil
+	}
+	_, err := c.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(name)})
+	if err != nil && !errors.As(err, new(*ebtypes.ResourceAlreadyExistsException)) {
+		return fmt.Errorf("create event bus %s: %w", name, err)
+	}
+	return nil
+}

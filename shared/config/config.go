@@ -1,0 +1,146 @@
+// Package config reads keyseal's environment (SPEC §8) once at start and
+// validates it; a bad value stops the process with a message naming the
+// variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is keyseal's validated configuration.
+type Config struct {
+	Table         string
+	EventBus      string
+	PlatformKeyID string
+
+	CacheTTL     time.Duration
+	SessionTTL   time.Duration
+	PollInterval time.Duration
+	KMSTimeout   time.Duration
+	// PollConcurrency bounds the tenants one sweep checks at once.
+	PollConcurrency int
+
+	AdminJWKSURL     string
+	AdminJWKS        string
+	AdminIssuer      string
+	AdminAudience    string
+	AdminTenantClaim string
+
+	StepUpMaxAge    time.Duration
+	StepUpACRValues []string
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// Getenv reads one variable (os.Getenv, or a map in tests).
+type Getenv func(string) string
+
+// Load parses and validates every variable it knows. Required-ness depends
+// on the process: see RequireAWS and RequireAdmin.
+func Load(getenv Getenv) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		Table:            getenv("KEYSEAL_TABLE"),
+		EventBus:         getenv("KEYSEAL_EVENT_BUS"),
+		PlatformKeyID:    getenv("KEYSEAL_PLATFORM_KEY_ID"),
+		CacheTTL:         p.duration("KEYSEAL_TMK_CACHE_TTL", 5*time.Minute, time.Second, time.Hour),
+		SessionTTL:       p.duration("KEYSEAL_SESSION_TTL", 5*time.Minute, 10*time.Second, 5*time.Minute),
+		PollInterval:     p.duration("KEYSEAL_POLL_INTERVAL", 30*time.Second, 10*time.Millisecond, time.Hour),
+		KMSTimeout:       p.duration("KEYSEAL_KMS_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute),
+		PollConcurrency:  p.integer("KEYSEAL_POLL_CONCURRENCY", 64, 1, 1024),
+		AdminJWKSURL:     getenv("KEYSEAL_ADMIN_JWKS_URL"),
+		AdminJWKS:        getenv("KEYSEAL_ADMIN_JWKS"),
+		AdminIssuer:      getenv("KEYSEAL_ADMIN_ISSUER"),
+		AdminAudience:    getenv("KEYSEAL_ADMIN_AUDIENCE"),
+		AdminTenantClaim: p.str("KEYSEAL_ADMIN_TENANT_CLAIM", "tenant_id"),
+		StepUpMaxAge:     p.duration("KEYSEAL_STEPUP_MAX_AGE", 300*time.Second, time.Second, 24*time.Hour),
+		StepUpACRValues:  strings.Fields(strings.ReplaceAll(p.str("KEYSEAL_STEPUP_ACR_VALUES", "mfa"), ",", " ")),
+		LogLevel:         p.str("KEYSEAL_LOG_LEVEL", "info"),
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.AdminJWKSURL != "" && c.AdminJWKS != "" {
+		p.errs = append(p.errs, errors.New("set only one of KEYSEAL_ADMIN_JWKS_URL and KEYSEAL_ADMIN_JWKS"))
+	}
+	return c, errors.Join(p.errs...)
+}
+
+// RequireAWS checks what every Lambda needs in AWS: the table and the
+// platform key.
+func (c Config) RequireAWS() error {
+	return required(map[string]string{"KEYSEAL_TABLE": c.Table, "KEYSEAL_PLATFORM_KEY_ID": c.PlatformKeyID})
+}
+
+// RequireEvents checks what publishing events needs.
+func (c Config) RequireEvents() error {
+	return required(map[string]string{"KEYSEAL_EVENT_BUS": c.EventBus})
+}
+
+// RequireAdmin checks what verifying admin JWTs needs.
+func (c Config) RequireAdmin() error {
+	err := required(map[string]string{"KEYSEAL_ADMIN_ISSUER": c.AdminIssuer, "KEYSEAL_ADMIN_AUDIENCE": c.AdminAudience})
+	if c.AdminJWKSURL == "" && c.AdminJWKS == "" {
+		err = errors.Join(err, errors.New("KEYSEAL_ADMIN_JWKS_URL or KEYSEAL_ADMIN_JWKS is required"))
+	}
+	return err
+}
+
+func required(vars map[string]string) error {
+	var errs []error
+	for _, name := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID", "KEYSEAL_EVENT_BUS", "KEYSEAL_ADMIN_ISSUER", "KEYSEAL_ADMIN_AUDIENCE"} {
+		if v, ok := vars[name]; ok && v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type parser struct {
+	getenv Getenv
+	errs   []error
+}
+
+func (p *parser) str(name, def string) string {
+	if v := p.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s=%q: not a Go duration (examples: 30s, 5m)", name, v))
+		return def
+	}
+	if d < lo || d > hi {
+		p.errs = append(p.errs, fmt.Errorf("%s=%s: must be between %s and %s", name, v, lo, hi))
+		return def
+	}
+	return d
+}
+
+func (p *parser) integer(name string, def, lo, hi int) int {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.errs = append(p.errs, fmt.Errorf("%s=%q: want an integer between %d and %d", name, v, lo, hi))
+		return def
+	}
+	return n
+}

@@ -1,0 +1,52 @@
+package localserver
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+// devRoutes exist only in the local server: a fresh admin token (there is
+// no identity provider locally) and, in dev mode, the local KMS key states
+// that rehearse every seal trigger.
+func (s *Server) devRoutes() []api.Route {
+	routes := []api.Route{{Method: http.MethodPost, Path: "/dev/admin-token", Handler: s.devAdminToken}}
+	if s.Local.LocalKMS != nil {
+		routes = append(routes, api.Route{Method: http.MethodPost, Path: "/dev/kms/keys/{key_id}/state", Handler: s.devKeyState})
+	}
+	return routes
+}
+
+func (s *Server) devAdminToken(_ context.Context, r *api.Request) (api.Response, error) {
+	in := struct {
+		TenantID string `json:"tenant_id"`
+		Subject  string `json:"subject"`
+	}{TenantID: DemoTenant, Subject: "dev-admin"}
+	if err := api.Decode(r, &in, true); err != nil {
+		return api.Response{}, err
+	}
+	if !keyseal.ValidTenantID(in.TenantID) || in.Subject == "" {
+		return api.Response{}, keyseal.Errorf(keyseal.EINVALID, "tenant_id must be a valid tenant id and subject non-empty")
+	}
+	tok, err := s.adminToken(in.TenantID, in.Subject, time.Hour)
+	if err != nil {
+		return api.Response{}, err
+	}
+	return api.JSON(http.StatusOK, map[string]string{"admin_token": tok}), nil
+}
+
+func (s *Server) devKeyState(_ context.Context, r *api.Request) (api.Response, error) {
+	var in struct {
+		State string `json:"state"`
+	}
+	if err := api.Decode(r, &in, false); err != nil {
+		return api.Response{}, err
+	}
+	if err := s.Local.LocalKMS.SetState(r.Params["key_id"], in.State); err != nil {
+		return api.Response{}, err
+	}
+	return api.JSON(http.StatusOK, map[string]string{"key_id": r.Params["key_id"], "state": in.State}), nil
+}

@@ -1,0 +1,58 @@
+// Package localserver runs keyseal's Lambda handlers behind a plain HTTP
+// server, with the poller in process: `make run` (dev mode) and the
+// LocalStack mode. Requests are turned into the same API Gateway proxy
+// events API Gateway sends, so local runs exercise the Lambda code.
+package localserver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/keyseal/keyseal/shared/api"
+)
+
+// Handler adapts a Router to net/http.
+func Handler(router *api.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read one byte past the limit so the router can reject oversized
+		// bodies with its own clear error.
+		body, err := io.ReadAll(io.LimitReader(r.Body, api.MaxBody+1))
+		if err != nil {
+			http.Error(w, `{"error":"invalid_request","message":"cannot read body"}`, http.StatusBadRequest)
+			return
+		}
+		ev := events.APIGatewayProxyRequest{
+			HTTPMethod:                      r.Method,
+			Path:                            r.URL.Path,
+			Resource:                        r.URL.Path,
+			Headers:                         map[string]string{},
+			MultiValueHeaders:               map[string][]string(r.Header),
+			QueryStringParameters:           map[string]string{},
+			MultiValueQueryStringParameters: map[string][]string(r.URL.Query()),
+			Body:                            string(body),
+			RequestContext:                  events.APIGatewayProxyRequestContext{RequestID: requestID(), Stage: "local"},
+		}
+		for k, v := range r.Header {
+			ev.Headers[k] = v[0]
+		}
+		for k, v := range r.URL.Query() {
+			ev.QueryStringParameters[k] = v[0]
+		}
+		resp, _ := router.Handle(r.Context(), ev) // Handle never returns an error
+		for k, v := range resp.Headers {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.WriteString(w, resp.Body)
+	})
+}
+
+func requestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

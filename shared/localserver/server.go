@@ -1,0 +1,188 @@
+package localserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/tenantkms"
+)
+
+// DemoTenant is the tenant dev mode provisions.
+const DemoTenant = "demo"
+
+// Credentials is what <data dir>/dev-credentials.json holds.
+type Credentials struct {
+	APIURL     string `json:"api_url"`
+	TenantID   string `json:"tenant_id"`
+	AgentKey   string `json:"agent_key"`
+	AgentID    string `json:"agent_id"`
+	AdminToken string `json:"admin_token"`
+	KMSKeyID   string `json:"kms_key_id"`
+}
+
+// Server is a running local server.
+type Server struct {
+	App         *app.App
+	Local       *app.Local
+	Router      *api.Router
+	Credentials Credentials
+	URL         string
+	srv         *http.Server
+	done        chan struct{}
+}
+
+// Options configure Start.
+type Options struct {
+	Addr    string
+	DataDir string
+	// DemoKeyID, in LocalStack mode, is the customer key the demo tenant
+	// registers; "" creates one (alias/keyseal-demo).
+	DemoKeyID string
+}
+
+// Start provisions the demo tenant, writes dev-credentials.json, starts the
+// poller every Config.PollInterval and serves HTTP on opt.Addr until ctx
+// ends or Close.
+func Start(ctx context.Context, a *app.App, l *app.Local, opt Options) (*Server, error) {
+	ln, err := net.Listen("tcp", opt.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", opt.Addr, err)
+	}
+	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	s.Router = api.NewRouter(a.Log, api.SessionRoutes(a.Deps), api.AdminRoutes(a.Deps), api.UnsealRoutes(a.Deps),
+		api.HealthRoutes(a.Deps), s.devRoutes())
+	if err := s.provisionDemo(ctx, opt); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("provision demo tenant: %w", err)
+	}
+	if err := writeJSON(filepath.Join(opt.DataDir, "dev-credentials.json"), s.Credentials); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s.srv = &http.Server{Handler: Handler(s.Router), ReadHeaderTimeout: 10 * time.Second}
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	go func() {
+		defer close(s.done)
+		s.poll(pollCtx)
+	}()
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.Log.Error("serve", "err", err)
+		}
+		stopPoll()
+	}()
+	return s, nil
+}
+
+// Close stops the HTTP server and waits for the poller.
+func (s *Server) Close() error {
+	err := s.srv.Shutdown(context.Background())
+	<-s.done
+	return err
+}
+
+// poll runs a sweep every PollInterval, like the poller Lambda's 30 s
+// cadence.
+func (s *Server) poll(ctx context.Context) {
+	t := time.NewTicker(s.App.Config.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			stats, err := s.App.Tenants.Sweep(ctx, tenantkms.AllShards())
+			if err != nil && !errors.Is(err, context.Canceled) {
+				s.App.Log.Error("sweep", "err", err)
+				continue
+			}
+			s.App.Log.Debug("sweep", "tenants", stats.Tenants, "outcomes", stats.Outcomes, "ms", stats.Duration.Milliseconds())
+		}
+	}
+}
+
+// provisionDemo makes the demo tenant BYOK on a local (dev) or LocalStack
+// key, and reuses the agent of an earlier run when it still works.
+func (s *Server) provisionDemo(ctx context.Context, opt Options) error {
+	path := filepath.Join(opt.DataDir, "dev-credentials.json")
+	var prev Credentials
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &prev) // a broken file is replaced below
+	}
+	t, err := s.App.Tenants.Provision(ctx, DemoTenant, tenantkms.ActorSystem)
+	if err != nil {
+		return err
+	}
+	if !t.BYOK {
+		key, err := s.demoKey(ctx, opt)
+		if err != nil {
+			return err
+		}
+		if t, err = s.App.Tenants.Register(ctx, DemoTenant, key, tenantkms.ActorSystem); err != nil {
+			return err
+		}
+	}
+	c := Credentials{APIURL: s.URL, TenantID: DemoTenant, KMSKeyID: t.Key.KeyID}
+	if _, err := s.App.Deps.Agents.Authenticate(ctx, "Bearer "+prev.AgentKey); err == nil && prev.TenantID == DemoTenant {
+		c.AgentKey, c.AgentID = prev.AgentKey, prev.AgentID
+	} else {
+		created, err := s.App.Deps.Agents.Create(ctx, DemoTenant, "demo-agent", tenantkms.ActorSystem)
+		if err != nil {
+			return err
+		}
+		c.AgentKey, c.AgentID = created.Key, created.ID
+	}
+	if c.AdminToken, err = s.adminToken(DemoTenant, "dev-admin", 12*time.Hour); err != nil {
+		return err
+	}
+	s.Credentials = c
+	return nil
+}
+
+func (s *Server) demoKey(ctx context.Context, opt Options) (keyseal.KeyRef, error) {
+	if s.Local.LocalKMS != nil {
+		id, err := s.Local.LocalKMS.CreateKey()
+		return keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: id}, err
+	}
+	id := opt.DemoKeyID
+	if id == "" {
+		var err error
+		if id, err = app.EnsureKey(ctx, s.Local.AWS.KMS, "alias/keyseal-demo"); err != nil {
+			return keyseal.KeyRef{}, err
+		}
+	}
+	return keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: id}, nil
+}
+
+// adminToken mints an admin JWT fit for step-up (fresh auth_time, acr mfa).
+func (s *Server) adminToken(tenantID, subject string, ttl time.Duration) (string, error) {
+	return s.Local.Issuer.Mint(auth.DevClaims{Subject: subject, TenantID: tenantID, TTL: ttl, AuthTime: time.Now(),
+		ACR: "mfa", AMR: []string{"pwd", "mfa"}, Roles: []string{"keyseal:admin"}})
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

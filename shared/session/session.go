@@ -1,0 +1,158 @@
+// Package session mints agent session bundles (SPEC §5): JWTs signed with an
+// Ed25519 key derived from the tenant's unwrapped TMK, and the JWKS that
+// verifies them.
+package session
+
+import (
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+// Issuer is the "iss" of every session token.
+const Issuer = "keyseal"
+
+// Audience is the "aud" of every session token.
+const Audience = "keyseal-agent"
+
+// hkdfSalt domain-separates the signing key from any other key derived from
+// the TMK.
+var hkdfSalt = []byte("keyseal.session-signing.v1")
+
+// SigningKey derives the Ed25519 session-signing key of one tenant and TMK
+// version: HKDF-SHA256(TMK, salt, info = tenant || version) -> seed.
+func SigningKey(tmk []byte, tenantID string, version int) (ed25519.PrivateKey, error) {
+	seed, err := hkdf.Key(sha256.New, tmk, hkdfSalt, tenantID+"\x00v"+strconv.Itoa(version), ed25519.SeedSize)
+	if err != nil {
+		return nil, fmt.Errorf("derive session key: %w", err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// PublicKey returns the public half of SigningKey, stored beside each TMK
+// version so JWKS works without unwrapping anything.
+func PublicKey(tmk []byte, tenantID string, version int) ([]byte, error) {
+	k, err := SigningKey(tmk, tenantID, version)
+	if err != nil {
+		return nil, err
+	}
+	return k.Public().(ed25519.PublicKey), nil
+}
+
+// KeyID names the tenant and TMK version a token was signed under.
+func KeyID(tenantID string, version int) string {
+	return tenantID + ":v" + strconv.Itoa(version)
+}
+
+// ParseKeyID splits a kid made by KeyID.
+func ParseKeyID(kid string) (tenantID string, version int, ok bool) {
+	i := strings.LastIndex(kid, ":v")
+	if i <= 0 {
+		return "", 0, false
+	}
+	v, err := strconv.Atoi(kid[i+2:])
+	if err != nil || v < 1 {
+		return "", 0, false
+	}
+	return kid[:i], v, true
+}
+
+// Bundle is the body of a successful POST /agent/v1/session.
+type Bundle struct {
+	SessionID  string    `json:"session_id"`
+	Token      string    `json:"token"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	ExpiresIn  int64     `json:"expires_in"`
+	TenantID   string    `json:"tenant_id"`
+	TMKVersion int       `json:"tmk_version"`
+}
+
+// Claims are the private claims of a session token beside the registered
+// ones.
+type Claims struct {
+	jwt.Claims
+	TenantID   string `json:"tenant_id"`
+	TMKVersion int    `json:"tmk_version"`
+}
+
+// Mint signs a session token for an agent.
+func Mint(tmk []byte, tenantID string, version int, agentID string, now time.Time, ttl time.Duration) (Bundle, error) {
+	key, err := SigningKey(tmk, tenantID, version)
+	if err != nil {
+		return Bundle{}, err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", KeyID(tenantID, version)))
+	if err != nil {
+		return Bundle{}, fmt.Errorf("session signer: %w", err)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return Bundle{}, fmt.Errorf("session id: %w", err)
+	}
+	id := "ses_" + hex.EncodeToString(raw[:])
+	now = now.UTC().Truncate(time.Second)
+	exp := now.Add(ttl)
+	token, err := jwt.Signed(signer).Claims(Claims{
+		Claims: jwt.Claims{
+			Issuer: Issuer, Subject: agentID, Audience: jwt.Audience{Audience}, ID: id,
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(exp),
+		},
+		TenantID: tenantID, TMKVersion: version,
+	}).Serialize()
+	if err != nil {
+		return Bundle{}, fmt.Errorf("sign session: %w", err)
+	}
+	return Bundle{SessionID: id, Token: token, ExpiresAt: exp, ExpiresIn: int64(ttl / time.Second), TenantID: tenantID, TMKVersion: version}, nil
+}
+
+// JWKS returns the key set that verifies a tenant's session tokens: one key
+// per TMK version that is not revoked.
+func JWKS(tenantID string, versions []keyseal.TMKVersion) jose.JSONWebKeySet {
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, v := range versions {
+		if v.RevokedAt != nil || len(v.SigningPublicKey) != ed25519.PublicKeySize {
+			continue
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{
+			Key: ed25519.PublicKey(v.SigningPublicKey), KeyID: KeyID(tenantID, v.Version),
+			Algorithm: string(jose.EdDSA), Use: "sig",
+		})
+	}
+	return set
+}
+
+// Verify checks a session token against a tenant's JWKS; agents' relying
+// parties do the same with any JOSE library.
+func Verify(token string, set jose.JSONWebKeySet, now time.Time) (*Claims, error) {
+	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		return nil, fmt.Errorf("parse session token: %w", err)
+	}
+	if len(tok.Headers) != 1 {
+		return nil, fmt.Errorf("session token: want one signature")
+	}
+	keys := set.Key(tok.Headers[0].KeyID)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("session token: unknown or revoked key %q", tok.Headers[0].KeyID)
+	}
+	var c Claims
+	if err := tok.Claims(keys[0].Key, &c); err != nil {
+		return nil, fmt.Errorf("session token: %w", err)
+	}
+	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: Issuer, AnyAudience: jwt.Audience{Audience}, Time: now}, 0); err != nil {
+		return nil, fmt.Errorf("session token: %w", err)
+	}
+	return &c, nil
+}

@@ -1,0 +1,449 @@
+// Package tenantkms is the tenant KMS service: it provisions TMKs, registers
+// BYOK keys, serves unwrapped TMKs from a hard-TTL cache, and runs the seal
+// state machine (active <-> sealed, -> revoked) that the session API, the
+// unseal API and the poller drive.
+package tenantkms
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/session"
+)
+
+// Actors recorded in audit entries written by keyseal itself.
+const (
+	ActorPoller = "system:poller"
+	ActorSystem = "system"
+)
+
+// Options tune the service. Zero values take the documented defaults.
+type Options struct {
+	// CacheTTL bounds how long an unwrapped TMK is served without a fresh
+	// successful unwrap (default 5m).
+	CacheTTL time.Duration
+	// KMSTimeout bounds each KMS call (default 5s).
+	KMSTimeout time.Duration
+	// PlatformKey wraps the TMKs of tenants without BYOK.
+	PlatformKey keyseal.KeyRef
+	// Concurrency bounds the tenants a sweep checks at once (default 64).
+	Concurrency int
+	Now         func() time.Time
+	Log         *slog.Logger
+}
+
+// Service is the tenant KMS service. It is safe for concurrent use.
+type Service struct {
+	store    keyseal.Store
+	kms      keyseal.KMS
+	events   keyseal.Events
+	opt      Options
+	cache    *cache
+	sweeping sync.Mutex
+}
+
+// New returns a Service.
+func New(store keyseal.Store, kms keyseal.KMS, events keyseal.Events, opt Options) *Service {
+	if opt.CacheTTL <= 0 {
+		opt.CacheTTL = 5 * time.Minute
+	}
+	if opt.KMSTimeout <= 0 {
+		opt.KMSTimeout = 5 * time.Second
+	}
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = 64
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	return &Service{store: store, kms: kms, events: events, opt: opt, cache: newCache(opt.CacheTTL, opt.Now)}
+}
+
+// CacheTTL reports the configured TMK cache TTL.
+func (s *Service) CacheTTL() time.Duration { return s.opt.CacheTTL }
+
+// tmkContext is the encryption context every wrapped TMK is bound to, so a
+// blob cannot be replayed for another tenant or version.
+func tmkContext(tenantID string, version int) map[string]string {
+	return map[string]string{"keyseal:tenant": tenantID, "keyseal:purpose": "tmk", "keyseal:tmk_version": strconv.Itoa(version)}
+}
+
+func probeContext(tenantID string) map[string]string {
+	return map[string]string{"keyseal:tenant": tenantID, "keyseal:purpose": "probe"}
+}
+
+func (s *Service) now() time.Time { return s.opt.Now().UTC() }
+
+// Tenant returns a tenant and its TMK versions. ETENANT when it has none.
+func (s *Service) Tenant(ctx context.Context, tenantID string) (*keyseal.Tenant, []keyseal.TMKVersion, error) {
+	t, err := s.getTenant(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	versions, err := s.store.Versions(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, versions, nil
+}
+
+func (s *Service) getTenant(ctx context.Context, tenantID string) (*keyseal.Tenant, error) {
+	t, err := s.store.GetTenant(ctx, tenantID)
+	if keyseal.ErrorCode(err) == keyseal.ENOTFOUND {
+		return nil, keyseal.Errorf(keyseal.ETENANT, "tenant %s has no master key yet: register a KMS key (PUT /admin/tenant-kms) or create an agent", tenantID)
+	}
+	return t, err
+}
+
+// Provision returns the tenant, creating it first with TMK v1 wrapped under
+// the platform key when it does not exist yet.
+func (s *Service) Provision(ctx context.Context, tenantID, actor string) (*keyseal.Tenant, error) {
+	t, err := s.store.GetTenant(ctx, tenantID)
+	if keyseal.ErrorCode(err) != keyseal.ENOTFOUND {
+		return t, err
+	}
+	tmk := make([]byte, 32)
+	if _, err := rand.Read(tmk); err != nil {
+		return nil, err
+	}
+	v, err := s.newVersion(ctx, tenantID, 1, tmk, s.opt.PlatformKey)
+	if err != nil {
+		return nil, fmt.Errorf("provision tenant %s: wrap TMK under the platform key: %w", tenantID, err)
+	}
+	now := s.now()
+	t = &keyseal.Tenant{ID: tenantID, Key: s.opt.PlatformKey, Status: keyseal.StatusActive, ActiveVersion: 1,
+		LastVerifiedAt: &now, CreatedAt: now, UpdatedAt: now}
+	err = s.store.CreateTenant(ctx, t, v, keyseal.AuditRecord{Action: keyseal.ActionTenantProvision, Severity: keyseal.SeverityInfo,
+		Actor: actor, Details: map[string]string{"tmk_version": "1", "provider": s.opt.PlatformKey.Provider}})
+	if keyseal.ErrorCode(err) == keyseal.ECONFLICT { // provisioned concurrently
+		return s.store.GetTenant(ctx, tenantID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.cache.put(tenantID, 1, tmk)
+	return t, nil
+}
+
+// newVersion wraps tmk under key and derives the version's public signing
+// key.
+func (s *Service) newVersion(ctx context.Context, tenantID string, version int, tmk []byte, key keyseal.KeyRef) (keyseal.TMKVersion, error) {
+	wrapped, err := s.wrap(ctx, key, tmk, tmkContext(tenantID, version))
+	if err != nil {
+		return keyseal.TMKVersion{}, err
+	}
+	pub, err := session.PublicKey(tmk, tenantID, version)
+	if err != nil {
+		return keyseal.TMKVersion{}, err
+	}
+	return keyseal.TMKVersion{TenantID: tenantID, Version: version, Wrapped: wrapped, Key: key,
+		SigningPublicKey: pub, CreatedAt: s.now()}, nil
+}
+
+func (s *Service) wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opt.KMSTimeout)
+	defer cancel()
+	return s.kms.Wrap(ctx, key, plaintext, ec)
+}
+
+func (s *Service) unwrap(ctx context.Context, v keyseal.TMKVersion) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opt.KMSTimeout)
+	defer cancel()
+	return s.kms.Unwrap(ctx, v.Key, v.Wrapped, tmkContext(v.TenantID, v.Version))
+}
+
+// activeVersion returns the tenant's active TMK version. A crypto-erased
+// (revoked) active version is a terminal failure with reason revoked.
+func (s *Service) activeVersion(ctx context.Context, t *keyseal.Tenant) (keyseal.TMKVersion, error) {
+	versions, err := s.store.Versions(ctx, t.ID)
+	if err != nil {
+		return keyseal.TMKVersion{}, err
+	}
+	for _, v := range versions {
+		if v.Version != t.ActiveVersion {
+			continue
+		}
+		if v.RevokedAt != nil || v.Wrapped == nil {
+			return keyseal.TMKVersion{}, &keyseal.KMSError{Terminal: true, Reason: keyseal.ReasonRevoked, Code: "TMKVersionRevoked",
+				Err: fmt.Errorf("TMK version %d is revoked", v.Version)}
+		}
+		return v, nil
+	}
+	return keyseal.TMKVersion{}, fmt.Errorf("tenant %s: active TMK version %d missing", t.ID, t.ActiveVersion)
+}
+
+// verification is the outcome of a successful live check.
+type verification struct {
+	tmk     []byte
+	version int
+	latency time.Duration
+}
+
+// verify is the live check of SPEC §4: wrap a probe under the tenant's key
+// AND unwrap the stored TMK. Both must work: a key that still decrypts but no
+// longer encrypts would fail the next rotation.
+func (s *Service) verify(ctx context.Context, t *keyseal.Tenant) (verification, error) {
+	v, err := s.activeVersion(ctx, t)
+	if err != nil {
+		return verification{}, err
+	}
+	probe := make([]byte, 16)
+	if _, err := rand.Read(probe); err != nil {
+		return verification{}, err
+	}
+	start := time.Now()
+	if _, err := s.wrap(ctx, t.Key, probe, probeContext(t.ID)); err != nil {
+		return verification{}, err
+	}
+	tmk, err := s.unwrap(ctx, v)
+	if err != nil {
+		return verification{}, err
+	}
+	return verification{tmk: tmk, version: v.Version, latency: time.Since(start)}, nil
+}
+
+// SessionTMK returns the unwrapped active TMK for minting a session.
+//
+// It returns ESEALED for a sealed or revoked tenant, and seals the tenant
+// when the unwrap fails terminally (or transiently for longer than the cache
+// TTL); EKMSUNAVAILABLE for a transient failure inside that window; ETENANT
+// for an unknown tenant.
+func (s *Service) SessionTMK(ctx context.Context, tenantID string) ([]byte, int, error) {
+	t, err := s.getTenant(ctx, tenantID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := sealedError(t); err != nil {
+		return nil, 0, err
+	}
+	tmk, err := s.cache.get(ctx, t.ID, t.ActiveVersion, func(ctx context.Context) ([]byte, error) {
+		v, err := s.activeVersion(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		return s.unwrap(ctx, v)
+	})
+	if err == nil {
+		return tmk, t.ActiveVersion, nil
+	}
+	var kerr *keyseal.KMSError
+	if !errors.As(err, &kerr) {
+		return nil, 0, err
+	}
+	sealed, err := s.fail(ctx, t, kerr, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	if sealed != nil {
+		return nil, 0, sealedError(sealed)
+	}
+	return nil, 0, keyseal.Errorf(keyseal.EKMSUNAVAILABLE, "the tenant's KMS is temporarily unreachable; retry shortly")
+}
+
+// sealedError is the agent-facing error for a tenant that must not get a
+// session, nil for an active one.
+func sealedError(t *keyseal.Tenant) error {
+	switch t.Status {
+	case keyseal.StatusSealed:
+		since := ""
+		if t.SealedSince != nil {
+			since = " since " + t.SealedSince.Format(time.RFC3339)
+		}
+		return keyseal.Errorf(keyseal.ESEALED, "tenant is sealed%s (%s): keyseal cannot unwrap its master key; restore access to the KMS key", since, t.SealReason)
+	case keyseal.StatusRevoked:
+		return keyseal.Errorf(keyseal.ESEALED, "tenant is sealed: its active master key version was revoked")
+	}
+	return nil
+}
+
+// fail applies a classified KMS failure to the tenant: terminal failures
+// seal at once; transient ones seal only when the last successful
+// verification is older than the cache TTL (no process can still hold a
+// valid cached TMK then). record asks to store last_verify_error even when
+// not sealing (the poller does; the session path does not, to keep writes
+// off the hot path). It returns the sealed tenant, or nil when not sealed.
+func (s *Service) fail(ctx context.Context, t *keyseal.Tenant, kerr *keyseal.KMSError, record bool) (*keyseal.Tenant, error) {
+	if kerr.Terminal {
+		s.cache.drop(t.ID)
+	}
+	stale := t.LastVerifiedAt == nil || !s.now().Before(t.LastVerifiedAt.Add(s.opt.CacheTTL))
+	if kerr.Terminal || stale {
+		return s.seal(ctx, t.ID, kerr)
+	}
+	if record {
+		next := t.Clone()
+		next.LastVerifyError = verifyError(kerr)
+		next.UpdatedAt = s.now()
+		// One attempt: a concurrent writer's newer view wins, and the next
+		// poll records the error again if it persists.
+		if err := s.store.UpdateTenant(ctx, next, keyseal.Change{}); err != nil && keyseal.ErrorCode(err) != keyseal.ECONFLICT {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func verifyError(kerr *keyseal.KMSError) string {
+	msg := kerr.Error()
+	if len(msg) > 512 {
+		msg = msg[:512]
+	}
+	return msg
+}
+
+// errNoChange tells mutate that fn found nothing to write.
+var errNoChange = errors.New("no change")
+
+// mutate re-reads the tenant, applies fn to a copy and writes it
+// conditionally on the revision read, retrying on a concurrent change. fn
+// sees the fresh row each attempt, so decisions never rest on stale state.
+func (s *Service) mutate(ctx context.Context, tenantID string, fn func(t *keyseal.Tenant) (keyseal.Change, error)) (*keyseal.Tenant, error) {
+	const attempts = 8
+	for i := 0; ; i++ {
+		t, err := s.getTenant(ctx, tenantID)
+		if err != nil {
+			return nil, err
+		}
+		next := t.Clone()
+		c, err := fn(next)
+		if err != nil {
+			return t, err
+		}
+		next.UpdatedAt = s.now()
+		err = s.store.UpdateTenant(ctx, next, c)
+		if err == nil {
+			return next, nil
+		}
+		if keyseal.ErrorCode(err) != keyseal.ECONFLICT || i == attempts-1 {
+			return nil, err
+		}
+	}
+}
+
+// seal moves the tenant to sealed (or revoked) with kerr as the reason,
+// writing a byok.kms.seal audit entry in the same transaction and publishing
+// tenant.kms.sealed after it commits. An already sealed tenant keeps its
+// sealed_since; only last_verify_error is refreshed. It returns the tenant
+// as stored.
+func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSError) (*keyseal.Tenant, error) {
+	s.cache.drop(tenantID)
+	now := s.now()
+	transitioned := false
+	t, err := s.mutate(ctx, tenantID, func(t *keyseal.Tenant) (keyseal.Change, error) {
+		msg := verifyError(kerr)
+		if t.Status != keyseal.StatusActive {
+			if t.LastVerifyError == msg {
+				return keyseal.Change{}, errNoChange
+			}
+			t.LastVerifyError = msg
+			return keyseal.Change{}, nil
+		}
+		transitioned = true
+		t.Status = keyseal.StatusSealed
+		if kerr.Reason == keyseal.ReasonRevoked {
+			t.Status = keyseal.StatusRevoked
+		}
+		t.SealedSince = &now
+		t.SealReason = kerr.Reason
+		t.LastVerifyError = msg
+		return keyseal.Change{Audit: &keyseal.AuditRecord{Action: keyseal.ActionSeal, Severity: keyseal.SeverityCritical, Actor: ActorSystem,
+			Details: map[string]string{"reason": kerr.Reason, "kms_error": kerr.Code, "key_id": t.Key.KeyID}}}, nil
+	})
+	if errors.Is(err, errNoChange) {
+		return t, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if transitioned {
+		s.opt.Log.Warn("tenant sealed", "tenant_id", tenantID, "reason", kerr.Reason, "kms_error", kerr.Code)
+		s.publish(ctx, keyseal.Event{Type: keyseal.EventSealed, TenantID: tenantID, Reason: kerr.Reason,
+			Details: map[string]string{"kms_error": kerr.Code}})
+	}
+	return t, nil
+}
+
+func (s *Service) publish(ctx context.Context, e keyseal.Event) {
+	if s.events == nil {
+		return
+	}
+	e.Time = s.now().Format(time.RFC3339Nano)
+	// Events are published after the state change commits; a failed publish
+	// is logged and does not undo the change (the row is the truth and the
+	// poller's next sweep re-observes it).
+	if err := s.events.Publish(context.WithoutCancel(ctx), e); err != nil {
+		s.opt.Log.Error("publish event", "type", e.Type, "tenant_id", e.TenantID, "err", err)
+	}
+}
+
+// Unseal forces an immediate unseal attempt (seed 000). It returns
+// ENOTSEALED when the tenant is not sealed, EREVOKED when its active version
+// is revoked, EUNSEALFAILED (with a reason) when the live check still fails.
+func (s *Service) Unseal(ctx context.Context, tenantID, actor string) error {
+	t, err := s.getTenant(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	switch t.Status {
+	case keyseal.StatusActive:
+		return keyseal.Errorf(keyseal.ENOTSEALED, "tenant is not sealed; no action needed")
+	case keyseal.StatusRevoked:
+		return keyseal.Errorf(keyseal.EREVOKED, "the active TMK version is revoked (crypto-erased); it can never be unsealed: create a new TMK version")
+	}
+	res, err := s.verify(ctx, t)
+	if err != nil {
+		var kerr *keyseal.KMSError
+		if !errors.As(err, &kerr) {
+			return err
+		}
+		if _, err := s.fail(ctx, t, kerr, true); err != nil {
+			return err
+		}
+		return keyseal.Errorf(keyseal.EUNSEALFAILED, "KMS check failed: %s", kerr.Code).With("reason", kerr.UnsealReason())
+	}
+	return s.unseal(ctx, tenantID, actor, "forced", res)
+}
+
+// unseal moves a sealed tenant back to active after a successful verify,
+// with a critical byok.kms.unseal audit entry in the same transaction.
+// Racing callers are serialised by the conditional write: exactly one
+// records the unseal, the others get ENOTSEALED.
+func (s *Service) unseal(ctx context.Context, tenantID, actor, trigger string, res verification) error {
+	now := s.now()
+	_, err := s.mutate(ctx, tenantID, func(t *keyseal.Tenant) (keyseal.Change, error) {
+		if t.Status != keyseal.StatusSealed {
+			return keyseal.Change{}, keyseal.Errorf(keyseal.ENOTSEALED, "tenant is not sealed; no action needed")
+		}
+		if t.ActiveVersion != res.version {
+			return keyseal.Change{}, keyseal.Errorf(keyseal.ECONFLICT, "the active TMK version changed during the unseal; retry")
+		}
+		details := map[string]string{"trigger": trigger, "seal_reason": t.SealReason, "latency_ms": strconv.FormatInt(res.latency.Milliseconds(), 10)}
+		if t.SealedSince != nil {
+			details["sealed_since"] = t.SealedSince.Format(time.RFC3339Nano)
+		}
+		t.Status = keyseal.StatusActive
+		t.SealedSince = nil
+		t.SealReason = ""
+		t.LastVerifyError = ""
+		t.LastVerifiedAt = &now
+		t.LastLatencyMS = res.latency.Milliseconds()
+		return keyseal.Change{Audit: &keyseal.AuditRecord{Action: keyseal.ActionUnseal, Severity: keyseal.SeverityCritical, Actor: actor, Details: details}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.cache.put(tenantID, res.version, res.tmk)
+	s.opt.Log.Info("tenant unsealed", "tenant_id", tenantID, "trigger", trigger, "actor", actor)
+	s.publish(ctx, keyseal.Event{Type: keyseal.EventUnsealed, TenantID: tenantID, Details: map[string]string{"trigger": trigger}})
+	return nil
+}
