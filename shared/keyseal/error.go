@@ -29,7 +29,6 @@ const (
 	ECMKACCESS      = "cannot_access_cmk"
 	EKEYEXISTS      = "byok_key_exists"
 	ETENANT         = "tenant_not_found"
-	ETOOLARGE       = "request_too_large"
 )
 
 var statusByCode = map[string]int{
@@ -46,7 +45,6 @@ var statusByCode = map[string]int{
 	ENOTSEALED:      409,
 	EKEYEXISTS:      409,
 	EREVOKED:        409,
-	ETOOLARGE:       400,
 	ECMKACCESS:      422,
 	EINTERNAL:       500,
 	EUNSEALFAILED:   502,

@@ -1,0 +1,105 @@
+//go:build integration
+
+package suite
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+// TestStepUpRequired checks every way a privileged call can lack a valid
+// step-up token: each is 401 step_up_required with a message saying which.
+func TestStepUpRequired(t *testing.T) {
+	e := newEnv(t, nil)
+	tn := e.newTenant()
+	admin := e.adminToken(tn.ID, "alice")
+	unseal := func(bearer, stepUp string) *reply {
+		return e.call(http.MethodPost, "/admin/tenant-kms/unseal", bearer, stepUp, nil)
+	}
+	wantStepUp := func(r *reply, says string) {
+		t.Helper()
+		r.adminError(http.StatusUnauthorized, "step_up_required")
+		if msg := r.body["message"].(string); !strings.Contains(msg, says) {
+			t.Fatalf("message %q does not say %q", msg, says)
+		}
+	}
+
+	wantStepUp(unseal(admin, ""), "X-Keyseal-StepUp")
+	wantStepUp(unseal(admin, "kst_not-a-token-we-issued"), "unknown")
+
+	tok := e.stepUp(admin)
+	unseal(admin, tok).adminError(http.StatusConflict, "not_sealed") // consumes it
+	wantStepUp(unseal(admin, tok), "used")
+
+	// A token bound to another admin of the tenant, and one bound to
+	// another tenant's admin: both foreign, and trying them burns nothing.
+	bobs := e.stepUp(e.adminToken(tn.ID, "bob"))
+	wantStepUp(unseal(admin, bobs), "another")
+	other := e.newTenant()
+	otherAdmin := e.adminToken(other.ID, "alice")
+	theirs := e.stepUp(otherAdmin)
+	wantStepUp(unseal(admin, theirs), "another")
+	unseal(otherAdmin, theirs).adminError(http.StatusConflict, "not_sealed")
+
+	// Expired: step-up tokens live 120 s; store one whose life is over.
+	expired := "kst_expired-token-for-the-integration-suite"
+	sum := sha256.Sum256([]byte(expired))
+	if err := e.srv.App.Store.PutStepUp(context.Background(), keyseal.StepUpToken{Hash: hex.EncodeToString(sum[:]), Subject: "alice",
+		TenantID: tn.ID, ExpiresAt: time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)}); err != nil {
+		t.Fatal(err)
+	}
+	wantStepUp(unseal(admin, expired), "expired")
+}
+
+// TestInsufficientAuthentication checks the RFC 9470 challenge when the admin
+// JWT does not show fresh MFA.
+func TestInsufficientAuthentication(t *testing.T) {
+	e := newEnv(t, nil)
+	tn := e.newTenant()
+	cases := map[string]auth.DevClaims{
+		"stale auth_time": {AuthTime: time.Now().Add(-time.Hour), ACR: "mfa", AMR: []string{"mfa"}},
+		"no auth_time":    {ACR: "mfa", AMR: []string{"mfa"}},
+		"password only":   {AuthTime: time.Now(), ACR: "pwd", AMR: []string{"pwd"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			c.Subject, c.TenantID, c.TTL, c.Roles = "alice", tn.ID, time.Hour, []string{"keyseal:admin"}
+			r := e.call(http.MethodPost, "/admin/auth/step-up", e.mint(c), "", nil)
+			r.adminError(http.StatusUnauthorized, "insufficient_user_authentication")
+			h := r.header.Get("WWW-Authenticate")
+			for _, want := range []string{`Bearer error="insufficient_user_authentication"`, `acr_values="mfa"`, `max_age=300`} {
+				if !strings.Contains(h, want) {
+					t.Fatalf("WWW-Authenticate %q lacks %s", h, want)
+				}
+			}
+		})
+	}
+}
+
+// TestEditedAuditEntryIsCaught edits one stored audit entry behind keyseal's
+// back, in DynamoDB itself, and checks verify names it.
+func TestEditedAuditEntryIsCaught(t *testing.T) {
+	e := newEnv(t, nil)
+	tn := e.newTenant()
+	admin := e.adminToken(tn.ID, "alice")
+	r := e.call(http.MethodGet, "/admin/audit/verify", admin, "", nil).want(http.StatusOK)
+	n := r.body["entries"].(float64)
+	if r.body["valid"] != true || n < 3 || r.body["first_bad_seq"] != nil {
+		t.Fatalf("untouched chain: %s", r.raw)
+	}
+
+	e.editAuditDetail(tn.ID, 2, "actor", "admin:mallory")
+
+	r = e.call(http.MethodGet, "/admin/audit/verify", admin, "", nil).want(http.StatusOK)
+	if r.body["valid"] != false || r.body["first_bad_seq"] != float64(2) {
+		t.Fatalf("after editing entry 2: %s", r.raw)
+	}
+}

@@ -1,0 +1,385 @@
+//go:build integration
+
+// Package suite is keyseal's integration tier: the local server runs the
+// Lambda handlers in process with the DynamoDB store and the AWS KMS
+// provider, against LocalStack (KMS, EventBridge, SQS, STS) and DynamoDB
+// Local, with a fault proxy between keyseal and KMS for the failures
+// LocalStack cannot produce (access denied, partitions, outages). Run it with
+// `make test`, which starts the stand-ins and exports their endpoints.
+package suite
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/keyseal/keyseal/localstack/faultproxy"
+	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/awsconfig"
+	"github.com/keyseal/keyseal/shared/localserver"
+	"github.com/keyseal/keyseal/shared/poller"
+)
+
+// env is one running keyseal (local server, LocalStack mode) with its own
+// table, event bus and SQS queue subscribed to the bus.
+type env struct {
+	tb       testing.TB
+	srv      *localserver.Server
+	proxy    *faultproxy.Proxy
+	kms      *kms.Client // straight to LocalStack, for the customer's side
+	ddb      *dynamodb.Client
+	sqs      *sqs.Client
+	table    string
+	queueURL string
+	poller   *poller.Handler
+
+	mu       sync.Mutex
+	received []busEvent
+}
+
+// busEvent is the part of an EventBridge event delivered to SQS the tests
+// look at.
+type busEvent struct {
+	DetailType string `json:"detail-type"`
+	Source     string `json:"source"`
+	Detail     struct {
+		Type     string `json:"type"`
+		TenantID string `json:"tenant_id"`
+		Reason   string `json:"reason"`
+	} `json:"detail"`
+}
+
+func requireStandins(tb testing.TB) {
+	tb.Helper()
+	for _, v := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"} {
+		if os.Getenv(v) == "" {
+			tb.Fatalf("%s is unset: run the integration tier with `make test` (or eval \"$(bash scripts/standins.sh env)\")", v)
+		}
+	}
+}
+
+func randomName(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// newEnv starts keyseal in LocalStack mode with settings overriding the
+// test defaults (manual sweeps: the in-process poller is parked at 1h).
+func newEnv(tb testing.TB, settings map[string]string) *env {
+	tb.Helper()
+	requireStandins(tb)
+	ctx := context.Background()
+
+	proxy, err := faultproxy.New(os.Getenv("AWS_ENDPOINT_URL"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	proxyURL, err := proxy.Start("127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { proxy.Close() })
+
+	cfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &env{tb: tb, proxy: proxy, kms: kms.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg),
+		table: randomName("keyseal-it-")}
+
+	vars := map[string]string{
+		"KEYSEAL_TABLE":          e.table,
+		"KEYSEAL_EVENT_BUS":      e.table,
+		"KEYSEAL_POLL_INTERVAL":  "1h",
+		"KEYSEAL_KMS_TIMEOUT":    "2s",
+		"KEYSEAL_TMK_CACHE_TTL":  "5m",
+		"KEYSEAL_LOG_LEVEL":      "warn",
+		"AWS_ENDPOINT_URL_KMS":   proxyURL, // keyseal reaches KMS only through the proxy
+		"AWS_ENDPOINT_URL":       os.Getenv("AWS_ENDPOINT_URL"),
+		"KEYSEAL_SESSION_TTL":    "5m",
+		"KEYSEAL_STEPUP_MAX_AGE": "300s",
+	}
+	for k, v := range settings {
+		vars[k] = v
+	}
+	// awsconfig reads endpoints from the process environment.
+	tb.Setenv("AWS_ENDPOINT_URL_KMS", vars["AWS_ENDPOINT_URL_KMS"])
+	a, l, err := app.NewLocal(ctx, func(k string) string { return vars[k] }, app.ModeLocalStack, tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	e.srv = srv
+	e.poller = &poller.Handler{Tenants: a.Tenants, Sweeps: 1, Log: a.Log}
+	e.subscribe(ctx, cfg)
+	return e
+}
+
+// subscribe routes every keyseal event on the env's bus to a fresh SQS
+// queue, the way an operator would observe tenant.kms.* events.
+func (e *env) subscribe(ctx context.Context, cfg aws.Config) {
+	tb := e.tb
+	q, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(e.table)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.queueURL = aws.ToString(q.QueueUrl)
+	attrs, err := e.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	eb := eventbridge.NewFromConfig(cfg)
+	rule := e.table + "-all"
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: aws.String(e.table),
+		EventPattern: aws.String(`{"source":["keyseal"]}`)}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), EventBusName: aws.String(e.table),
+		Targets: []ebtypes.Target{{Id: aws.String("sqs"), Arn: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}}}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// sweep runs one poll the way the verify-poller Lambda does.
+func (e *env) sweep() {
+	e.tb.Helper()
+	res, err := e.poller.Handle(context.Background(), json.RawMessage(`{}`))
+	if err != nil || len(res.Sweeps) != 1 {
+		e.tb.Fatalf("sweep: %v %+v", err, res)
+	}
+}
+
+// awaitEvent drains the queue until an event of typ for tenantID arrives,
+// or fails after a generous deadline (delivery is asynchronous).
+func (e *env) awaitEvent(typ, tenantID string) busEvent {
+	e.tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e.mu.Lock()
+		for _, ev := range e.received {
+			if ev.DetailType == typ && ev.Detail.TenantID == tenantID {
+				e.mu.Unlock()
+				return ev
+			}
+		}
+		e.mu.Unlock()
+		if time.Now().After(deadline) {
+			e.tb.Fatalf("no %s event for tenant %s arrived on the SQS target", typ, tenantID)
+		}
+		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL),
+			MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			e.tb.Fatal(err)
+		}
+		e.mu.Lock()
+		for _, m := range out.Messages {
+			var ev busEvent
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
+				e.mu.Unlock()
+				e.tb.Fatalf("event body %q: %v", aws.ToString(m.Body), err)
+			}
+			e.received = append(e.received, ev)
+		}
+		e.mu.Unlock()
+	}
+}
+
+// tenant is a BYOK tenant registered through the admin API.
+type tenant struct {
+	ID       string
+	KeyARN   string
+	KeyID    string
+	AgentKey string
+}
+
+// newTenant creates a customer key in LocalStack, registers it for a new
+// tenant through PUT /admin/tenant-kms and creates an agent.
+func (e *env) newTenant() tenant {
+	e.tb.Helper()
+	ctx := context.Background()
+	k, err := e.kms.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("customer CMK for a keyseal test")})
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	t := tenant{ID: randomName("t-"), KeyARN: aws.ToString(k.KeyMetadata.Arn), KeyID: aws.ToString(k.KeyMetadata.KeyId)}
+	admin := e.adminToken(t.ID, "alice")
+	r := e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), map[string]any{"provider": "aws-kms", "key_arn": t.KeyARN})
+	r.want(http.StatusOK)
+	r = e.call(http.MethodPost, "/admin/agents", admin, "", map[string]any{"name": "worker"})
+	r.want(http.StatusCreated)
+	t.AgentKey = r.str("agent_key")
+	return t
+}
+
+// adminToken mints an admin JWT fit for step-up (fresh auth, acr mfa).
+func (e *env) adminToken(tenantID, subject string) string {
+	return e.mint(auth.DevClaims{Subject: subject, TenantID: tenantID, TTL: time.Hour, AuthTime: time.Now(),
+		ACR: "mfa", AMR: []string{"pwd", "mfa"}, Roles: []string{"keyseal:admin"}})
+}
+
+func (e *env) mint(c auth.DevClaims) string {
+	e.tb.Helper()
+	tok, err := e.srv.Local.Issuer.Mint(c)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return tok
+}
+
+// stepUp gets a fresh step-up token for the admin.
+func (e *env) stepUp(admin string) string {
+	e.tb.Helper()
+	r := e.call(http.MethodPost, "/admin/auth/step-up", admin, "", nil)
+	r.want(http.StatusOK)
+	return r.str("step_up_token")
+}
+
+// session asks for a session bundle as the tenant's agent.
+func (e *env) session(t tenant) *reply {
+	return e.call(http.MethodPost, "/agent/v1/session", t.AgentKey, "", map[string]any{})
+}
+
+// tenantKMS reads GET /admin/tenant-kms.
+func (e *env) tenantKMS(t tenant) *reply {
+	e.tb.Helper()
+	r := e.call(http.MethodGet, "/admin/tenant-kms", e.adminToken(t.ID, "alice"), "", nil)
+	r.want(http.StatusOK)
+	return r
+}
+
+// auditEntries lists a tenant's audit entries with action (newest first).
+func (e *env) auditEntries(t tenant, action string) []map[string]any {
+	e.tb.Helper()
+	r := e.call(http.MethodGet, "/admin/audit?limit=100&action="+action, e.adminToken(t.ID, "alice"), "", nil)
+	r.want(http.StatusOK)
+	var out []map[string]any
+	for _, v := range r.body["entries"].([]any) {
+		out = append(out, v.(map[string]any))
+	}
+	return out
+}
+
+// reply is an HTTP response with its JSON body decoded.
+type reply struct {
+	tb     testing.TB
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+// call sends a JSON request to the local server. body may be nil, a string
+// (sent raw) or any JSON-encodable value.
+func (e *env) call(method, path, bearer, stepUp string, body any) *reply {
+	e.tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			e.tb.Fatal(err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if stepUp != "" {
+		req.Header.Set(api.StepUpHeader, stepUp)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	r := &reply{tb: e.tb, status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			e.tb.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
+		}
+	}
+	return r
+}
+
+func (r *reply) want(status int) *reply {
+	r.tb.Helper()
+	if r.status != status {
+		r.tb.Fatalf("status %d, want %d; body %s", r.status, status, r.raw)
+	}
+	return r
+}
+
+func (r *reply) str(key string) string {
+	r.tb.Helper()
+	s, ok := r.body[key].(string)
+	if !ok {
+		r.tb.Fatalf("field %q missing or not a string in %s", key, r.raw)
+	}
+	return s
+}
+
+// adminError checks an admin API error body: {"error": code, "message": ...}.
+func (r *reply) adminError(status int, code string) *reply {
+	r.tb.Helper()
+	r.want(status)
+	if r.body["error"] != code || r.body["message"] == "" || r.body["message"] == nil {
+		r.tb.Fatalf("want admin error %q with a message, got %s", code, r.raw)
+	}
+	return r
+}
+
+// agentError checks an agent API error body: {"error": {"type", "message"}}.
+func (r *reply) agentError(status int, typ string) *reply {
+	r.tb.Helper()
+	r.want(status)
+	e, _ := r.body["error"].(map[string]any)
+	if e == nil || e["type"] != typ || e["message"] == "" {
+		r.tb.Fatalf("want agent error %q with a message, got %s", typ, r.raw)
+	}
+	return r
+}
+
+func (r *reply) String() string { return fmt.Sprintf("%d %s", r.status, r.raw) }

@@ -1,0 +1,386 @@
+package localserver_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/localserver"
+	"github.com/keyseal/keyseal/shared/session"
+	"github.com/keyseal/keyseal/shared/tenantkms"
+)
+
+// devServer starts dev mode in dir, as `make run` does.
+func devServer(t *testing.T, dir string, env map[string]string) *localserver.Server {
+	t.Helper()
+	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, l, err := app.NewLocal(ctx, func(k string) string { return vars[k] }, app.ModeDev, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		s.Close()
+		a.Close()
+	})
+	return s
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func do(t *testing.T, s *localserver.Server, method, path string, headers map[string]string, body string) result {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := result{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if err := json.Unmarshal(raw, &r.body); err != nil {
+		t.Fatalf("%s %s: answer is not a JSON object: %q", method, path, raw)
+	}
+	return r
+}
+
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+func (r result) code() string {
+	switch e := r.body["error"].(type) {
+	case string:
+		return e
+	case map[string]any:
+		s, _ := e["type"].(string)
+		return s
+	}
+	return ""
+}
+
+func stepUp(t *testing.T, s *localserver.Server) string {
+	t.Helper()
+	r := do(t, s, http.MethodPost, "/admin/auth/step-up", bearer(s.Credentials.AdminToken), "")
+	if r.status != http.StatusOK {
+		t.Fatalf("step-up: %d %s", r.status, r.raw)
+	}
+	return r.body["step_up_token"].(string)
+}
+
+// TestDevModeWalkthrough is the README's dev-mode tour: credentials file,
+// session, JWKS, and every local key state driven through /dev.
+func TestDevModeWalkthrough(t *testing.T) {
+	dir := t.TempDir()
+	s := devServer(t, dir, map[string]string{"KEYSEAL_TMK_CACHE_TTL": "1s"})
+
+	b, err := os.ReadFile(filepath.Join(dir, "dev-credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var creds map[string]string
+	if err := json.Unmarshal(b, &creds); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"tenant_id", "agent_key", "admin_token", "kms_key_id"} {
+		if creds[k] == "" {
+			t.Fatalf("dev-credentials.json lacks %s: %s", k, b)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "dev-credentials.json")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dev-credentials.json mode %v, want 0600", fi.Mode().Perm())
+	}
+
+	agent := bearer(creds["agent_key"])
+	r := do(t, s, http.MethodPost, "/agent/v1/session", agent, "")
+	if r.status != http.StatusCreated || r.body["tenant_id"] != "demo" || r.body["tmk_version"] != float64(1) {
+		t.Fatalf("session: %d %s", r.status, r.raw)
+	}
+	jr := do(t, s, http.MethodGet, "/agent/v1/jwks/demo", nil, "")
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(jr.raw), &set); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := session.Verify(r.body["token"].(string), set, time.Now()); err != nil {
+		t.Fatalf("session token does not verify with the JWKS: %v", err)
+	}
+
+	sweep := func() {
+		if _, err := s.App.Tenants.Sweep(context.Background(), tenantkms.AllShards()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setState := func(state string) {
+		r := do(t, s, http.MethodPost, "/dev/kms/keys/"+creds["kms_key_id"]+"/state", nil, `{"state":"`+state+`"}`)
+		if r.status != http.StatusOK {
+			t.Fatalf("set state %s: %d %s", state, r.status, r.raw)
+		}
+	}
+	for _, c := range []struct{ state, reason string }{
+		{"disabled", "key_disabled"}, {"pending_deletion", "key_pending_deletion"},
+		{"access_denied", "access_denied"}, {"unreachable", "unreachable"},
+	} {
+		t.Run(c.state, func(t *testing.T) {
+			setState(c.state)
+			sweep()
+			if c.state == "unreachable" { // transient: seals once the cache TTL has run out
+				time.Sleep(time.Second)
+				sweep()
+			}
+			v := do(t, s, http.MethodGet, "/admin/tenant-kms", bearer(s.Credentials.AdminToken), "")
+			if v.body["status"] != "sealed" || v.body["seal_reason"] != c.reason {
+				t.Fatalf("after %s: %s", c.state, v.raw)
+			}
+			if r := do(t, s, http.MethodPost, "/agent/v1/session", agent, ""); r.status != http.StatusServiceUnavailable || r.code() != "tenant_sealed" {
+				t.Fatalf("session while sealed: %d %s", r.status, r.raw)
+			}
+			setState("enabled")
+			sweep()
+			if r := do(t, s, http.MethodPost, "/agent/v1/session", agent, ""); r.status != http.StatusCreated {
+				t.Fatalf("session after re-enabling: %d %s", r.status, r.raw)
+			}
+		})
+	}
+	if r := do(t, s, http.MethodPost, "/dev/kms/keys/"+creds["kms_key_id"]+"/state", nil, `{"state":"melted"}`); r.status != http.StatusBadRequest {
+		t.Fatalf("unknown state: %d %s", r.status, r.raw)
+	}
+	if r := do(t, s, http.MethodPost, "/dev/kms/keys/no-such-key/state", nil, `{"state":"disabled"}`); r.status != http.StatusNotFound {
+		t.Fatalf("unknown key: %d %s", r.status, r.raw)
+	}
+}
+
+// TestDevModeSurvivesRestart checks the embedded store is durable: a second
+// start on the same data dir keeps the tenant and the agent key.
+func TestDevModeSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, l, err := app.NewLocal(ctx, func(k string) string { return map[string]string{"KEYSEAL_LOG_LEVEL": "error"}[k] }, app.ModeDev, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s.Credentials
+	cancel()
+	s.Close()
+	a.Close()
+
+	s2 := devServer(t, dir, nil)
+	if s2.Credentials.AgentKey != first.AgentKey || s2.Credentials.KMSKeyID != first.KMSKeyID {
+		t.Fatalf("restart changed the demo credentials: %+v -> %+v", first, s2.Credentials)
+	}
+	if r := do(t, s2, http.MethodPost, "/agent/v1/session", bearer(first.AgentKey), ""); r.status != http.StatusCreated {
+		t.Fatalf("session after restart: %d %s", r.status, r.raw)
+	}
+}
+
+// TestBadInput sends every kind of bad input the issue lists to every route
+// that takes it; each must be a clear 4xx JSON error, never a 5xx.
+func TestBadInput(t *testing.T) {
+	s := devServer(t, t.TempDir(), nil)
+	admin := bearer(s.Credentials.AdminToken)
+	agent := bearer(s.Credentials.AgentKey)
+	withStepUp := func() map[string]string {
+		h := bearer(s.Credentials.AdminToken)
+		h[api.StepUpHeader] = stepUp(t, s)
+		return h
+	}
+	big := `{"name":"` + strings.Repeat("x", api.MaxBody) + `"}`
+
+	bodyRoutes := []struct {
+		method, path string
+		headers      func() map[string]string
+	}{
+		{http.MethodPost, "/agent/v1/session", func() map[string]string { return agent }},
+		{http.MethodPut, "/admin/tenant-kms", withStepUp},
+		{http.MethodPost, "/admin/tenant-kms/unseal", withStepUp},
+		{http.MethodPost, "/admin/auth/step-up", func() map[string]string { return admin }},
+		{http.MethodPost, "/admin/agents", func() map[string]string { return admin }},
+		{http.MethodPost, "/dev/admin-token", func() map[string]string { return nil }},
+		{http.MethodPost, "/dev/kms/keys/" + s.Credentials.KMSKeyID + "/state", func() map[string]string { return nil }},
+	}
+	bodies := map[string]string{
+		"malformed JSON": `{"name": `,
+		"unknown field":  `{"nonsense": true}`,
+		"trailing data":  `{} {}`,
+		"not an object":  `[1,2]`,
+		"over 64 KiB":    big,
+	}
+	for _, rt := range bodyRoutes {
+		for name, body := range bodies {
+			t.Run(rt.method+" "+rt.path+" "+name, func(t *testing.T) {
+				r := do(t, s, rt.method, rt.path, rt.headers(), body)
+				if r.status != http.StatusBadRequest || r.code() != "invalid_request" {
+					t.Fatalf("%d %s", r.status, r.raw)
+				}
+			})
+		}
+	}
+
+	t.Run("bad tenant ids", func(t *testing.T) {
+		for _, id := range []string{"-leading-dash", strings.Repeat("a", 65), "semi;colon", "%00"} {
+			r := do(t, s, http.MethodGet, "/agent/v1/jwks/"+id, nil, "")
+			if r.status != http.StatusBadRequest || r.code() != "invalid_request" {
+				t.Fatalf("jwks %q: %d %s", id, r.status, r.raw)
+			}
+		}
+		r := do(t, s, http.MethodPost, "/dev/admin-token", nil, `{"tenant_id":"bad id!"}`)
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("dev admin token for a bad tenant id: %d %s", r.status, r.raw)
+		}
+		// An admin JWT whose tenant claim is not a valid id is refused.
+		tok, err := s.Local.Issuer.Mint(auth.DevClaims{Subject: "a", TenantID: "bad id!", TTL: time.Hour, Roles: []string{"keyseal:admin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := do(t, s, http.MethodGet, "/admin/tenant-kms", bearer(tok), ""); r.status != http.StatusUnauthorized {
+			t.Fatalf("bad tenant claim: %d %s", r.status, r.raw)
+		}
+	})
+
+	t.Run("bad key ARNs", func(t *testing.T) {
+		for _, arn := range []string{"not-an-arn", "arn:aws:kms:us-east-1:123456789012:alias/mine", "arn:aws:kms:us-east-1:12345:key/abc"} {
+			r := do(t, s, http.MethodPut, "/admin/tenant-kms", admin, `{"provider":"aws-kms","key_arn":"`+arn+`"}`)
+			if r.status != http.StatusBadRequest || r.code() != "invalid_key_arn" {
+				t.Fatalf("%s: %d %s", arn, r.status, r.raw)
+			}
+		}
+	})
+
+	t.Run("hostile admin JWTs", func(t *testing.T) {
+		claims := map[string]any{"iss": app.DevIssuer, "aud": app.DevAudience, "sub": "mallory", "tenant_id": "demo",
+			"roles": []string{"keyseal:admin"}, "exp": time.Now().Add(time.Hour).Unix(), "auth_time": time.Now().Unix(), "acr": "mfa"}
+		expired, err := s.Local.Issuer.Mint(auth.DevClaims{Subject: "a", TenantID: "demo", TTL: -time.Minute, Roles: []string{"keyseal:admin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens := map[string]string{
+			"alg none":       unsigned(claims),
+			"HS256":          hs256(claims, s.Local.Issuer.JWKS()),
+			"expired":        expired,
+			"foreign issuer": foreignIssuer(t, claims),
+			"garbage":        "not.a.jwt",
+		}
+		for name, tok := range tokens {
+			for _, path := range []string{"/admin/tenant-kms", "/admin/audit", "/admin/agents"} {
+				r := do(t, s, http.MethodGet, path, bearer(tok), "")
+				if r.status != http.StatusUnauthorized || r.code() != "unauthorized" {
+					t.Fatalf("%s on %s: %d %s", name, path, r.status, r.raw)
+				}
+			}
+		}
+		if r := do(t, s, http.MethodGet, "/admin/tenant-kms", nil, ""); r.status != http.StatusUnauthorized {
+			t.Fatalf("no token: %d %s", r.status, r.raw)
+		}
+		noRole, err := s.Local.Issuer.Mint(auth.DevClaims{Subject: "a", TenantID: "demo", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := do(t, s, http.MethodGet, "/admin/tenant-kms", bearer(noRole), ""); r.status != http.StatusForbidden || r.code() != "forbidden" {
+			t.Fatalf("no admin role: %d %s", r.status, r.raw)
+		}
+	})
+
+	t.Run("bad agent keys", func(t *testing.T) {
+		for _, h := range []map[string]string{nil, bearer("ksa_unknown"), {"Authorization": "Basic Zm9vOmJhcg=="}} {
+			r := do(t, s, http.MethodPost, "/agent/v1/session", h, "")
+			if r.status != http.StatusUnauthorized || r.code() != "unauthorized" {
+				t.Fatalf("%v: %d %s", h, r.status, r.raw)
+			}
+		}
+	})
+
+	t.Run("routing", func(t *testing.T) {
+		if r := do(t, s, http.MethodGet, "/nope", nil, ""); r.status != http.StatusNotFound {
+			t.Fatalf("unknown route: %d %s", r.status, r.raw)
+		}
+		r := do(t, s, http.MethodDelete, "/agent/v1/session", nil, "")
+		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
+			t.Fatalf("wrong method: %d %s allow=%q", r.status, r.raw, r.header.Get("Allow"))
+		}
+	})
+}
+
+func b64(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// unsigned is an alg=none token.
+func unsigned(claims map[string]any) string {
+	return b64(map[string]string{"alg": "none", "typ": "JWT"}) + "." + b64(claims) + "."
+}
+
+// hs256 signs with the issuer's public JWKS bytes as an HMAC secret: the
+// classic algorithm-confusion attack.
+func hs256(claims map[string]any, secret []byte) string {
+	in := b64(map[string]string{"alg": "HS256", "typ": "JWT"}) + "." + b64(claims)
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(in))
+	return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// foreignIssuer is a well-formed ES256 token from an issuer keyseal does not
+// trust.
+func foreignIssuer(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := map[string]any{}
+	for k, v := range claims {
+		c[k] = v
+	}
+	c["iss"] = "https://evil.example"
+	tok, err := jwt.Signed(sig).Claims(c).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
