@@ -10,7 +10,7 @@ usage() {
 Usage: bash scripts/standins.sh COMMAND [localstack|dynamodb]...
 
 Commands:
-  install   Install LocalStack 4.13.1 into .cache/localstack-venv (Python 3.11)
+  install   Install LocalStack 4.13.1 into .cache/localstack-venv (Python 3.13)
             and DynamoDB Local 3.1.0 into .cache/dynamodb-local. Idempotent.
   start     Start the stand-ins in the background (reusing running ones) and
             wait until they answer. Logs: .cache/logs/, pid files: .cache/run/.
@@ -25,7 +25,7 @@ Environment:
   KEYSEAL_LOCALSTACK_PORT   LocalStack gateway port (default 4566)
   KEYSEAL_DYNAMODB_PORT     DynamoDB Local port (default 8000)
   KEYSEAL_STANDINS_TIMEOUT  seconds start waits for readiness (default 120)
-  KEYSEAL_PYTHON            Python 3.11 interpreter for the venv (default: found
+  KEYSEAL_PYTHON            Python 3.13 (or 3.12) for the venv (default: found
                             on PATH or through pyenv)
 EOF
 }
@@ -46,14 +46,46 @@ LS_FS=$CACHE/localstack-fs
 DDB_WORK=$CACHE/dynamodb-local-work
 
 LS_VERSION=4.13.1
-# The pins of localstack-core 4.13.1's requirements-runtime.txt: without them
-# pip resolves newer moto-ext/rolo/twisted releases the tag was not built for.
-LS_PACKAGES=(
-  "localstack-core[runtime]==$LS_VERSION"
-  "moto-ext==5.1.20.post22"
-  "rolo==0.7.6"
-  "localstack-twisted==24.3.0"
-)
+LS_PACKAGES=("localstack-core[runtime]==$LS_VERSION")
+# LS_LOCK is localstack-core 4.13.1's own lock (the tag's
+# requirements-runtime.txt, names and versions only), used as pip
+# constraints. That release is frozen but its dependencies are not: without
+# the lock pip picks their newest releases, and some no longer fit (cbor2 6
+# dropped the cbor2._decoder module LocalStack imports; pyOpenSSL 26 dropped
+# X509.add_extensions). It includes the pins TESTING.md lists
+# (moto-ext==5.1.20.post22, rolo==0.7.6, localstack-twisted==24.3.0).
+LS_LOCK="
+airspeed-ext==0.6.9 annotated-types==0.7.0 antlr4-python3-runtime==4.13.2
+apispec==6.9.0 argparse==1.4.0 asn1crypto==1.5.1 attrs==25.4.0
+aws-sam-translator==1.106.0 aws-xray-sdk==2.15.0 awscli==1.44.24
+awscrt==0.31.1 boto3==1.42.34 botocore==1.42.34 cachetools==6.2.5
+cbor2==5.8.0 certifi==2026.1.4 cffi==2.0.0 cfn-lint==1.41.0
+charset-normalizer==3.4.4 click==8.3.1 colorama==0.4.6 constantly==23.10.4
+crontab==1.0.5 cryptography==46.0.3 decorator==5.2.1 dill==0.3.6
+dnslib==0.9.26 dnspython==2.8.0 docker==7.1.0 docutils==0.19
+events==0.5 graphql-core==3.2.7 grpcio==1.76.0 h11==0.16.0 h2==4.3.0
+hpack==4.1.0 hypercorn==0.18.0 hyperframe==6.1.0 hyperlink==21.0.0
+idna==3.11 incremental==24.11.0 isodate==0.7.2 jinja2==3.1.6
+jmespath==1.1.0 joserfc==1.6.1 jpype1==1.6.0 jsonpatch==1.33
+jsonpath-ng==1.7.0 jsonpath-rw==1.4.0 jsonpointer==3.0.0 jsonschema==4.26.0
+jsonschema-path==0.3.4 jsonschema-specifications==2025.9.1 kclpy-ext==3.0.5
+lazy-object-proxy==1.12.0 localstack-twisted==24.3.0 markdown-it-py==4.0.0
+markupsafe==3.0.3 mdurl==0.1.2 more-itertools==10.8.0 moto-ext==5.1.20.post22
+mpmath==1.3.0 multipart==1.3.0 networkx==3.6.1 openapi-core==0.22.0
+openapi-schema-validator==0.6.3 openapi-spec-validator==0.7.2
+opensearch-protobufs==0.19.0 opensearch-py==3.1.0 packaging==26.0
+pathable==0.4.4 plux==1.14.0 ply==3.11 priority==1.3.0 protobuf==6.33.4
+psutil==7.2.1 py-partiql-parser==0.6.3 pyasn1==0.6.2 pycparser==3.0
+pydantic==2.12.4 pydantic-core==2.41.5 pygments==2.19.2 pymongo==4.16.0
+pyopenssl==25.3.0 pyparsing==3.3.2 python-dateutil==2.9.0.post0
+python-dotenv==1.2.1 pyyaml==6.0.3 readerwriterlock==1.0.9
+referencing==0.36.2 regex==2026.1.15 requests==2.32.5
+requests-aws4auth==1.3.1 responses==0.25.8 rfc3339-validator==0.1.4
+rich==14.3.1 rolo==0.7.6 rpds-py==0.30.0 rsa==4.7.2 s3transfer==0.16.0
+semver==3.0.4 six==1.17.0 sympy==1.14.0 typing-extensions==4.15.0
+typing-inspection==0.4.2 urllib3==2.6.3 werkzeug==3.1.5 wrapt==2.0.1
+wsproto==1.3.2 xmltodict==1.0.2 zope-interface==8.2
+"
 LS_SERVICES=kms,events,sqs,sts,logs
 LS_REQUIRED=(kms events sqs sts)
 
@@ -75,39 +107,49 @@ lock() {
 
 # ---------------------------------------------------------------- install ---
 
+# find_python prints an interpreter fit for LocalStack 4.13.1: Python 3.13,
+# the one its image and its lock are built with, else 3.12. Not 3.11, though
+# the package allows it: its KMS calls uuid.uuid5 with a bytes name (3.12+),
+# so CreateKey fails with "encoding without a string argument".
 find_python() {
-  local cand
-  for cand in "${KEYSEAL_PYTHON:-}" python3.11 \
-    "$(pyenv root 2>/dev/null)"/versions/3.11*/bin/python3.11 \
-    "$HOME"/.pyenv/versions/3.11*/bin/python3.11; do
-    [[ -n $cand ]] || continue
-    command -v "$cand" >/dev/null 2>&1 || continue
-    # A pyenv shim exists even when its version is not installed; asking the
-    # interpreter itself settles both that and the version.
-    if "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1; then
-      "$cand" -c 'import sys; print(sys.executable)'
-      return 0
-    fi
+  local cand minor root
+  root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+  for minor in 13 12; do
+    for cand in "${KEYSEAL_PYTHON:-}" "python3.$minor" "$root"/versions/3."$minor".*/bin/python3."$minor"; do
+      [[ -n $cand ]] || continue
+      command -v "$cand" >/dev/null 2>&1 || continue
+      # A pyenv shim exists even when its version is not installed; asking
+      # the interpreter itself settles both that and the version.
+      if "$cand" -c "import sys; sys.exit(sys.version_info[:2] != (3, $minor))" >/dev/null 2>&1; then
+        "$cand" -c 'import sys; print(sys.executable)'
+        return 0
+      fi
+    done
   done
   return 1
 }
 
 install_localstack() {
   local want
-  want=$(printf '%s\n' "${LS_PACKAGES[@]}")
-  if [[ -f $VENV_MARKER && $(cat "$VENV_MARKER") == "$want" && -x $VENV/bin/python ]]; then
+  # shellcheck disable=SC2086 # the lock is whitespace-separated words
+  want=$(printf '%s\n' "${LS_PACKAGES[@]}" $LS_LOCK)
+  if [[ -f $VENV_MARKER && $(cat "$VENV_MARKER") == "$want" ]] &&
+    "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 12))' 2>/dev/null; then
     log "LocalStack $LS_VERSION already installed in .cache/localstack-venv"
     return 0
   fi
   local py
-  py=$(find_python) || die "Python 3.11 not found (LocalStack $LS_VERSION needs it); set KEYSEAL_PYTHON"
+  py=$(find_python) || die "Python 3.13 or 3.12 not found (LocalStack $LS_VERSION needs one); set KEYSEAL_PYTHON"
   log "installing LocalStack $LS_VERSION into .cache/localstack-venv (one-time, ~2 min) with $py"
   local start=$SECONDS ilog=$LOGS/install-localstack.log
   mkdir -p "$LOGS"
   rm -rf "$VENV"
+  local constraints=$CACHE/localstack-constraints.txt
+  # shellcheck disable=SC2086 # the lock is whitespace-separated words
+  printf '%s\n' $LS_LOCK >"$constraints"
   if ! { "$py" -m venv "$VENV" &&
     "$VENV/bin/python" -m pip install --no-input --upgrade pip &&
-    "$VENV/bin/python" -m pip install --no-input "${LS_PACKAGES[@]}"; } >"$ilog" 2>&1; then
+    "$VENV/bin/python" -m pip install --no-input -c "$constraints" "${LS_PACKAGES[@]}"; } >"$ilog" 2>&1; then
     tail -n 40 "$ilog" >&2
     die "LocalStack install failed (full log: $ilog)"
   fi
@@ -154,7 +196,7 @@ ours() {
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   case $1 in
     localstack) pattern=localstack.runtime.main ;;
-    dynamodb) pattern=DynamoDBLocal ;;
+    dynamodb) pattern=dynamodb.services.local.main.ServerRunner ;;
   esac
   [[ -r /proc/$pid/cmdline ]] || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern" || return 1
@@ -240,19 +282,21 @@ start_dynamodb() {
     -inMemory -sharedDb -disableTelemetry -port "$DDB_PORT"
 }
 
+# wait_ready waits for stand-in $1, started at second $2, to answer; on
+# failure it prints the log tail and returns 1.
 wait_ready() {
   local name=$1 started=$2 pid
   local deadline=$((started + TIMEOUT))
   while ! healthy "$name"; do
     if ! pid=$(ours "$name"); then
       tail -n 40 "$LOGS/$name.log" >&2 || true
-      rm -f "$(pidfile "$name")"
-      die "$name exited during startup (log above: .cache/logs/$name.log)"
+      printf 'standins: error: %s exited during startup (log above: .cache/logs/%s.log)\n' "$name" "$name" >&2
+      return 1
     fi
     if ((SECONDS >= deadline)); then
       tail -n 40 "$LOGS/$name.log" >&2 || true
-      stop_one "$name"
-      die "$name not ready after ${TIMEOUT} s (log above: .cache/logs/$name.log)"
+      printf 'standins: error: %s not ready after %s s (log above: .cache/logs/%s.log)\n' "$name" "$TIMEOUT" "$name" >&2
+      return 1
     fi
     sleep 0.5
   done
@@ -286,11 +330,18 @@ cmd_start() {
     "start_$name"
     began+=("$name:$SECONDS")
   done
-  # Both start in parallel; wait for each in turn.
-  local b
+  # Both start in parallel; wait for each in turn. A failed start stops
+  # what this call started, so no half-started stand-in is left behind.
+  local b failed=0
   for b in "${began[@]+"${began[@]}"}"; do
-    wait_ready "${b%%:*}" "${b##*:}"
+    wait_ready "${b%%:*}" "${b##*:}" || failed=1
   done
+  if ((failed)); then
+    for b in "${began[@]}"; do
+      stop_one "${b%%:*}"
+    done
+    exit 1
+  fi
 }
 
 # ---------------------------------------------------------------- stop ------

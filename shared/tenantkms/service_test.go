@@ -71,7 +71,11 @@ type env struct {
 
 const cacheTTL = 5 * time.Minute
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil, nil) }
+
+// newEnvWith builds an env whose service sees the store and KMS through the
+// given wrappers (fault injection); nil means unwrapped.
+func newEnvWith(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapKMS func(keyseal.KMS) keyseal.KMS) *env {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "keyseal.db"))
 	if err != nil {
@@ -92,7 +96,15 @@ func newEnv(t *testing.T) *env {
 	}
 	c := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	ev := &recorder{}
-	svc := tenantkms.New(store, keyseal.Providers{keyseal.ProviderLocal: lk}, ev, tenantkms.Options{
+	var st keyseal.Store = store
+	if wrapStore != nil {
+		st = wrapStore(store)
+	}
+	var k keyseal.KMS = keyseal.Providers{keyseal.ProviderLocal: lk}
+	if wrapKMS != nil {
+		k = wrapKMS(k)
+	}
+	svc := tenantkms.New(st, k, ev, tenantkms.Options{
 		CacheTTL: cacheTTL, KMSTimeout: time.Second, Now: c.Now,
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform},
 	})
