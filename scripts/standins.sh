@@ -2,7 +2,8 @@
 # Local AWS stand-ins for keyseal's integration tier, without Docker:
 # LocalStack (KMS, EventBridge, SQS, STS, CloudWatch Logs) in host mode and
 # DynamoDB Local. Everything is cached under .cache/ (git-ignored); see
-# /work/shared/TESTING.md (shared/TESTING.md) for why these exact versions.
+# ../shared/TESTING.md (beside the repository) for the background, and the
+# comments below for where this script departs from it.
 set -euo pipefail
 
 usage() {
@@ -184,7 +185,11 @@ cmd_install() {
 
 # ---------------------------------------------------------------- health ----
 
-pidfile() { echo "$RUN/$1.pid"; }
+# Pid and log files are per stand-in and port, so instances on other ports
+# (KEYSEAL_*_PORT) are told apart.
+pidfile() { echo "$RUN/$1-$(port_of "$1").pid"; }
+logfile() { echo "$LOGS/$1-$(port_of "$1").log"; }
+logname() { echo ".cache/logs/$1-$(port_of "$1").log"; }
 
 # ours prints the pid of stand-in $1 when its pid file names a live process
 # that still is that stand-in (a pid reused by another program is not ours).
@@ -238,8 +243,9 @@ launch() {
   local f
   f=$(pidfile "$name")
   rm -f "$f"
+  # shellcheck disable=SC2016 # $$ and $@ are the inner shell's
   (cd "$dir" && exec setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$f" "$@" \
-    </dev/null >>"$LOGS/$name.log" 2>&1 9>&-)
+    </dev/null >"$(logfile "$name")" 2>&1 9>&-)
   local i
   for ((i = 0; i < 50; i++)); do
     [[ -s $f ]] && return 0
@@ -251,7 +257,7 @@ launch() {
 start_localstack() {
   [[ -f $VENV_MARKER ]] || die "LocalStack is not installed: run bash scripts/standins.sh install"
   mkdir -p "$LS_FS"
-  log "starting LocalStack $LS_VERSION on 127.0.0.1:$LS_PORT (log: .cache/logs/localstack.log)"
+  log "starting LocalStack $LS_VERSION on 127.0.0.1:$LS_PORT (log: $(logname localstack))"
   # OVERRIDE_IN_DOCKER=0: this sandbox has /.dockerenv, and LocalStack
   # believing it is in its container would rewrite /etc/resolv.conf and use
   # /var/lib/localstack. DNS_ADDRESS=0: no DNS server on port 53.
@@ -274,7 +280,7 @@ start_dynamodb() {
   [[ -f $DDB_JAR ]] || die "DynamoDB Local is not installed: run bash scripts/standins.sh install"
   command -v java >/dev/null || die "java not found (DynamoDB Local needs Java 17)"
   mkdir -p "$DDB_WORK"
-  log "starting DynamoDB Local on 127.0.0.1:$DDB_PORT (log: .cache/logs/dynamodb.log)"
+  log "starting DynamoDB Local on 127.0.0.1:$DDB_PORT (log: $(logname dynamodb))"
   launch dynamodb "$DDB_WORK" java \
     -Djava.library.path="$DDB_DIR" \
     -cp "$DDB_DIR/*" \
@@ -289,13 +295,13 @@ wait_ready() {
   local deadline=$((started + TIMEOUT))
   while ! healthy "$name"; do
     if ! pid=$(ours "$name"); then
-      tail -n 40 "$LOGS/$name.log" >&2 || true
-      printf 'standins: error: %s exited during startup (log above: .cache/logs/%s.log)\n' "$name" "$name" >&2
+      tail -n 40 "$(logfile "$name")" >&2 || true
+      printf 'standins: error: %s exited during startup (log above: %s)\n' "$name" "$(logname "$name")" >&2
       return 1
     fi
     if ((SECONDS >= deadline)); then
-      tail -n 40 "$LOGS/$name.log" >&2 || true
-      printf 'standins: error: %s not ready after %s s (log above: .cache/logs/%s.log)\n' "$name" "$TIMEOUT" "$name" >&2
+      tail -n 40 "$(logfile "$name")" >&2 || true
+      printf 'standins: error: %s not ready after %s s (log above: %s)\n' "$name" "$TIMEOUT" "$(logname "$name")" >&2
       return 1
     fi
     sleep 0.5
@@ -306,33 +312,38 @@ wait_ready() {
 cmd_start() {
   lock
   mkdir -p "$LOGS" "$RUN"
-  local name pid began=()
+  local name pid todo=()
+  # Decide everything first, so that a taken port fails the call before it
+  # has started anything.
   for name in "$@"; do
     if pid=$(ours "$name"); then
       if healthy "$name"; then
         log "$name already running (pid $pid), reusing it"
         continue
       fi
-      # Ours but not answering: still starting (another start timed out on
-      # it) or wedged. Restart it rather than guess.
+      # Ours but not answering: still starting (an earlier start gave up
+      # on it) or wedged. Restart it rather than guess.
       log "$name (pid $pid) does not answer; restarting it"
       stop_one "$name"
     else
       rm -f "$(pidfile "$name")"
       if healthy "$name"; then
-        log "$name already answers on port $(port_of "$name") (not started by this script; stop leaves it alone), reusing it"
+        log "$name already answers on port $(port_of "$name") (not started by this script, so stop leaves it alone); reusing it"
         continue
       fi
       if port_busy "$(port_of "$name")"; then
-        die "port $(port_of "$name") is taken by another program that is not a healthy $name; free it or set KEYSEAL_$([[ $name == localstack ]] && echo LOCALSTACK || echo DYNAMODB)_PORT"
+        die "port $(port_of "$name") is taken by a program that is not a healthy $name; free it or set KEYSEAL_$([[ $name == localstack ]] && echo LOCALSTACK || echo DYNAMODB)_PORT"
       fi
     fi
+    todo+=("$name")
+  done
+  # They start in parallel; then wait for each in turn. A failed start
+  # stops what this call started, so no half-started stand-in is left.
+  local began=() b failed=0
+  for name in "${todo[@]+"${todo[@]}"}"; do
     "start_$name"
     began+=("$name:$SECONDS")
   done
-  # Both start in parallel; wait for each in turn. A failed start stops
-  # what this call started, so no half-started stand-in is left behind.
-  local b failed=0
   for b in "${began[@]+"${began[@]}"}"; do
     wait_ready "${b%%:*}" "${b##*:}" || failed=1
   done
