@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 FUNCTIONS := session-issue admin-tenant-kms unseal health verify-poller
 GO ?= go
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 
 .DEFAULT_GOAL := help
 

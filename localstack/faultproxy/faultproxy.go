@@ -151,12 +151,14 @@ func (p *Proxy) Start(addr string) (baseURL string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("faultproxy: listen: %w", err)
 	}
-	p.srv = &http.Server{
+	srv := &http.Server{
 		Handler:           http.HandlerFunc(p.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	go p.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed after Close
+	p.srv = srv
+	// Serve only returns once Close has closed the server.
+	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), nil
 }
 
@@ -189,12 +191,13 @@ func (p *Proxy) Close() error {
 	return err
 }
 
-// Set applies f to requests whose key (the JSON body field KeyId) contains
-// match, so a key ID also matches requests naming the key by ARN. Match "*"
-// applies to every request, including those without a KeyId; an empty match
-// applies to none. The most recently set matching rule wins, so Set("*",
-// Deny) then Set(id, Pass) denies every key but id. Setting a match again
-// replaces its rule.
+// Set applies f to requests whose key (the JSON body field KeyId; for a
+// Decrypt without one, the key LocalStack recorded in the ciphertext blob)
+// contains match, so a key ID also matches requests naming the key by ARN.
+// Match "*" applies to every request, including those without a KeyId; an
+// empty match applies to none. The most recently set matching rule wins, so
+// Set("*", Deny) then Set(id, Pass) denies every key but id. Setting a match
+// again replaces its rule.
 //
 // Set panics if f is not one of the Fault constants: a misspelt fault would
 // otherwise quietly let every request through and the drill prove nothing.

@@ -1,0 +1,79 @@
+// Package dynamostore is the production keyseal.Store: one DynamoDB table in
+// a single-table design. Every state change that carries an audit record is
+// one TransactWriteItems with the chain's head and entry (SPEC §4, §7), so a
+// tenant row can never move without its audit entry, and an audit entry can
+// never be written twice or out of order.
+//
+// # Table
+//
+// The schema below is the contract with the CDK stack, which creates the
+// production table; CreateTable builds the same table for DynamoDB Local and
+// LocalStack.
+//
+//   - Table keys: partition key "pk" (S), sort key "sk" (S).
+//   - Billing: PAY_PER_REQUEST.
+//   - Global secondary index "poll-shard": partition key "poll_shard" (S),
+//     sort key "tenant_id" (S), projection KEYS_ONLY. It is sparse: only
+//     tenant rows carry "poll_shard", so only they appear in it. The poller
+//     lists one shard at a time with it.
+//   - Time to live: attribute "ttl" (N, epoch seconds). Only step-up token
+//     items carry it; audit entries never do.
+//
+// # Items
+//
+// Times are RFC 3339 strings in UTC with up to nanosecond precision
+// (time.RFC3339Nano), byte slices are B, counters N, flags BOOL. Attributes
+// marked optional are absent when empty.
+//
+// Tenant row (one per tenant with a KMS configuration):
+//
+//	pk "tenant#<tenant_id>"   sk "config"
+//	poll_shard S   two-digit shard, keyseal.ShardOf(tenant_id) as "%02d" ("00".."15")
+//	tenant_id S, key_provider S, key_id S, key_role_arn S (optional),
+//	key_external_id S (optional), byok BOOL, status S,
+//	sealed_since S (optional), seal_reason S (optional),
+//	last_verify_error S (optional), last_verified_at S (optional),
+//	last_latency_ms N, active_version N, created_at S, updated_at S,
+//	revision N     optimistic lock: every write is conditional on it
+//
+// TMK version (zero-padded so versions sort numerically):
+//
+//	pk "tenant#<tenant_id>"   sk "tmk#%08d" (version)
+//	tenant_id S, version N, wrapped B (optional: absent once revoked),
+//	key_provider S, key_id S, key_role_arn S (optional),
+//	key_external_id S (optional), signing_public_key B, created_at S,
+//	revoked_at S (optional)
+//
+// Audit chain head (absent until the first entry):
+//
+//	pk "tenant#<tenant_id>"   sk "audit#head"
+//	seq N, hash S
+//
+// Audit entry (append-only; never updated, deleted or given a TTL):
+//
+//	pk "tenant#<tenant_id>"   sk "audit#%020d" (seq)
+//	tenant_id S, seq N, ts S, action S, severity S, actor S,
+//	details M of S (optional), prev_hash S (empty for seq 1), hash S
+//
+// Agent:
+//
+//	pk "tenant#<tenant_id>"   sk "agent#<agent_id>"
+//	agent_id S, tenant_id S, name S, key_hash S, created_at S,
+//	created_by S, revoked_at S (optional)
+//
+// Agent key index (written in the same transaction as its agent, so a key
+// hash resolves to exactly one agent):
+//
+//	pk "agentkey#<key_hash>"  sk "agentkey"
+//	tenant_id S, agent_id S
+//
+// Step-up token:
+//
+//	pk "stepup#<token_hash>"  sk "stepup"
+//	hash S, subject S, tenant_id S, expires_at S, used BOOL,
+//	ttl N   expires_at plus StepUpTTLMargin, in epoch seconds
+//
+// A tenant's row, versions, audit chain and agents share one partition, so
+// reading any of them is one Query, and the entry sort keys order the chain
+// by seq ("audit#head" sorts after every entry key).
+package dynamostore
