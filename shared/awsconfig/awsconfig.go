@@ -6,11 +6,11 @@ package awsconfig
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 )
 
@@ -21,7 +21,9 @@ import (
 // stand-ins.
 func Load(ctx context.Context) (aws.Config, error) {
 	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
+		// The SDK's buildable client, not a plain http.Client: it must
+		// accept AWS_CA_BUNDLE (custom root CAs) where one is set.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(10*time.Second)),
 		// Three attempts: keyseal's own timeouts bound the total, and the
 		// seal logic, not the SDK, decides what a persistent failure means.
 		config.WithRetryer(func() aws.Retryer {

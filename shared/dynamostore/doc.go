@@ -14,10 +14,15 @@
 //   - Billing: PAY_PER_REQUEST.
 //   - Global secondary index "poll-shard": partition key "poll_shard" (S),
 //     sort key "tenant_id" (S), projection KEYS_ONLY. It is sparse: only
-//     tenant rows carry "poll_shard", so only they appear in it. The poller
-//     lists one shard at a time with it.
+//     tenant rows carry "poll_shard", so only they appear in it (other
+//     items carry "tenant_id", always as S, but never "poll_shard"). The
+//     poller lists one shard at a time with it.
 //   - Time to live: attribute "ttl" (N, epoch seconds). Only step-up token
 //     items carry it; audit entries never do.
+//
+// The store calls GetItem, PutItem, UpdateItem, Query (on the table and the
+// index), TransactWriteItems (whose items need PutItem and UpdateItem) and
+// DescribeTable (Ping); CDK's Table.GrantReadWriteData covers all of them.
 //
 // # Items
 //
@@ -71,7 +76,7 @@
 //
 //	pk "stepup#<token_hash>"  sk "stepup"
 //	hash S, subject S, tenant_id S, expires_at S, used BOOL,
-//	ttl N   expires_at plus StepUpTTLMargin, in epoch seconds
+//	ttl N   expires_at plus one hour, in epoch seconds
 //
 // A tenant's row, versions, audit chain and agents share one partition, so
 // reading any of them is one Query, and the entry sort keys order the chain

@@ -19,8 +19,8 @@ const (
 	attrTenantID  = "tenant_id"
 	attrTTL       = "ttl"
 
-	// PollShardIndex is the sparse GSI over tenant rows.
-	PollShardIndex = "poll-shard"
+	// pollShardIndex is the sparse GSI over tenant rows.
+	pollShardIndex = "poll-shard"
 )
 
 // Sort keys and key prefixes.
@@ -37,11 +37,11 @@ const (
 	skStepUp       = "stepup"
 )
 
-// StepUpTTLMargin is how long after expiry a step-up token item stays before
+// stepUpTTLMargin is how long after expiry a step-up token item stays before
 // DynamoDB may reap it. TTL deletion runs late anyway; the margin only makes
 // sure a token is never reaped while the service could still be asked about
 // it, so "expired" is answered by the service, not by a missing item.
-const StepUpTTLMargin = time.Hour
+const stepUpTTLMargin = time.Hour
 
 func tenantPK(tenantID string) string { return tenantPrefix + tenantID }
 func versionSK(v int) string          { return fmt.Sprintf("%s%08d", skVersionPre, v) }
@@ -365,7 +365,7 @@ func encodeStepUp(tok keyseal.StepUpToken) (map[string]types.AttributeValue, err
 		TenantID:  tok.TenantID,
 		ExpiresAt: formatTime(tok.ExpiresAt),
 		Used:      tok.Used,
-		TTL:       tok.ExpiresAt.Add(StepUpTTLMargin).Unix(),
+		TTL:       tok.ExpiresAt.Add(stepUpTTLMargin).Unix(),
 	})
 }
 

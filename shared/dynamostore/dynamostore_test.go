@@ -1,0 +1,435 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keyseal/keyseal/shared/audit"
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+// fakeAPI is a hand-written stand-in for DynamoDB: GetItem reads a map,
+// and every TransactWriteItems / UpdateItem call is answered by a script,
+// so tests choose exactly which cancellation reasons come back.
+type fakeAPI struct {
+	mu    sync.Mutex
+	items map[[2]string]map[string]types.AttributeValue
+	// transact answers call n (0-based) of TransactWriteItems.
+	transact func(n int, in *dynamodb.TransactWriteItemsInput) error
+	calls    []*dynamodb.TransactWriteItemsInput
+	// update answers UpdateItem.
+	update func(in *dynamodb.UpdateItemInput) error
+}
+
+var _ API = (*fakeAPI)(nil)
+
+func newFake() *fakeAPI {
+	return &fakeAPI{items: map[[2]string]map[string]types.AttributeValue{}}
+}
+
+func (f *fakeAPI) put(item map[string]types.AttributeValue) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pk := item[attrPK].(*types.AttributeValueMemberS).Value
+	sk := item[attrSK].(*types.AttributeValueMemberS).Value
+	f.items[[2]string{pk, sk}] = item
+}
+
+func (f *fakeAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pk := in.Key[attrPK].(*types.AttributeValueMemberS).Value
+	sk := in.Key[attrSK].(*types.AttributeValueMemberS).Value
+	return &dynamodb.GetItemOutput{Item: f.items[[2]string{pk, sk}]}, nil
+}
+
+func (f *fakeAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	n := len(f.calls)
+	f.calls = append(f.calls, in)
+	script := f.transact
+	f.mu.Unlock()
+	if script != nil {
+		if err := script(n, in); err != nil {
+			return nil, err
+		}
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
+func (f *fakeAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if f.update != nil {
+		if err := f.update(in); err != nil {
+			return nil, err
+		}
+	}
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+func (f *fakeAPI) PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	return nil, errors.New("fakeAPI: PutItem not scripted")
+}
+
+func (f *fakeAPI) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return nil, errors.New("fakeAPI: Query not scripted")
+}
+
+func (f *fakeAPI) DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	return nil, errors.New("fakeAPI: DescribeTable not scripted")
+}
+
+// cancelled builds the error DynamoDB returns for a cancelled transaction,
+// one reason code per item.
+func cancelled(codes ...string) error {
+	reasons := make([]types.CancellationReason, len(codes))
+	for i, c := range codes {
+		reasons[i] = types.CancellationReason{Code: aws.String(c)}
+	}
+	return &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons}
+}
+
+// newFakeStore returns a store on f that retries without sleeping.
+func newFakeStore(f *fakeAPI) *Store {
+	s := New(f, "t")
+	s.backoff = func(int) time.Duration { return 0 }
+	return s
+}
+
+var (
+	fixedTime = time.Date(2025, 6, 7, 8, 9, 10, 123456000, time.UTC)
+	sealRec   = keyseal.AuditRecord{Action: keyseal.ActionSeal, Severity: keyseal.SeverityWarning, Actor: "poller"}
+)
+
+func testTenant() *keyseal.Tenant {
+	return &keyseal.Tenant{ID: "acme", Status: keyseal.StatusActive, ActiveVersion: 1, CreatedAt: fixedTime, UpdatedAt: fixedTime, Revision: 3}
+}
+
+// storeTenantRow puts the tenant row into the fake so reads after a failed
+// condition find it.
+func storeTenantRow(t *testing.T, f *fakeAPI) {
+	t.Helper()
+	row, err := encodeTenant(testTenant(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.put(row)
+}
+
+// UpdateTenant's transaction is [tenant row, audit head, audit entry].
+func TestUpdateTenantCancellationMapping(t *testing.T) {
+	validation := cancelled("ValidationError", reasonNone, reasonNone)
+	tests := []struct {
+		name      string
+		rowExists bool
+		first     error // answer to the first call; later calls succeed
+		wantCode  string
+		wantCalls int
+		wantErr   error // for infrastructure errors: what must stay reachable
+	}{
+		{"tenant condition, row exists", true, cancelled(reasonCondition, reasonNone, reasonNone), keyseal.ECONFLICT, 1, nil},
+		{"tenant condition, row missing", false, cancelled(reasonCondition, reasonNone, reasonNone), keyseal.ENOTFOUND, 1, nil},
+		{"tenant and head conditions", true, cancelled(reasonCondition, reasonCondition, reasonNone), keyseal.ECONFLICT, 1, nil},
+		{"head condition only", true, cancelled(reasonNone, reasonCondition, reasonNone), "", 2, nil},
+		{"entry condition only", true, cancelled(reasonNone, reasonNone, reasonCondition), "", 2, nil},
+		{"transaction conflict", true, cancelled(reasonConflict, reasonNone, reasonNone), "", 2, nil},
+		{"throttled", true, cancelled(reasonNone, reasonThrottling, reasonNone), "", 2, nil},
+		{"validation error", true, validation, keyseal.EINTERNAL, 1, validation},
+		{"reasons missing", true, cancelled(), keyseal.EINTERNAL, 1, nil},
+		{"network error", true, errNetwork, keyseal.EINTERNAL, 1, errNetwork},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			if tc.rowExists {
+				storeTenantRow(t, f)
+			}
+			f.transact = func(n int, _ *dynamodb.TransactWriteItemsInput) error {
+				if n == 0 {
+					return tc.first
+				}
+				return nil
+			}
+			tn := testTenant()
+			rec := sealRec
+			err := newFakeStore(f).UpdateTenant(t.Context(), tn, keyseal.Change{Audit: &rec})
+			if got := keyseal.ErrorCode(err); got != tc.wantCode {
+				t.Fatalf("UpdateTenant error %v (code %q), want code %q", err, got, tc.wantCode)
+			}
+			if len(f.calls) != tc.wantCalls {
+				t.Fatalf("TransactWriteItems called %d times, want %d", len(f.calls), tc.wantCalls)
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v does not wrap %v", err, tc.wantErr)
+			}
+			wantRev := int64(3)
+			if err == nil {
+				wantRev = 4
+			}
+			if tn.Revision != wantRev {
+				t.Fatalf("t.Revision = %d after the call, want %d", tn.Revision, wantRev)
+			}
+		})
+	}
+}
+
+var errNetwork = errors.New("connection reset by peer")
+
+// TestAppendAuditRebuildsOnMovedHead checks a retry links the entry to the
+// head a concurrent writer left, with the head condition on the new seq,
+// instead of resending the stale entry.
+func TestAppendAuditRebuildsOnMovedHead(t *testing.T) {
+	f := newFake()
+	moved := keyseal.AuditHead{Seq: 5, Hash: "00ff"}
+	f.transact = func(n int, _ *dynamodb.TransactWriteItemsInput) error {
+		if n > 0 {
+			return nil
+		}
+		// Another writer committed seq 1..5 meanwhile.
+		f.put(map[string]types.AttributeValue{
+			attrPK: str("tenant#acme"), attrSK: str(skAuditHead),
+			"seq": number(moved.Seq), "hash": str(moved.Hash),
+		})
+		return cancelled(reasonCondition, reasonCondition)
+	}
+	e, err := newFakeStore(f).AppendAudit(t.Context(), "acme", sealRec)
+	if err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	if e.Seq != 6 || e.PrevHash != moved.Hash || e.Hash != audit.Hash(e) {
+		t.Fatalf("entry = seq %d prev %q, want seq 6 linked to %q with a valid hash", e.Seq, e.PrevHash, moved.Hash)
+	}
+	if len(f.calls) != 2 {
+		t.Fatalf("TransactWriteItems called %d times, want 2", len(f.calls))
+	}
+
+	first, second := f.calls[0].TransactItems, f.calls[1].TransactItems
+	if got := aws.ToString(first[0].Put.ConditionExpression); got != "attribute_not_exists(pk)" {
+		t.Errorf("first head write condition %q, want attribute_not_exists(pk)", got)
+	}
+	if got := aws.ToString(second[0].Put.ConditionExpression); got != "seq = :prev" {
+		t.Errorf("retried head write condition %q, want seq = :prev", got)
+	}
+	if got := second[0].Put.ExpressionAttributeValues[":prev"]; !reflect.DeepEqual(got, number(int64(5))) {
+		t.Errorf("retried head condition on %#v, want seq 5", got)
+	}
+	if got := second[0].Put.Item["seq"]; !reflect.DeepEqual(got, number(int64(6))) {
+		t.Errorf("retried head writes seq %#v, want 6", got)
+	}
+	if got := second[1].Put.Item[attrSK]; !reflect.DeepEqual(got, str(auditSK(6))) {
+		t.Errorf("retried entry key %#v, want %s", got, auditSK(6))
+	}
+	if got := aws.ToString(second[1].Put.ConditionExpression); got != "attribute_not_exists(pk)" {
+		t.Errorf("retried entry condition %q, want attribute_not_exists(pk)", got)
+	}
+}
+
+func TestAppendAuditRetryIsBounded(t *testing.T) {
+	f := newFake()
+	f.transact = func(int, *dynamodb.TransactWriteItemsInput) error {
+		return cancelled(reasonCondition, reasonNone)
+	}
+	_, err := newFakeStore(f).AppendAudit(t.Context(), "acme", sealRec)
+	if keyseal.ErrorCode(err) != keyseal.EINTERNAL {
+		t.Fatalf("AppendAudit under endless contention = %v, want an internal error", err)
+	}
+	if _, ok := errors.AsType[*types.TransactionCanceledException](err); !ok {
+		t.Fatalf("error %v does not wrap the last cancellation", err)
+	}
+	if len(f.calls) != maxChainAttempts {
+		t.Fatalf("TransactWriteItems called %d times, want %d", len(f.calls), maxChainAttempts)
+	}
+}
+
+func TestAppendAuditRetryHonoursContext(t *testing.T) {
+	f := newFake()
+	ctx, cancel := context.WithCancel(t.Context())
+	f.transact = func(int, *dynamodb.TransactWriteItemsInput) error {
+		cancel() // the caller gives up while the store backs off
+		return cancelled(reasonCondition, reasonNone)
+	}
+	s := newFakeStore(f)
+	s.backoff = func(int) time.Duration { return time.Hour }
+	_, err := s.AppendAudit(ctx, "acme", sealRec)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("AppendAudit with a cancelled context = %v, want context.Canceled", err)
+	}
+	if len(f.calls) != 1 {
+		t.Fatalf("TransactWriteItems called %d times after cancel, want 1", len(f.calls))
+	}
+}
+
+// CreateAgent's transaction is [agent, key index, audit head, audit entry].
+func TestCreateAgentCancellationMapping(t *testing.T) {
+	tests := []struct {
+		name      string
+		first     error
+		wantCode  string
+		wantCalls int
+	}{
+		{"duplicate agent id", cancelled(reasonCondition, reasonNone, reasonNone, reasonNone), keyseal.ECONFLICT, 1},
+		{"duplicate key hash", cancelled(reasonNone, reasonCondition, reasonNone, reasonNone), keyseal.ECONFLICT, 1},
+		{"moved head", cancelled(reasonNone, reasonNone, reasonCondition, reasonNone), "", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.transact = func(n int, _ *dynamodb.TransactWriteItemsInput) error {
+				if n == 0 {
+					return tc.first
+				}
+				return nil
+			}
+			a := &keyseal.Agent{ID: "ag1", TenantID: "acme", KeyHash: "abc", CreatedAt: fixedTime}
+			err := newFakeStore(f).CreateAgent(t.Context(), a, keyseal.AuditRecord{Action: keyseal.ActionAgentCreate})
+			if got := keyseal.ErrorCode(err); got != tc.wantCode {
+				t.Fatalf("CreateAgent error %v (code %q), want %q", err, got, tc.wantCode)
+			}
+			if len(f.calls) != tc.wantCalls {
+				t.Fatalf("TransactWriteItems called %d times, want %d", len(f.calls), tc.wantCalls)
+			}
+		})
+	}
+}
+
+// RevokeAgent's transaction is [agent update, audit head, audit entry].
+func TestRevokeAgentCancellationMapping(t *testing.T) {
+	for _, exists := range []bool{true, false} {
+		f := newFake()
+		if exists {
+			item, err := encodeAgent(&keyseal.Agent{ID: "ag1", TenantID: "acme", KeyHash: "abc", CreatedAt: fixedTime, RevokedAt: &fixedTime})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.put(item)
+		}
+		f.transact = func(int, *dynamodb.TransactWriteItemsInput) error {
+			return cancelled(reasonCondition, reasonNone, reasonNone)
+		}
+		err := newFakeStore(f).RevokeAgent(t.Context(), "acme", "ag1", fixedTime, keyseal.AuditRecord{Action: keyseal.ActionAgentRevoke})
+		want := keyseal.ENOTFOUND
+		if exists {
+			want = keyseal.ECONFLICT
+		}
+		if got := keyseal.ErrorCode(err); got != want {
+			t.Fatalf("RevokeAgent (agent stored: %t) error %v (code %q), want %q", exists, err, got, want)
+		}
+	}
+}
+
+func TestUseStepUpMapping(t *testing.T) {
+	condFailed := &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+	tests := []struct {
+		name     string
+		stored   bool
+		err      error
+		wantCode string
+	}{
+		{"unused", true, nil, ""},
+		{"already used", true, condFailed, keyseal.ECONFLICT},
+		{"unknown", false, condFailed, keyseal.ENOTFOUND},
+		{"network error", true, errNetwork, keyseal.EINTERNAL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			if tc.stored {
+				item, err := encodeStepUp(keyseal.StepUpToken{Hash: "h1", ExpiresAt: fixedTime, Used: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.put(item)
+			}
+			var got *dynamodb.UpdateItemInput
+			f.update = func(in *dynamodb.UpdateItemInput) error {
+				got = in
+				return tc.err
+			}
+			err := newFakeStore(f).UseStepUp(t.Context(), "h1")
+			if code := keyseal.ErrorCode(err); code != tc.wantCode {
+				t.Fatalf("UseStepUp error %v (code %q), want %q", err, code, tc.wantCode)
+			}
+			if got == nil || aws.ToString(got.ConditionExpression) != "attribute_exists(pk) AND #used = :false" {
+				t.Fatalf("UseStepUp sent %+v, want an update conditional on the token existing unused", got)
+			}
+		})
+	}
+}
+
+// TestItemRoundTrip checks every stored type decodes to what was encoded,
+// including nil versus set optional times and nanosecond timestamps.
+func TestItemRoundTrip(t *testing.T) {
+	later := fixedTime.Add(time.Hour + 7*time.Nanosecond)
+	tenants := []*keyseal.Tenant{
+		{ID: "acme", Key: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "k", RoleARN: "r", ExternalID: "x"}, BYOK: true,
+			Status: keyseal.StatusSealed, SealedSince: &later, SealReason: keyseal.ReasonKeyDisabled, LastVerifyError: "e",
+			LastVerifiedAt: &fixedTime, LastLatencyMS: 12, ActiveVersion: 3, CreatedAt: fixedTime, UpdatedAt: later, Revision: 9},
+		{ID: "plain", Status: keyseal.StatusActive, CreatedAt: fixedTime, UpdatedAt: fixedTime, Revision: 1},
+	}
+	for _, want := range tenants {
+		item, err := encodeTenant(want, want.Revision)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeTenant(item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("tenant round trip:\n got %+v\nwant %+v", got, want)
+		}
+	}
+
+	v := keyseal.TMKVersion{TenantID: "acme", Version: 2, Wrapped: []byte{1, 2}, Key: keyseal.KeyRef{Provider: "local", KeyID: "k"},
+		SigningPublicKey: []byte{3}, CreatedAt: fixedTime, RevokedAt: &later}
+	item, err := encodeVersion(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := item["wrapped"].(*types.AttributeValueMemberB); !ok {
+		t.Errorf("wrapped stored as %T, want B", item["wrapped"])
+	}
+	if gotV, err := decodeVersion(item); err != nil || !reflect.DeepEqual(gotV, v) {
+		t.Errorf("version round trip: %+v, %v; want %+v", gotV, err, v)
+	}
+
+	e := audit.Next("acme", keyseal.AuditHead{Seq: 4, Hash: "ab"}, sealRec, later)
+	item, err = encodeEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotE, err := decodeEntry(item); err != nil || !reflect.DeepEqual(gotE, e) || audit.Hash(gotE) != e.Hash {
+		t.Errorf("entry round trip: %+v, %v; want %+v", gotE, err, e)
+	}
+
+	a := &keyseal.Agent{ID: "ag", TenantID: "acme", Name: "n", KeyHash: "h", CreatedAt: fixedTime, CreatedBy: "c", RevokedAt: &later}
+	item, err = encodeAgent(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotA, err := decodeAgent(item); err != nil || !reflect.DeepEqual(gotA, a) {
+		t.Errorf("agent round trip: %+v, %v; want %+v", gotA, err, a)
+	}
+
+	tok := keyseal.StepUpToken{Hash: "h", Subject: "s", TenantID: "acme", ExpiresAt: later, Used: true}
+	item, err = encodeStepUp(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotT, err := decodeStepUp(item); err != nil || !reflect.DeepEqual(*gotT, tok) {
+		t.Errorf("step-up round trip: %+v, %v; want %+v", gotT, err, tok)
+	}
+}
