@@ -6,10 +6,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -101,5 +106,26 @@ func TestEditedAuditEntryIsCaught(t *testing.T) {
 	r = e.call(http.MethodGet, "/admin/audit/verify", admin, "", nil).want(http.StatusOK)
 	if r.body["valid"] != false || r.body["first_bad_seq"] != float64(2) {
 		t.Fatalf("after editing entry 2: %s", r.raw)
+	}
+}
+
+// editAuditDetail rewrites one attribute of a stored audit entry directly in
+// DynamoDB (item layout: shared/dynamostore/doc.go), as an attacker with
+// table access would.
+func (e *env) editAuditDetail(tenantID string, seq int64, attr, value string) {
+	e.tb.Helper()
+	_, err := e.ddb.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(e.table),
+		Key: map[string]ddbtypes.AttributeValue{
+			"pk": &ddbtypes.AttributeValueMemberS{Value: "tenant#" + tenantID},
+			"sk": &ddbtypes.AttributeValueMemberS{Value: fmt.Sprintf("audit#%020d", seq)},
+		},
+		UpdateExpression:          aws.String("SET #a = :v"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  map[string]string{"#a": attr},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":v": &ddbtypes.AttributeValueMemberS{Value: value}},
+	})
+	if err != nil {
+		e.tb.Fatalf("edit audit entry %d: %v", seq, err)
 	}
 }

@@ -13,7 +13,7 @@ var (
 	keyARNPattern   = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
 	aliasARNPattern = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:alias/`)
 	roleARNPattern  = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
-	externalIDRe    = regexp.MustCompile(`^[\w+=,.@:/-]{2,1224}$`)
+	externalIDRe    = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
 	localKeyPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 )
 
@@ -36,7 +36,7 @@ func ValidateKey(k keyseal.KeyRef) error {
 			return keyseal.Errorf(keyseal.EINVALID, "role_arn must be an IAM role ARN of the form arn:aws:iam::ACCOUNT:role/NAME")
 		case k.ExternalID != "" && k.RoleARN == "":
 			return keyseal.Errorf(keyseal.EINVALID, "external_id needs role_arn")
-		case k.ExternalID != "" && !externalIDRe.MatchString(k.ExternalID):
+		case k.ExternalID != "" && (len(k.ExternalID) < 2 || len(k.ExternalID) > 1224 || !externalIDRe.MatchString(k.ExternalID)):
 			return keyseal.Errorf(keyseal.EINVALID, "external_id must be 2-1224 characters of letters, digits and +=,.@:/-")
 		}
 		return nil
