@@ -1,0 +1,73 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyseal/keyseal/shared/config"
+)
+
+func env(kv map[string]string) config.Getenv { return func(k string) string { return kv[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CacheTTL != 5*time.Minute || c.SessionTTL != 5*time.Minute || c.PollInterval != 30*time.Second ||
+		c.KMSTimeout != 5*time.Second || c.PollConcurrency != 64 || c.AdminTenantClaim != "tenant_id" ||
+		c.StepUpMaxAge != 300*time.Second || len(c.StepUpACRValues) != 1 || c.StepUpACRValues[0] != "mfa" || c.LogLevel != "info" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestValues(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"KEYSEAL_TMK_CACHE_TTL": "90s", "KEYSEAL_STEPUP_ACR_VALUES": "mfa, phr",
+		"KEYSEAL_POLL_CONCURRENCY": "8", "KEYSEAL_LOG_LEVEL": "debug"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CacheTTL != 90*time.Second || c.PollConcurrency != 8 || strings.Join(c.StepUpACRValues, " ") != "mfa phr" {
+		t.Fatalf("values: %+v", c)
+	}
+}
+
+// TestBadValuesNameTheVariable: every bad value is reported, each naming
+// its variable, so an operator fixes them all in one go.
+func TestBadValuesNameTheVariable(t *testing.T) {
+	_, err := config.Load(env(map[string]string{
+		"KEYSEAL_TMK_CACHE_TTL":    "five minutes",
+		"KEYSEAL_SESSION_TTL":      "10m", // above the 5 min bound of BYOK sessions
+		"KEYSEAL_POLL_CONCURRENCY": "0",
+		"KEYSEAL_LOG_LEVEL":        "loud",
+		"KEYSEAL_ADMIN_JWKS":       "{}",
+		"KEYSEAL_ADMIN_JWKS_URL":   "https://idp/jwks",
+	}))
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for _, name := range []string{"KEYSEAL_TMK_CACHE_TTL", "KEYSEAL_SESSION_TTL", "KEYSEAL_POLL_CONCURRENCY", "KEYSEAL_LOG_LEVEL", "KEYSEAL_ADMIN_JWKS_URL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestRequired(t *testing.T) {
+	c, _ := config.Load(env(nil))
+	if err := c.RequireAWS(); err == nil || !strings.Contains(err.Error(), "KEYSEAL_TABLE") || !strings.Contains(err.Error(), "KEYSEAL_PLATFORM_KEY_ID") {
+		t.Fatalf("RequireAWS: %v", err)
+	}
+	if err := c.RequireEvents(); err == nil || !strings.Contains(err.Error(), "KEYSEAL_EVENT_BUS") {
+		t.Fatalf("RequireEvents: %v", err)
+	}
+	if err := c.RequireAdmin(); err == nil || !strings.Contains(err.Error(), "KEYSEAL_ADMIN_ISSUER") || !strings.Contains(err.Error(), "JWKS") {
+		t.Fatalf("RequireAdmin: %v", err)
+	}
+	ok, _ := config.Load(env(map[string]string{"KEYSEAL_TABLE": "t", "KEYSEAL_PLATFORM_KEY_ID": "k", "KEYSEAL_EVENT_BUS": "b",
+		"KEYSEAL_ADMIN_ISSUER": "i", "KEYSEAL_ADMIN_AUDIENCE": "a", "KEYSEAL_ADMIN_JWKS_URL": "https://idp/jwks"}))
+	if ok.RequireAWS() != nil || ok.RequireEvents() != nil || ok.RequireAdmin() != nil {
+		t.Fatal("complete configuration refused")
+	}
+}
