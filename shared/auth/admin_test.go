@@ -280,4 +280,3 @@ func TestJWKSURLUnreachableIsInternal(t *testing.T) {
 		t.Fatalf("unreachable JWKS: %v, want an internal error", err)
 	}
 }
-
