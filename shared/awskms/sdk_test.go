@@ -25,10 +25,9 @@ import (
 // protocol for the real SDK clients: the KeyId of each request picks the
 // answer. It records STS AssumeRole forms and KMS Authorization headers.
 type fakeAWS struct {
-	mu        sync.Mutex
-	assumes   []url.Values
-	kmsAuth   []string
-	dropConns bool
+	mu      sync.Mutex
+	assumes []url.Values
+	kmsAuth []string
 }
 
 func (f *fakeAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -307,7 +307,7 @@ func (s *Store) ListAudit(ctx context.Context, tenantID string, q keyseal.AuditQ
 		if q.Before > 0 {
 			// Seek lands on the first seq >= Before; the entry before it
 			// is the newest one the cursor admits.
-			if k, raw = c.Seek(seqKey(q.Before)); k == nil {
+			if k, _ = c.Seek(seqKey(q.Before)); k == nil {
 				k, raw = c.Last()
 			} else {
 				k, raw = c.Prev()
