@@ -8,11 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -24,8 +22,13 @@ import (
 // AdminRole is the role an admin JWT must carry, in "roles" or "scope".
 const AdminRole = "keyseal:admin"
 
-// allowedAlgs are the only signature algorithms accepted: asymmetric ones,
-// so a public key can never double as an HMAC secret, and never "none".
+// defaultTenantClaim is the claim that names the admin's tenant unless
+// AdminConfig.TenantClaim says otherwise.
+const defaultTenantClaim = "tenant_id"
+
+// allowedAlgs are the only signature algorithms accepted. All are
+// asymmetric, so a public key from the JWKS can never double as an HMAC
+// secret, and "none" is not among them.
 var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 
 // leeway tolerates clock skew between keyseal and the identity provider.
@@ -35,215 +38,231 @@ const leeway = 60 * time.Second
 type Admin struct {
 	Subject  string
 	TenantID string
-	// AuthTime is when the admin authenticated; zero when the token has no
-	// auth_time.
+	// AuthTime is when the admin last authenticated at the identity
+	// provider; zero when the token has no auth_time. Step-up reads it.
 	AuthTime time.Time
 	ACR      string
 	AMR      []string
 }
 
-// AdminConfig configures an AdminVerifier: exactly one of JWKSURL and JWKS.
+// AdminConfig configures an AdminVerifier. Exactly one of JWKSURL and JWKS
+// must be set: a URL for a real identity provider whose keys rotate, inline
+// JSON for a fixed key set (dev mode, air-gapped deployments).
 type AdminConfig struct {
-	JWKSURL     string
-	JWKS        []byte
-	Issuer      string
-	Audience    string
-	TenantClaim string // default "tenant_id"
-	HTTPClient  *http.Client
-	Now         func() time.Time
+	JWKSURL  string
+	JWKS     []byte
+	Issuer   string
+	Audience string
+	// TenantClaim names the claim holding the tenant id; default
+	// "tenant_id". Identity providers that reserve short names use a
+	// namespaced one (for example "https://keyseal.example/tenant").
+	TenantClaim string
+	// HTTPClient fetches JWKSURL; default a client with a 5 s timeout, so a
+	// slow identity provider cannot hold requests for long.
+	HTTPClient *http.Client
+	// Now is the clock; default time.Now. Tests move it.
+	Now func() time.Time
 }
 
 // AdminVerifier verifies admin JWTs. It is safe for concurrent use.
 type AdminVerifier struct {
-	cfg  AdminConfig
-	keys *keySource
+	issuer, audience, tenantClaim string
+	now                           func() time.Time
+	keys                          *keySource
 }
 
-// NewAdminVerifier checks cfg and returns a verifier.
+// NewAdminVerifier checks cfg and returns a verifier. With a JWKS URL
+// nothing is fetched until the first verification, so a process can start
+// while the identity provider is briefly unreachable.
 func NewAdminVerifier(cfg AdminConfig) (*AdminVerifier, error) {
 	switch {
-	case cfg.Issuer == "" || cfg.Audience == "":
-		return nil, errors.New("admin issuer and audience are required")
+	case cfg.Issuer == "":
+		return nil, errors.New("admin JWT issuer is required")
+	case cfg.Audience == "":
+		return nil, errors.New("admin JWT audience is required")
 	case cfg.JWKSURL != "" && len(cfg.JWKS) > 0:
-		return nil, errors.New("set only one of the JWKS URL and the inline JWKS")
+		return nil, errors.New("set only one of the admin JWKS URL and the inline admin JWKS")
 	case cfg.JWKSURL == "" && len(cfg.JWKS) == 0:
-		return nil, errors.New("a JWKS URL or an inline JWKS is required")
+		return nil, errors.New("an admin JWKS URL or an inline admin JWKS is required")
 	}
-	if cfg.TenantClaim == "" {
-		cfg.TenantClaim = "tenant_id"
+	v := &AdminVerifier{issuer: cfg.Issuer, audience: cfg.Audience, tenantClaim: cfg.TenantClaim, now: cfg.Now}
+	if v.tenantClaim == "" {
+		v.tenantClaim = defaultTenantClaim
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if v.now == nil {
+		v.now = time.Now
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
-	}
-	ks := &keySource{url: cfg.JWKSURL, client: cfg.HTTPClient, now: cfg.Now}
-	if len(cfg.JWKS) > 0 {
-		var set jose.JSONWebKeySet
-		if err := json.Unmarshal(cfg.JWKS, &set); err != nil {
-			return nil, fmt.Errorf("inline JWKS: %w", err)
+	if cfg.JWKSURL != "" {
+		client := cfg.HTTPClient
+		if client == nil {
+			client = &http.Client{Timeout: 5 * time.Second}
 		}
-		if len(set.Keys) == 0 {
-			return nil, errors.New("inline JWKS has no keys")
-		}
-		ks.set = &set
+		v.keys = &keySource{url: cfg.JWKSURL, client: client, now: v.now}
+		return v, nil
 	}
-	return &AdminVerifier{cfg: cfg, keys: ks}, nil
+	keys, err := parseJWKS(cfg.JWKS)
+	if err != nil {
+		return nil, err
+	}
+	v.keys = &keySource{keys: keys}
+	return v, nil
 }
 
 func unauthorized(format string, args ...any) error {
 	return keyseal.Errorf(keyseal.EUNAUTHORIZED, format, args...)
 }
 
-// adminClaims are the claims keyseal reads beside the registered ones.
-type adminClaims struct {
-	jwt.Claims
-	AuthTime *jwt.NumericDate `json:"auth_time"`
-	ACR      string           `json:"acr"`
-	AMR      []string         `json:"amr"`
-	Roles    []string         `json:"roles"`
-	Scope    string           `json:"scope"`
-}
-
 // Verify checks an Authorization header and returns the admin. It returns
-// EUNAUTHORIZED for a missing, malformed, unsigned, expired or foreign token
-// and EFORBIDDEN when the token lacks the keyseal:admin role.
+// EUNAUTHORIZED for a missing, malformed, unsigned, expired or foreign token,
+// EFORBIDDEN when the token lacks the keyseal:admin role, and a plain error
+// when the identity provider's keys cannot be fetched and none are cached.
+// Messages say what is wrong but never repeat the token.
 func (v *AdminVerifier) Verify(ctx context.Context, authorization string) (*Admin, error) {
-	raw, ok := BearerToken(authorization)
-	if !ok {
+	if strings.TrimSpace(authorization) == "" {
 		return nil, unauthorized("missing admin token: send Authorization: Bearer <JWT>")
 	}
-	tok, err := jwt.ParseSigned(raw, allowedAlgs)
+	raw, ok := BearerToken(authorization)
+	if !ok {
+		return nil, unauthorized("the Authorization header must be \"Bearer <JWT>\"")
+	}
+	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil {
-		if strings.Contains(err.Error(), "unexpected signature algorithm") {
+		if _, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
 			return nil, unauthorized("unsupported alg: admin tokens must be signed with RS256, ES256 or EdDSA")
 		}
-		return nil, unauthorized("malformed admin token")
+		return nil, unauthorized("malformed admin token: want a compact JWS (header.payload.signature)")
 	}
-	if len(tok.Headers) != 1 {
+	if len(jws.Signatures) != 1 {
 		return nil, unauthorized("malformed admin token: want exactly one signature")
 	}
-	keys, err := v.keys.lookup(ctx, tok.Headers[0].KeyID)
+	header := jws.Signatures[0].Header
+	keys, err := v.keys.lookup(ctx, header.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	var c adminClaims
-	var extra map[string]any
-	verified := false
-	for _, k := range keys {
-		if err := tok.Claims(k.Key, &c, &extra); err == nil {
-			verified = true
-			break
-		}
-	}
+	payload, verified := verifyWithAny(jws, jose.SignatureAlgorithm(header.Algorithm), keys)
 	if !verified {
 		return nil, unauthorized("admin token signature does not verify against the identity provider's keys")
 	}
-	if c.Expiry == nil {
-		return nil, unauthorized("admin token has no exp")
+	c, err := decodeClaims(payload, v.tenantClaim)
+	if err != nil {
+		return nil, err
 	}
-	err = c.ValidateWithLeeway(jwt.Expected{Issuer: v.cfg.Issuer, AnyAudience: jwt.Audience{v.cfg.Audience}, Time: v.cfg.Now()}, leeway)
-	switch {
-	case errors.Is(err, jwt.ErrExpired):
-		return nil, unauthorized("admin token expired")
-	case errors.Is(err, jwt.ErrInvalidIssuer):
-		return nil, unauthorized("admin token is from an issuer keyseal does not trust")
-	case errors.Is(err, jwt.ErrInvalidAudience):
-		return nil, unauthorized("admin token is not meant for keyseal (aud)")
-	case errors.Is(err, jwt.ErrNotValidYet), errors.Is(err, jwt.ErrIssuedInTheFuture):
-		return nil, unauthorized("admin token is not valid yet")
-	case err != nil:
-		return nil, unauthorized("admin token claims are invalid")
+	if err := v.validate(c); err != nil {
+		return nil, err
 	}
-	if c.Subject == "" {
-		return nil, unauthorized("admin token has no sub")
-	}
-	tenant, _ := extra[v.cfg.TenantClaim].(string)
-	if !keyseal.ValidTenantID(tenant) {
-		return nil, unauthorized("admin token has no valid %s claim", v.cfg.TenantClaim)
-	}
-	if !hasRole(c.Roles, c.Scope) {
+	if !hasRole(c.roles, c.scope) {
 		return nil, keyseal.Errorf(keyseal.EFORBIDDEN, "admin token lacks the %s role (in roles or scope)", AdminRole)
 	}
-	a := &Admin{Subject: c.Subject, TenantID: tenant, ACR: c.ACR, AMR: c.AMR}
-	if c.AuthTime != nil {
-		a.AuthTime = c.AuthTime.Time()
+	a := &Admin{Subject: c.Subject, TenantID: c.tenant, ACR: c.acr, AMR: c.amr}
+	if c.authTime != nil {
+		a.AuthTime = c.authTime.Time()
 	}
 	return a, nil
 }
 
+// verifyWithAny returns the payload of jws if one of keys verifies its
+// signature. Keys whose type or declared alg does not fit the token's alg
+// are skipped rather than tried.
+func verifyWithAny(jws *jose.JSONWebSignature, alg jose.SignatureAlgorithm, keys []jose.JSONWebKey) ([]byte, bool) {
+	for _, k := range keys {
+		if !keyFits(k, alg) {
+			continue
+		}
+		if payload, err := jws.Verify(k.Key); err == nil {
+			return payload, true
+		}
+	}
+	return nil, false
+}
+
+// validate applies the registered-claim rules: trusted issuer, keyseal in
+// the audience, a mandatory unexpired exp, nbf and iat within the leeway, a
+// subject and a well-formed tenant.
+func (v *AdminVerifier) validate(c *adminClaims) error {
+	if c.Expiry == nil {
+		return unauthorized("admin token has no exp")
+	}
+	err := c.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.audience}, Time: v.now()}, leeway)
+	switch {
+	case errors.Is(err, jwt.ErrExpired):
+		return unauthorized("admin token expired")
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return unauthorized("admin token is from an issuer keyseal does not trust (iss)")
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return unauthorized("admin token is not meant for keyseal (aud)")
+	case errors.Is(err, jwt.ErrNotValidYet):
+		return unauthorized("admin token is not valid yet (nbf)")
+	case errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return unauthorized("admin token is not valid yet: issued in the future (iat)")
+	case err != nil:
+		return unauthorized("admin token claims are invalid")
+	}
+	if c.Subject == "" {
+		return unauthorized("admin token has no sub")
+	}
+	if !keyseal.ValidTenantID(c.tenant) {
+		return unauthorized("admin token has no valid %s claim (a tenant id of letters, digits, '-' and '_')", v.tenantClaim)
+	}
+	return nil
+}
+
+// adminClaims are the claims keyseal reads from a verified payload.
+type adminClaims struct {
+	jwt.Claims
+	tenant   string
+	authTime *jwt.NumericDate
+	acr      string
+	amr      []string
+	roles    []string
+	scope    string
+}
+
+// decodeClaims reads the claims one by one, so a token with an ill-typed
+// claim gets a message naming it. Claim names come from keyseal, never from
+// the token, so they are safe to echo.
+func decodeClaims(payload []byte, tenantClaim string) (*adminClaims, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return nil, unauthorized("malformed admin token: the payload is not a JSON object")
+	}
+	c := &adminClaims{}
+	for _, f := range []struct {
+		name, want string
+		dst        any
+	}{
+		{"iss", "a string", &c.Issuer},
+		{"sub", "a string", &c.Subject},
+		{"aud", "a string or an array of strings", &c.Audience},
+		{"exp", "a number", &c.Expiry},
+		{"nbf", "a number", &c.NotBefore},
+		{"iat", "a number", &c.IssuedAt},
+		{"auth_time", "a number", &c.authTime},
+		{"acr", "a string", &c.acr},
+		{"amr", "an array of strings", &c.amr},
+		{"roles", "an array of strings", &c.roles},
+		{"scope", "a space-separated string", &c.scope},
+	} {
+		if err := decodeClaim(m, f.name, f.dst); err != nil {
+			return nil, unauthorized("admin token claim %s must be %s", f.name, f.want)
+		}
+	}
+	// The tenant claim must be a string: a number or object is refused by
+	// validate as an invalid tenant, not reported as a type error here.
+	_ = decodeClaim(m, tenantClaim, &c.tenant)
+	return c, nil
+}
+
+// decodeClaim decodes m[name] into dst; an absent or null claim leaves dst
+// at its zero value.
+func decodeClaim(m map[string]json.RawMessage, name string, dst any) error {
+	raw, ok := m[name]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	return json.Unmarshal(raw, dst)
+}
+
 func hasRole(roles []string, scope string) bool {
-	for _, r := range append(roles, strings.Fields(scope)...) {
-		if r == AdminRole {
-			return true
-		}
-	}
-	return false
-}
-
-// keySource serves the identity provider's keys: inline, or fetched from a
-// URL, cached, refetched when an unknown kid shows up (at most every 30 s)
-// and at least every 10 minutes.
-type keySource struct {
-	url    string
-	client *http.Client
-	now    func() time.Time
-
-	mu      sync.Mutex
-	set     *jose.JSONWebKeySet
-	fetched time.Time
-}
-
-const (
-	jwksMaxAge       = 10 * time.Minute
-	jwksMinRefetchIn = 30 * time.Second
-)
-
-func (s *keySource) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.url != "" {
-		age := s.now().Sub(s.fetched)
-		stale := s.set == nil || age >= jwksMaxAge
-		unknown := s.set != nil && kid != "" && len(s.set.Key(kid)) == 0 && age >= jwksMinRefetchIn
-		if stale || unknown {
-			set, err := s.fetch(ctx)
-			switch {
-			case err == nil:
-				s.set, s.fetched = set, s.now()
-			case s.set == nil:
-				return nil, err // nothing cached: cannot verify anyone
-			}
-			// A failed refresh keeps serving the cached keys.
-		}
-	}
-	if kid != "" {
-		keys := s.set.Key(kid)
-		if len(keys) == 0 {
-			return nil, unauthorized("admin token is signed with an unknown key (kid)")
-		}
-		return keys, nil
-	}
-	return s.set.Keys, nil
-}
-
-func (s *keySource) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("admin JWKS: %w", err)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("admin JWKS: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("admin JWKS: %s answered %d", s.url, resp.StatusCode)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		return nil, fmt.Errorf("admin JWKS: %w", err)
-	}
-	return &set, nil
+	return slices.Contains(roles, AdminRole) || slices.Contains(strings.Fields(scope), AdminRole)
 }

@@ -3,9 +3,10 @@ package auth
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,15 +18,24 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
+// defaultDevTTL is the lifetime of a dev token minted with a zero TTL.
+const defaultDevTTL = time.Hour
+
 // DevIssuer is the admin identity provider of dev and LocalStack modes,
-// where there is no real one. Its ES256 key is kept in a private JWK file
-// so tokens survive restarts.
+// where there is no real one. Its signing key is kept in a private JWK file
+// so tokens, and the dev credentials file that holds one, survive restarts.
+// It signs with ES256 (or EdDSA for an Ed25519 key file) so the tokens take
+// exactly the path real ones take through AdminVerifier.
 type DevIssuer struct {
 	issuer, audience string
 	key              jose.JSONWebKey
+	alg              jose.SignatureAlgorithm
+	jwks             []byte
 }
 
-// DevClaims describe a dev admin token.
+// DevClaims describe a dev admin token. Zero fields are left out of the
+// token, except TTL, which defaults to one hour; a negative TTL mints an
+// already expired token (for tests).
 type DevClaims struct {
 	Subject  string
 	TenantID string
@@ -37,42 +47,92 @@ type DevClaims struct {
 	Scope    string
 }
 
-// NewDevIssuer loads the signing key at path, creating it (mode 0600) on
-// first use.
+// NewDevIssuer loads the signing key at path, creating it (and its
+// directory) on first use. The file is written with mode 0600 and appears
+// atomically: a crash never leaves half a key, and two processes starting
+// together end up sharing one key.
 func NewDevIssuer(path, issuer, audience string) (*DevIssuer, error) {
-	var key jose.JSONWebKey
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		pk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		key = jose.JSONWebKey{Key: pk, Algorithm: string(jose.ES256), Use: "sig"}
-		thumb, err := key.Thumbprint(crypto.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		key.KeyID = hex.EncodeToString(thumb[:8])
-		b, err := key.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		if err := writePrivate(path, b); err != nil {
-			return nil, fmt.Errorf("dev issuer key: %w", err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("dev issuer key: %w", err)
-	default:
-		if err := key.UnmarshalJSON(b); err != nil || key.IsPublic() {
-			return nil, fmt.Errorf("dev issuer key %s is not a private JWK; delete it to make a new one", path)
-		}
+	key, err := loadDevKey(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key, err = createDevKey(path)
 	}
-	return &DevIssuer{issuer: issuer, audience: audience, key: key}, nil
+	if err != nil {
+		return nil, err
+	}
+	d := &DevIssuer{issuer: issuer, audience: audience, key: key}
+	switch key.Key.(type) {
+	case *ecdsa.PrivateKey:
+		d.alg = jose.ES256
+	default:
+		d.alg = jose.EdDSA
+	}
+	d.jwks, err = json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}})
+	if err != nil {
+		return nil, fmt.Errorf("dev issuer JWKS: %w", err)
+	}
+	return d, nil
 }
 
-func writePrivate(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".dev-issuer-*")
+// loadDevKey reads a private P-256 or Ed25519 JWK. It returns an error
+// wrapping os.ErrNotExist when there is no file yet.
+func loadDevKey(path string) (jose.JSONWebKey, error) {
+	var key jose.JSONWebKey
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return key, fmt.Errorf("dev issuer key: %w", err)
+	}
+	bad := fmt.Errorf("dev issuer key %s is not a private P-256 or Ed25519 JWK; delete it to make a new one", path)
+	if err := key.UnmarshalJSON(b); err != nil || !key.Valid() || key.KeyID == "" {
+		return key, bad
+	}
+	switch k := key.Key.(type) {
+	case *ecdsa.PrivateKey:
+		if k.Curve != elliptic.P256() {
+			return key, bad
+		}
+	case ed25519.PrivateKey:
+	default:
+		return key, bad
+	}
+	return key, nil
+}
+
+// createDevKey generates a P-256 key and publishes it at path unless
+// another process got there first, in which case that key wins.
+func createDevKey(path string) (jose.JSONWebKey, error) {
+	pk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return jose.JSONWebKey{}, fmt.Errorf("dev issuer key: %w", err)
+	}
+	key := jose.JSONWebKey{Key: pk, Algorithm: string(jose.ES256), Use: "sig"}
+	thumb, err := key.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return jose.JSONWebKey{}, fmt.Errorf("dev issuer key: %w", err)
+	}
+	key.KeyID = "dev-" + base64.RawURLEncoding.EncodeToString(thumb[:12])
+	b, err := key.MarshalJSON()
+	if err != nil {
+		return jose.JSONWebKey{}, fmt.Errorf("dev issuer key: %w", err)
+	}
+	switch err := publishPrivate(path, b); {
+	case errors.Is(err, os.ErrExist):
+		return loadDevKey(path)
+	case err != nil:
+		return jose.JSONWebKey{}, fmt.Errorf("dev issuer key: %w", err)
+	}
+	return key, nil
+}
+
+// publishPrivate writes b to a 0600 temporary file beside path, syncs it and
+// hard-links it to path, which fails with os.ErrExist instead of replacing a
+// key another process published meanwhile. On a file system without hard
+// links it falls back to a rename, still atomic but last writer wins.
+func publishPrivate(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".dev-issuer-*") // CreateTemp uses mode 0600
 	if err != nil {
 		return err
 	}
@@ -81,28 +141,40 @@ func writePrivate(path string, b []byte) error {
 		tmp.Close()
 		return err
 	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	err = os.Link(tmp.Name(), path)
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		err = os.Rename(tmp.Name(), path)
+	}
+	return err
 }
 
-// JWKS returns the public key set admin verifiers trust.
+// JWKS returns the public key set, as JSON, that admin verifiers trust in
+// dev mode.
 func (d *DevIssuer) JWKS() []byte {
-	b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{d.key.Public()}})
-	return b
+	return append([]byte(nil), d.jwks...)
 }
 
-// Mint signs an admin token.
+// Mint signs a dev admin token for c.
 func (d *DevIssuer) Mint(c DevClaims) (string, error) {
+	ttl := c.TTL
+	if ttl == 0 {
+		ttl = defaultDevTTL
+	}
 	now := time.Now()
-	var id [8]byte
-	if _, err := rand.Read(id[:]); err != nil {
+	jti, err := randomToken("")
+	if err != nil {
 		return "", err
 	}
 	claims := map[string]any{
-		"iss": d.issuer, "aud": d.audience, "sub": c.Subject, "tenant_id": c.TenantID,
-		"iat": now.Unix(), "exp": now.Add(c.TTL).Unix(), "jti": hex.EncodeToString(id[:]),
+		"iss": d.issuer, "aud": d.audience, "sub": c.Subject, defaultTenantClaim: c.TenantID,
+		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "jti": jti,
 	}
 	if !c.AuthTime.IsZero() {
 		claims["auth_time"] = c.AuthTime.Unix()
@@ -119,10 +191,14 @@ func (d *DevIssuer) Mint(c DevClaims) (string, error) {
 	if c.Scope != "" {
 		claims["scope"] = c.Scope
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: d.key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", d.key.KeyID))
+	// Signing with the JWK (not its raw key) puts its kid in the header.
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: d.alg, Key: d.key}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("dev issuer: %w", err)
 	}
-	return jwt.Signed(signer).Claims(claims).Serialize()
+	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("dev issuer: %w", err)
+	}
+	return tok, nil
 }

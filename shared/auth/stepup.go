@@ -14,15 +14,36 @@ import (
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
+// Step-up defaults (SPEC §3).
+const (
+	defaultStepUpMaxAge = 300 * time.Second
+	defaultStepUpTTL    = 120 * time.Second
+)
+
+// defaultACRValues are the acr values that count as strong authentication
+// unless StepUp.ACRValues says otherwise.
+var defaultACRValues = []string{"mfa"}
+
+// stepUpHeader is the request header privileged calls carry the step-up
+// token in.
+const stepUpHeader = "X-Keyseal-StepUp"
+
 // StepUp issues and consumes step-up tokens: short-lived, single-use proof
 // that an admin authenticated strongly and recently, bound to the admin's
-// subject and tenant.
+// subject and tenant. Tokens are stored only as hashes, so a leak of the
+// store does not yield usable tokens.
 type StepUp struct {
-	Store     keyseal.Store
-	MaxAge    time.Duration // how recent auth_time must be (default 300 s)
-	ACRValues []string      // accepted acr values (default ["mfa"]); amr "mfa" also counts
-	TTL       time.Duration // token lifetime (default 120 s)
-	Now       func() time.Time
+	Store keyseal.Store
+	// MaxAge is how recent auth_time must be (default 300 s).
+	MaxAge time.Duration
+	// ACRValues are the acr values accepted as strong authentication
+	// (default ["mfa"]); an amr containing "mfa" is accepted too, because
+	// many identity providers report MFA only there.
+	ACRValues []string
+	// TTL is the token lifetime (default 120 s).
+	TTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 func (s *StepUp) now() time.Time {
@@ -36,79 +57,121 @@ func (s *StepUp) maxAge() time.Duration {
 	if s.MaxAge > 0 {
 		return s.MaxAge
 	}
-	return 300 * time.Second
+	return defaultStepUpMaxAge
 }
 
 func (s *StepUp) acrValues() []string {
 	if len(s.ACRValues) > 0 {
 		return s.ACRValues
 	}
-	return []string{"mfa"}
+	return defaultACRValues
 }
 
-// Issue returns a new step-up token for a, or EINSUFFICIENT with an RFC 9470
-// WWW-Authenticate challenge when a's authentication is not recent and
-// strong enough.
-func (s *StepUp) Issue(ctx context.Context, a *Admin) (string, time.Time, error) {
+func (s *StepUp) ttl() time.Duration {
+	if s.TTL > 0 {
+		return s.TTL
+	}
+	return defaultStepUpTTL
+}
+
+// Issue returns a new step-up token for a and its expiry (UTC, whole
+// seconds), and audits the issue in a's tenant chain. It returns
+// EINSUFFICIENT, carrying an RFC 9470 WWW-Authenticate challenge that tells
+// the client how to re-authenticate, when a's authentication is not recent
+// or not strong enough.
+func (s *StepUp) Issue(ctx context.Context, a *Admin) (token string, expiresAt time.Time, err error) {
 	now := s.now()
-	var problem string
+	if problem := s.weakness(a, now); problem != "" {
+		return "", time.Time{}, s.challenge(problem)
+	}
+	token, err = randomToken("kst_")
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	expiresAt = now.Add(s.ttl()).Truncate(time.Second)
+	rec := keyseal.StepUpToken{Hash: hashSecret(token), Subject: a.Subject, TenantID: a.TenantID, ExpiresAt: expiresAt}
+	if err := s.Store.PutStepUp(ctx, rec); err != nil {
+		return "", time.Time{}, fmt.Errorf("step-up: store token: %w", err)
+	}
+	// The token is useless to anyone who does not hold it, so an audit
+	// failure after the put leaves nothing to undo; the caller just gets no
+	// token.
+	_, err = s.Store.AppendAudit(ctx, a.TenantID, keyseal.AuditRecord{
+		Action:   keyseal.ActionStepUp,
+		Severity: keyseal.SeverityInfo,
+		Actor:    "admin:" + a.Subject,
+		Details:  map[string]string{"expires_at": expiresAt.Format(time.RFC3339)},
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("step-up: audit: %w", err)
+	}
+	return token, expiresAt, nil
+}
+
+// weakness says why a's authentication does not allow a step-up, or "" when
+// it does.
+func (s *StepUp) weakness(a *Admin, now time.Time) string {
 	switch {
 	case a.AuthTime.IsZero():
-		problem = "the admin token has no auth_time"
+		return "the admin token has no auth_time"
 	case now.Sub(a.AuthTime) > s.maxAge():
-		problem = fmt.Sprintf("authentication is older than %d s", int(s.maxAge()/time.Second))
-	case !slices.Contains(s.acrValues(), a.ACR) && !slices.Contains(a.AMR, "mfa"):
-		problem = "authentication was not multi-factor"
+		return fmt.Sprintf("the last sign-in is older than %d s", int64(s.maxAge()/time.Second))
+	case (a.ACR == "" || !slices.Contains(s.acrValues(), a.ACR)) && !slices.Contains(a.AMR, "mfa"):
+		return "the last sign-in was not multi-factor"
 	}
-	if problem != "" {
-		e := keyseal.Errorf(keyseal.EINSUFFICIENT, "step-up needs fresh multi-factor authentication: %s; sign in again with MFA and retry", problem)
-		e.Header = map[string]string{"WWW-Authenticate": fmt.Sprintf(
-			`Bearer error="insufficient_user_authentication", error_description=%q, acr_values=%q, max_age=%d`,
-			"A fresh multi-factor authentication is required", strings.Join(s.acrValues(), " "), int(s.maxAge()/time.Second))}
-		return "", time.Time{}, e
+	return ""
+}
+
+// challenge builds the EINSUFFICIENT error and its RFC 9470 challenge.
+func (s *StepUp) challenge(problem string) error {
+	e := keyseal.Errorf(keyseal.EINSUFFICIENT,
+		"step-up needs a fresh multi-factor sign-in: %s; sign in again with MFA and retry", problem)
+	e.Header = map[string]string{"WWW-Authenticate": fmt.Sprintf(
+		`Bearer error="insufficient_user_authentication", error_description=%s, acr_values=%s, max_age=%d`,
+		quote("A fresh multi-factor authentication is required"),
+		quote(strings.Join(s.acrValues(), " ")),
+		int64(s.maxAge()/time.Second))}
+	return e
+}
+
+// quote renders s as an HTTP quoted-string (RFC 9110 §5.6.4).
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if r == '"' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", time.Time{}, err
-	}
-	token := "kst_" + base64.RawURLEncoding.EncodeToString(raw[:])
-	ttl := s.TTL
-	if ttl <= 0 {
-		ttl = 120 * time.Second
-	}
-	exp := now.Add(ttl).Truncate(time.Second)
-	if err := s.Store.PutStepUp(ctx, keyseal.StepUpToken{Hash: hashToken(token), Subject: a.Subject, TenantID: a.TenantID, ExpiresAt: exp}); err != nil {
-		return "", time.Time{}, err
-	}
-	if _, err := s.Store.AppendAudit(ctx, a.TenantID, keyseal.AuditRecord{Action: keyseal.ActionStepUp, Severity: keyseal.SeverityInfo,
-		Actor: "admin:" + a.Subject, Details: map[string]string{"expires_at": exp.Format(time.RFC3339)}}); err != nil {
-		return "", time.Time{}, err
-	}
-	return token, exp, nil
+	b.WriteByte('"')
+	return b.String()
 }
 
 func stepUpRequired(format string, args ...any) error {
 	return keyseal.Errorf(keyseal.ESTEPUP, format, args...)
 }
 
-// Consume spends a step-up token for a privileged call by a. Every failure is
-// ESTEPUP, with a message saying whether the token is missing, unknown,
-// expired, foreign or already used. A foreign or expired attempt does not
-// burn the token.
+// Consume spends a step-up token for a privileged call by a. Every refusal
+// is ESTEPUP, with a message saying whether the token is missing, unknown,
+// expired, issued to another admin or tenant, or already used; store
+// faults are returned wrapped. Ownership and expiry are checked before the
+// token is marked used, so a foreign or late attempt does not burn a token
+// its owner may still use.
 func (s *StepUp) Consume(ctx context.Context, a *Admin, token string) error {
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return stepUpRequired("this call needs a step-up token: send it in X-Keyseal-StepUp; get one from POST /admin/auth/step-up")
+		return stepUpRequired("this call needs a step-up token: send it in %s; get one from POST /admin/auth/step-up", stepUpHeader)
 	}
-	h := hashToken(token)
+	h := hashSecret(token)
 	tok, err := s.Store.GetStepUp(ctx, h)
 	switch {
 	case keyseal.ErrorCode(err) == keyseal.ENOTFOUND:
 		return stepUpRequired("unknown step-up token; get one from POST /admin/auth/step-up")
 	case err != nil:
-		return err
+		return fmt.Errorf("step-up: read token: %w", err)
 	case tok.Subject != a.Subject || tok.TenantID != a.TenantID:
-		return stepUpRequired("the step-up token was issued to another admin or tenant")
+		return stepUpRequired("the step-up token was issued to another admin or tenant; get your own from POST /admin/auth/step-up")
 	case !s.now().Before(tok.ExpiresAt):
 		return stepUpRequired("the step-up token expired; get a new one from POST /admin/auth/step-up")
 	case tok.Used:
@@ -119,40 +182,28 @@ func (s *StepUp) Consume(ctx context.Context, a *Admin, token string) error {
 	case "":
 		return nil
 	case keyseal.ECONFLICT:
+		// A concurrent call with the same token won the race.
 		return stepUpRequired("the step-up token was already used; each one is good for one call")
 	case keyseal.ENOTFOUND:
 		return stepUpRequired("unknown step-up token; get one from POST /admin/auth/step-up")
 	}
-	return err
+	return fmt.Errorf("step-up: mark token used: %w", err)
 }
 
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// NewAgentKey returns a new agent key and the hash to store. The key is
-// shown to the admin once and never stored.
-func NewAgentKey() (key, hash string, err error) {
+// randomToken returns prefix followed by 256 random bits, base64url
+// without padding.
+func randomToken(prefix string) (string, error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", "", err
+		return "", fmt.Errorf("random token: %w", err)
 	}
-	key = "ksa_" + base64.RawURLEncoding.EncodeToString(raw[:])
-	return key, HashAgentKey(key), nil
+	return prefix + base64.RawURLEncoding.EncodeToString(raw[:]), nil
 }
 
-// HashAgentKey is the stored form of an agent key: hex SHA-256. Keys carry
-// 256 random bits, so a fast hash is enough (no password stretching).
-func HashAgentKey(key string) string { return hashToken(key) }
-
-// BearerToken extracts the token of an "Authorization: Bearer <token>"
-// header (scheme case-insensitive).
-func BearerToken(authorization string) (string, bool) {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(authorization), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
+// hashSecret is the stored form of a random bearer secret: hex SHA-256. The
+// secrets carry 256 random bits, so a fast unsalted hash is enough; there
+// is nothing to brute-force.
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }
