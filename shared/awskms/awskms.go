@@ -25,7 +25,8 @@ type API interface {
 
 var _ API = (*kms.Client)(nil)
 
-// Provider implements keyseal.KMS on AWS KMS.
+// Provider implements keyseal.KMS on AWS KMS. It is safe for concurrent
+// use.
 type Provider struct {
 	client    API
 	clientFor func(roleARN, externalID string) API
@@ -37,12 +38,14 @@ var _ keyseal.KMS = (*Provider)(nil)
 type Option func(*Provider)
 
 // WithAssumeRole makes keys that name a RoleARN go through the client
-// clientFor returns for that role.
+// clientFor returns for that role and external ID, so KMS sees the
+// customer's role, which their key policy trusts, rather than keyseal's own
+// identity. Without it every key uses the base client.
 func WithAssumeRole(clientFor func(roleARN, externalID string) API) Option {
 	return func(p *Provider) { p.clientFor = clientFor }
 }
 
-// New returns a provider calling KMS with client.
+// New returns a provider calling KMS with client, keyseal's own identity.
 func New(client API, opts ...Option) *Provider {
 	p := &Provider{client: client}
 	for _, o := range opts {
@@ -52,8 +55,11 @@ func New(client API, opts ...Option) *Provider {
 }
 
 // RoleClients returns a clientFor that builds one KMS client per role and
-// external id, with credentials from sts:AssumeRole (cached and refreshed
-// before they expire) and everything else from cfg.
+// external id, with credentials from sts:AssumeRole (session name
+// "keyseal", cached and refreshed before they expire) and everything else
+// (region, endpoint, retries, HTTP client) from cfg. Clients are kept, so a
+// verify sweep assumes each customer role once per credential lifetime, not
+// once per call; there is one small entry per registered role.
 func RoleClients(cfg aws.Config, stsClient stscreds.AssumeRoleAPIClient) func(roleARN, externalID string) API {
 	var mu sync.Mutex
 	clients := map[[2]string]API{}

@@ -5,12 +5,17 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -23,6 +28,7 @@ type fakeKMS struct {
 	state       types.KeyState
 	describeErr error
 	describes   int
+	described   string
 	encrypt     *kms.EncryptInput
 	decrypt     *kms.DecryptInput
 }
@@ -45,6 +51,7 @@ func (f *fakeKMS) Decrypt(_ context.Context, in *kms.DecryptInput, _ ...func(*km
 
 func (f *fakeKMS) DescribeKey(_ context.Context, in *kms.DescribeKeyInput, _ ...func(*kms.Options)) (*kms.DescribeKeyOutput, error) {
 	f.describes++
+	f.described = aws.ToString(in.KeyId)
 	if f.describeErr != nil {
 		return nil, f.describeErr
 	}
@@ -61,95 +68,136 @@ func TestClassifyEveryKMSError(t *testing.T) {
 		err      error
 		terminal bool
 		reason   string
+		// code is the expected KMSError.Code; "" means the API error's own
+		// code.
+		code string
 	}{
-		{&types.AlreadyExistsException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CloudHsmClusterInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CloudHsmClusterInvalidConfigurationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CloudHsmClusterNotActiveException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CloudHsmClusterNotFoundException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CloudHsmClusterNotRelatedException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.ConflictException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CustomKeyStoreHasCMKsException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CustomKeyStoreInvalidStateException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CustomKeyStoreNameInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.CustomKeyStoreNotFoundException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.DependencyTimeoutException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.DisabledException{Message: aws.String("m")}, true, keyseal.ReasonKeyDisabled},
-		{&types.DryRunOperationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.ExpiredImportTokenException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.IncorrectKeyException{Message: aws.String("m")}, true, keyseal.ReasonInvalidBlob},
-		{&types.IncorrectKeyMaterialException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.IncorrectTrustAnchorException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.InvalidAliasNameException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.InvalidArnException{Message: aws.String("m")}, true, keyseal.ReasonKeyNotFound},
-		{&types.InvalidCiphertextException{Message: aws.String("m")}, true, keyseal.ReasonInvalidBlob},
-		{&types.InvalidGrantIdException{Message: aws.String("m")}, true, keyseal.ReasonAccessDenied},
-		{&types.InvalidGrantTokenException{Message: aws.String("m")}, true, keyseal.ReasonAccessDenied},
-		{&types.InvalidImportTokenException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.InvalidKeyUsageException{Message: aws.String("m")}, true, keyseal.ReasonAccessDenied},
-		{&types.InvalidMarkerException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.KeyUnavailableException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.KMSInternalException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.KMSInvalidMacException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.KMSInvalidSignatureException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.LimitExceededException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.MalformedPolicyDocumentException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.NotFoundException{Message: aws.String("m")}, true, keyseal.ReasonKeyNotFound},
-		{&types.TagException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.UnsupportedOperationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksKeyAlreadyInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksKeyInvalidConfigurationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksKeyNotFoundException{Message: aws.String("m")}, true, keyseal.ReasonKeyNotFound},
-		{&types.XksProxyIncorrectAuthenticationCredentialException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksProxyInvalidConfigurationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksProxyInvalidResponseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksProxyUriEndpointInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksProxyUriInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksProxyUriUnreachableException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksProxyVpcEndpointServiceInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksProxyVpcEndpointServiceInvalidConfigurationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
-		{&types.XksProxyVpcEndpointServiceNotFoundException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable},
+		{&types.AlreadyExistsException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CloudHsmClusterInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CloudHsmClusterInvalidConfigurationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CloudHsmClusterNotActiveException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CloudHsmClusterNotFoundException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CloudHsmClusterNotRelatedException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.ConflictException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CustomKeyStoreHasCMKsException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CustomKeyStoreInvalidStateException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CustomKeyStoreNameInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.CustomKeyStoreNotFoundException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.DependencyTimeoutException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.DisabledException{Message: aws.String("m")}, true, keyseal.ReasonKeyDisabled, ""},
+		{&types.DryRunOperationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.ExpiredImportTokenException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.IncorrectKeyException{Message: aws.String("m")}, true, keyseal.ReasonInvalidBlob, ""},
+		{&types.IncorrectKeyMaterialException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.IncorrectTrustAnchorException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.InvalidAliasNameException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.InvalidArnException{Message: aws.String("m")}, true, keyseal.ReasonKeyNotFound, ""},
+		{&types.InvalidCiphertextException{Message: aws.String("m")}, true, keyseal.ReasonInvalidBlob, ""},
+		{&types.InvalidGrantIdException{Message: aws.String("m")}, true, keyseal.ReasonAccessDenied, ""},
+		{&types.InvalidGrantTokenException{Message: aws.String("m")}, true, keyseal.ReasonAccessDenied, ""},
+		{&types.InvalidImportTokenException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.InvalidKeyUsageException{Message: aws.String("m")}, true, keyseal.ReasonAccessDenied, ""},
+		{&types.InvalidMarkerException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.KeyUnavailableException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.KMSInternalException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.KMSInvalidMacException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.KMSInvalidSignatureException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.LimitExceededException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.MalformedPolicyDocumentException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.NotFoundException{Message: aws.String("m")}, true, keyseal.ReasonKeyNotFound, ""},
+		{&types.TagException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.UnsupportedOperationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksKeyAlreadyInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksKeyInvalidConfigurationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksKeyNotFoundException{Message: aws.String("m")}, true, keyseal.ReasonKeyNotFound, ""},
+		{&types.XksProxyIncorrectAuthenticationCredentialException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksProxyInvalidConfigurationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksProxyInvalidResponseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksProxyUriEndpointInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksProxyUriInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksProxyUriUnreachableException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksProxyVpcEndpointServiceInUseException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksProxyVpcEndpointServiceInvalidConfigurationException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
+		{&types.XksProxyVpcEndpointServiceNotFoundException{Message: aws.String("m")}, false, keyseal.ReasonUnreachable, ""},
 		// Codes with no SDK type: KMS's AccessDenied, throttling, and the
 		// STS/SigV4 failures of an assumed customer role.
-		{&smithy.GenericAPIError{Code: "AccessDeniedException"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "AccessDenied"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "ExpiredToken"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "ExpiredTokenException"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "InvalidClientTokenId"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "UnrecognizedClientException"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "InvalidSignatureException"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "SignatureDoesNotMatch"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "MissingAuthenticationToken"}, true, keyseal.ReasonAccessDenied},
-		{&smithy.GenericAPIError{Code: "ThrottlingException"}, false, keyseal.ReasonUnreachable},
-		{&smithy.GenericAPIError{Code: "ServiceUnavailableException"}, false, keyseal.ReasonUnreachable},
-		{&smithy.GenericAPIError{Code: "SomethingNew"}, false, keyseal.ReasonUnreachable},
+		{&smithy.GenericAPIError{Code: "AccessDeniedException"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "AccessDenied"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "ExpiredToken"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "ExpiredTokenException"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "InvalidClientTokenId"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "UnrecognizedClientException"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "InvalidSignatureException"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "SignatureDoesNotMatch"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "MissingAuthenticationToken"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "MissingAuthenticationTokenException"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "IncompleteSignature"}, true, keyseal.ReasonAccessDenied, ""},
+		{&smithy.GenericAPIError{Code: "ThrottlingException"}, false, keyseal.ReasonUnreachable, ""},
+		{&smithy.GenericAPIError{Code: "ServiceUnavailableException"}, false, keyseal.ReasonUnreachable, ""},
+		{&smithy.GenericAPIError{Code: "SomethingNew"}, false, keyseal.ReasonUnreachable, ""},
+		// A 5xx without a KMS code, as a load balancer in front answers.
+		{httpError(503), false, keyseal.ReasonUnreachable, "HTTP503"},
 		// Never reached KMS.
-		{context.DeadlineExceeded, false, keyseal.ReasonUnreachable},
-		{context.Canceled, false, keyseal.ReasonUnreachable},
-		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, false, keyseal.ReasonUnreachable},
-		{io.ErrUnexpectedEOF, false, keyseal.ReasonUnreachable},
+		{context.DeadlineExceeded, false, keyseal.ReasonUnreachable, "Timeout"},
+		{context.Canceled, false, keyseal.ReasonUnreachable, "Canceled"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, false, keyseal.ReasonUnreachable, "NetworkError"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false, keyseal.ReasonUnreachable, "NetworkError"},
+		{&smithyhttp.RequestSendError{Err: errors.New("dial tcp: lookup kms.example: no such host")}, false, keyseal.ReasonUnreachable, "NetworkError"},
+		{io.EOF, false, keyseal.ReasonUnreachable, "NetworkError"},
+		{io.ErrUnexpectedEOF, false, keyseal.ReasonUnreachable, "NetworkError"},
+		{syscall.ECONNRESET, false, keyseal.ReasonUnreachable, "NetworkError"},
+		// Anything unforeseen: transient, so a blip never seals.
+		{errors.New("failed to refresh cached credentials, no EC2 IMDS role found"), false, keyseal.ReasonUnreachable, "Unclassified"},
 	}
 	for _, c := range cases {
 		name := c.err.Error()
+		want := c.code
 		var api smithy.APIError
-		if errors.As(c.err, &api) {
-			name = api.ErrorCode()
+		if errors.As(c.err, &api) && want == "" {
+			name, want = api.ErrorCode(), api.ErrorCode()
 		}
 		t.Run(name, func(t *testing.T) {
 			// Wrapped the way the SDK wraps operation errors.
 			err := &smithy.OperationError{ServiceID: "KMS", OperationName: "Decrypt", Err: c.err}
 			f := &fakeKMS{}
 			got := awskms.Classify(context.Background(), f, keyARN, err)
-			if got.Terminal != c.terminal || got.Reason != c.reason {
-				t.Fatalf("got terminal=%v reason=%s, want terminal=%v reason=%s", got.Terminal, got.Reason, c.terminal, c.reason)
+			if got.Terminal != c.terminal || got.Reason != c.reason || got.Code != want {
+				t.Fatalf("got terminal=%v reason=%s code=%s, want terminal=%v reason=%s code=%s",
+					got.Terminal, got.Reason, got.Code, c.terminal, c.reason, want)
 			}
-			if !errors.Is(got, c.err) {
-				t.Fatal("the classified error does not wrap the original")
+			if got.Err != err {
+				t.Fatal("KMSError.Err is not the original error")
 			}
 			if f.describes != 0 {
 				t.Fatal("DescribeKey called for an unambiguous error")
 			}
 		})
+	}
+}
+
+// httpError is an answer the SDK could not read a KMS error code from, as
+// its deserializer reports it.
+func httpError(status int) error {
+	return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
+		Err:      &smithy.GenericAPIError{Code: "UnknownError", Message: "<html>Service Unavailable</html>"},
+	}}
+}
+
+// TestClassifyKeepsClassifiedErrors: a provider error passed through a
+// caller's wrapping keeps its classification, and nil stays nil.
+func TestClassifyKeepsClassifiedErrors(t *testing.T) {
+	ke := &keyseal.KMSError{Terminal: true, Reason: keyseal.ReasonKeyDisabled, Code: "DisabledException"}
+	if got := awskms.Classify(context.Background(), nil, keyARN, errors.Join(errors.New("verify"), ke)); got != ke {
+		t.Fatalf("got %v, want the KMSError itself", got)
+	}
+	if got := awskms.Classify(context.Background(), nil, keyARN, nil); got != nil {
+		t.Fatalf("nil error classified as %v", got)
+	}
+	// Without a client KMSInvalidStateException cannot be resolved: transient.
+	got := awskms.Classify(context.Background(), nil, keyARN, &types.KMSInvalidStateException{})
+	if got.Terminal || got.Reason != keyseal.ReasonUnreachable {
+		t.Fatalf("unresolved invalid state: %v", got)
 	}
 }
 
@@ -170,6 +218,7 @@ func TestInvalidStateIsResolvedWithDescribeKey(t *testing.T) {
 		{state: types.KeyStateUpdating, reason: keyseal.ReasonUnreachable},
 		{state: types.KeyStatePendingImport, reason: keyseal.ReasonUnreachable},
 		{state: types.KeyStateEnabled, reason: keyseal.ReasonUnreachable},
+		{state: "StateAddedLater", reason: keyseal.ReasonUnreachable},
 		// DescribeKey's own failure is the answer.
 		{describeErr: &smithy.GenericAPIError{Code: "AccessDeniedException"}, terminal: true, reason: keyseal.ReasonAccessDenied},
 		{describeErr: &types.NotFoundException{}, terminal: true, reason: keyseal.ReasonKeyNotFound},
@@ -192,8 +241,17 @@ func TestInvalidStateIsResolvedWithDescribeKey(t *testing.T) {
 			if ke.Terminal != c.terminal || ke.Reason != c.reason {
 				t.Fatalf("got terminal=%v reason=%s, want terminal=%v reason=%s", ke.Terminal, ke.Reason, c.terminal, c.reason)
 			}
-			if f.describes != 1 {
-				t.Fatalf("%d DescribeKey calls, want 1", f.describes)
+			if f.describes != 1 || f.described != keyARN {
+				t.Fatalf("%d DescribeKey calls (last for %q), want 1 for the key", f.describes, f.described)
+			}
+			if c.describeErr == nil && ke.Code != "KMSInvalidStateException" {
+				t.Fatalf("code %q, want the AWS code KMSInvalidStateException", ke.Code)
+			}
+			if !errors.Is(err, f.err) || (c.describeErr != nil && !errors.Is(err, c.describeErr)) {
+				t.Fatalf("%v does not wrap the errors it was classified from", err)
+			}
+			if c.state != "" && !strings.Contains(err.Error(), string(c.state)) {
+				t.Fatalf("%v does not name the key state", err)
 			}
 		})
 	}

@@ -4,11 +4,15 @@ package awskms_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyseal/keyseal/localstack/faultproxy"
 	"github.com/keyseal/keyseal/shared/awsconfig"
@@ -47,22 +51,18 @@ func TestConformanceOnLocalStack(t *testing.T) {
 
 	kmstest.Run(t, kmstest.Harness{
 		New: func(t *testing.T) (keyseal.KMS, keyseal.KeyRef) {
-			out, err := admin.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("kmstest")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return p, keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: aws.ToString(out.KeyMetadata.Arn)}
-		},
-		Missing: func(t *testing.T) keyseal.KeyRef {
-			return keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000"}
+			return p, newKey(t, admin)
 		},
 		SetState: func(t *testing.T, key keyseal.KeyRef, state string) bool {
 			id := aws.String(key.KeyID)
 			var err error
 			switch state {
 			case kmstest.Enabled:
-				proxy.Clear()
-				if d, derr := admin.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id}); derr == nil && d.KeyMetadata.KeyState == "PendingDeletion" {
+				proxy.Set(key.KeyID, faultproxy.Pass)
+				var d *kms.DescribeKeyOutput
+				d, err = admin.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
+				if err == nil && d.KeyMetadata.KeyState == types.KeyStatePendingDeletion {
+					// Cancelling leaves the key disabled.
 					_, err = admin.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: id})
 				}
 				if err == nil {
@@ -85,4 +85,66 @@ func TestConformanceOnLocalStack(t *testing.T) {
 			return true
 		},
 	})
+}
+
+// newKey creates a symmetric key on LocalStack, scheduled for deletion when
+// the test ends so repeated runs do not pile up enabled keys.
+func newKey(t *testing.T, admin *kms.Client) keyseal.KeyRef {
+	t.Helper()
+	out, err := admin.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("keyseal kmstest")})
+	if err != nil {
+		t.Fatalf("CreateKey on LocalStack: %v", err)
+	}
+	t.Cleanup(func() {
+		// Already pending deletion after some subtests: that error is fine.
+		_, _ = admin.ScheduleKeyDeletion(context.Background(), &kms.ScheduleKeyDeletionInput{
+			KeyId: out.KeyMetadata.KeyId, PendingWindowInDays: aws.Int32(7)})
+	})
+	return keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: aws.ToString(out.KeyMetadata.Arn)}
+}
+
+// TestAssumedRoleOnLocalStack goes through RoleClients with LocalStack's
+// STS: the real AssumeRole exchange, then KMS calls signed with the role's
+// session credentials. LocalStack enforces no trust policy, so this proves
+// the plumbing, not a refusal (TestRefusedRoleIsTerminal covers that).
+func TestAssumedRoleOnLocalStack(t *testing.T) {
+	if os.Getenv("AWS_ENDPOINT_URL") == "" {
+		t.Fatal("AWS_ENDPOINT_URL is unset: run with `make test` (or eval \"$(bash scripts/standins.sh env)\")")
+	}
+	ctx := context.Background()
+	cfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := kms.NewFromConfig(cfg)
+	p := awskms.New(admin, awskms.WithAssumeRole(awskms.RoleClients(cfg, sts.NewFromConfig(cfg))))
+	key := newKey(t, admin)
+	// A role in the account LocalStack's default credentials map to, so the
+	// session credentials see the same keys.
+	key.RoleARN = "arn:aws:iam::000000000000:role/keyseal-access"
+	key.ExternalID = "kmstest-external-id"
+	ec := map[string]string{"keyseal:tenant": "acme"}
+	blob, err := p.Wrap(ctx, key, []byte("tenant master key"), ec)
+	if err != nil {
+		t.Fatalf("wrap through the assumed role: %v", err)
+	}
+	got, err := p.Unwrap(ctx, key, blob, ec)
+	if err != nil || string(got) != "tenant master key" {
+		t.Fatalf("unwrap through the assumed role: %q %v", got, err)
+	}
+
+	// The calls really carry the role's session: LocalStack places a role
+	// of another account in that account, where a bare key ID (unlike an
+	// ARN, which names its account) finds no key.
+	key.KeyID = key.KeyID[strings.LastIndexByte(key.KeyID, '/')+1:]
+	if _, err := p.Unwrap(ctx, key, blob, ec); err != nil {
+		t.Fatalf("unwrap by bare key ID through the key account's role: %v", err)
+	}
+	key.RoleARN = "arn:aws:iam::111111111111:role/keyseal-access"
+	_, err = p.Unwrap(ctx, key, blob, ec)
+	var ke *keyseal.KMSError
+	if !errors.As(err, &ke) || !ke.Terminal {
+		t.Fatalf("a role in another account reached the key: %v", err)
+	}
+	t.Logf("through another account's role: %v", ke)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -40,6 +41,17 @@ func (f *fakeAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.assumes = append(f.assumes, form)
 	f.mu.Unlock()
+	// The customer's role can refuse keyseal: its trust policy no longer
+	// names keyseal (or the external ID changed), or keyseal's own session
+	// expired.
+	switch role := form.Get("RoleArn"); {
+	case strings.Contains(role, "untrusted"):
+		stsError(w, http.StatusForbidden, "AccessDenied")
+		return
+	case strings.Contains(role, "expired"):
+		stsError(w, http.StatusForbidden, "ExpiredToken")
+		return
+	}
 	w.Header().Set("Content-Type", "text/xml")
 	io.WriteString(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
 <Credentials><AccessKeyId>ASIAASSUMED</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>tok</SessionToken>
@@ -48,6 +60,15 @@ func (f *fakeAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 </AssumeRoleResult></AssumeRoleResponse>`)
 }
 
+// stsError answers the way STS's query protocol reports an error.
+func stsError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>`+
+		`<Code>%s</Code><Message>fake %s</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`, code, code)
+}
+
+// kmsError answers the way KMS's JSON 1.1 protocol reports an error.
 func kmsError(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-ErrorType", code)
@@ -78,6 +99,9 @@ func (f *fakeAWS) kms(w http.ResponseWriter, r *http.Request, op string, body []
 		if err == nil {
 			conn.Close()
 		}
+	case op == "Decrypt":
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		json.NewEncoder(w).Encode(map[string]any{"Plaintext": []byte("unwrapped"), "KeyId": in.KeyId})
 	default:
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		json.NewEncoder(w).Encode(map[string]any{"CiphertextBlob": []byte("wrapped"), "KeyId": in.KeyId})
@@ -98,24 +122,63 @@ func TestClassifyThroughTheRealSDK(t *testing.T) {
 	cases := map[string]struct {
 		terminal bool
 		reason   string
+		code     string
 	}{
-		"denied":   {true, keyseal.ReasonAccessDenied},
-		"disabled": {true, keyseal.ReasonKeyDisabled},
-		"deleting": {true, keyseal.ReasonPendingDeletion},
-		"internal": {false, keyseal.ReasonUnreachable},
-		"drop":     {false, keyseal.ReasonUnreachable},
+		"denied":   {true, keyseal.ReasonAccessDenied, "AccessDeniedException"},
+		"disabled": {true, keyseal.ReasonKeyDisabled, "DisabledException"},
+		"deleting": {true, keyseal.ReasonPendingDeletion, "KMSInvalidStateException"},
+		"internal": {false, keyseal.ReasonUnreachable, "KMSInternalException"},
+		"drop":     {false, keyseal.ReasonUnreachable, "NetworkError"},
 	}
+	ctx := context.Background()
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := p.Wrap(context.Background(), keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-" + name}, []byte("x"), nil)
-			var ke *keyseal.KMSError
-			if !errors.As(err, &ke) || ke.Terminal != c.terminal || ke.Reason != c.reason {
-				t.Fatalf("got %v, want terminal=%v reason=%s", err, c.terminal, c.reason)
+			key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-" + name}
+			_, werr := p.Wrap(ctx, key, []byte("x"), nil)
+			_, uerr := p.Unwrap(ctx, key, []byte("wrapped"), nil)
+			for op, err := range map[string]error{"Wrap": werr, "Unwrap": uerr} {
+				var ke *keyseal.KMSError
+				if !errors.As(err, &ke) || ke.Terminal != c.terminal || ke.Reason != c.reason || ke.Code != c.code {
+					t.Fatalf("%s: got %v (code %v), want terminal=%v reason=%s code=%s", op, err, codeOf(err), c.terminal, c.reason, c.code)
+				}
 			}
 		})
 	}
-	if blob, err := p.Wrap(context.Background(), keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok"}, []byte("x"), nil); err != nil || string(blob) != "wrapped" {
-		t.Fatalf("healthy key: %q %v", blob, err)
+	key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok"}
+	if blob, err := p.Wrap(ctx, key, []byte("x"), nil); err != nil || string(blob) != "wrapped" {
+		t.Fatalf("healthy key wrap: %q %v", blob, err)
+	}
+	if plain, err := p.Unwrap(ctx, key, []byte("wrapped"), nil); err != nil || string(plain) != "unwrapped" {
+		t.Fatalf("healthy key unwrap: %q %v", plain, err)
+	}
+}
+
+func codeOf(err error) string {
+	var ke *keyseal.KMSError
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return "none"
+}
+
+// TestRefusedRoleIsTerminal: when STS refuses to let keyseal assume the
+// customer's role, the STS error surfaces through stscreds, the credentials
+// cache and the KMS client's wrapping, and seals as access denied.
+func TestRefusedRoleIsTerminal(t *testing.T) {
+	srv := httptest.NewServer(&fakeAWS{})
+	defer srv.Close()
+	cfg := fakeConfig(srv.URL)
+	p := awskms.New(kms.NewFromConfig(cfg), awskms.WithAssumeRole(awskms.RoleClients(cfg, sts.NewFromConfig(cfg))))
+	for role, code := range map[string]string{
+		"arn:aws:iam::111122223333:role/untrusted": "AccessDenied",
+		"arn:aws:iam::111122223333:role/expired":   "ExpiredToken",
+	} {
+		key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok", RoleARN: role, ExternalID: "ext"}
+		_, err := p.Unwrap(context.Background(), key, []byte("wrapped"), nil)
+		var ke *keyseal.KMSError
+		if !errors.As(err, &ke) || !ke.Terminal || ke.Reason != keyseal.ReasonAccessDenied || ke.Code != code {
+			t.Fatalf("%s: got %v (code %s), want terminal access_denied with code %s", role, err, codeOf(err), code)
+		}
 	}
 }
 
@@ -139,8 +202,10 @@ func TestRoleClientsAssumeTheCustomerRole(t *testing.T) {
 	if clientFor(role, "tenant-acme-7f3c") != clientFor(role, "tenant-acme-7f3c") {
 		t.Fatal("RoleClients does not cache the client per role")
 	}
+	if clientFor(role, "tenant-acme-7f3c") == clientFor(role, "tenant-other") {
+		t.Fatal("two external IDs share one client (and so one set of role credentials)")
+	}
 	fake.mu.Lock()
-	defer fake.mu.Unlock()
 	if len(fake.assumes) != 1 {
 		t.Fatalf("%d AssumeRole calls for two wraps, want 1 (credentials cached)", len(fake.assumes))
 	}
@@ -152,5 +217,33 @@ func TestRoleClientsAssumeTheCustomerRole(t *testing.T) {
 		if !strings.Contains(h, "Credential=ASIAASSUMED/") {
 			t.Fatalf("KMS call not signed with the assumed role's credentials: %s", h)
 		}
+	}
+	fake.mu.Unlock()
+
+	// Another external ID for the same role is its own AssumeRole; a role
+	// without one sends none.
+	for _, ext := range []string{"tenant-other", ""} {
+		key.ExternalID = ext
+		if _, err := p.Wrap(context.Background(), key, []byte("x"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Keys without a role stay on keyseal's own credentials.
+	if _, err := p.Wrap(context.Background(), keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok"}, []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.assumes) != 3 {
+		t.Fatalf("%d AssumeRole calls, want 3 (one per external ID)", len(fake.assumes))
+	}
+	if got := fake.assumes[1].Get("ExternalId"); got != "tenant-other" {
+		t.Fatalf("second AssumeRole ExternalId %q", got)
+	}
+	if _, ok := fake.assumes[2]["ExternalId"]; ok {
+		t.Fatalf("AssumeRole without an external ID sent one: %v", fake.assumes[2])
+	}
+	if h := fake.kmsAuth[len(fake.kmsAuth)-1]; !strings.Contains(h, "Credential=AKIDBASE/") {
+		t.Fatalf("a key without a role was not signed with the base credentials: %s", h)
 	}
 }

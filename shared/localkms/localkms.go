@@ -70,7 +70,30 @@ func Open(path string) (*Provider, error) {
 	if err := json.Unmarshal(b, &p.keys); err != nil {
 		return nil, fmt.Errorf("local KMS: %s is corrupt: %w", path, err)
 	}
+	if p.keys == nil {
+		p.keys = map[string]*key{}
+	}
+	// A hand-edited file fails here, once, rather than on every call.
+	for id, k := range p.keys {
+		switch {
+		case k == nil || len(k.Material) != 32:
+			return nil, fmt.Errorf("local KMS: %s is corrupt: key %s is not a 256-bit key", path, id)
+		case !validState(k.State):
+			return nil, fmt.Errorf("local KMS: %s is corrupt: key %s has the unknown state %q", path, id, k.State)
+		case len(id) > 255:
+			return nil, fmt.Errorf("local KMS: %s is corrupt: a key id is over 255 bytes", path)
+		}
+	}
 	return p, nil
+}
+
+func validState(state string) bool {
+	for _, s := range States {
+		if s == state {
+			return true
+		}
+	}
+	return false
 }
 
 // CreateKey makes a new enabled 256-bit key and returns its id.
@@ -78,10 +101,10 @@ func (p *Provider) CreateKey() (string, error) {
 	var raw [8]byte
 	material := make([]byte, 32)
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
+		return "", fmt.Errorf("local KMS: %w", err)
 	}
 	if _, err := rand.Read(material); err != nil {
-		return "", err
+		return "", fmt.Errorf("local KMS: %w", err)
 	}
 	id := "local-" + hex.EncodeToString(raw[:])
 	p.mu.Lock()
@@ -97,11 +120,7 @@ func (p *Provider) CreateKey() (string, error) {
 // SetState moves a key to one of States: ENOTFOUND for an unknown key,
 // EINVALID for an unknown state.
 func (p *Provider) SetState(keyID, state string) error {
-	valid := false
-	for _, s := range States {
-		valid = valid || s == state
-	}
-	if !valid {
+	if !validState(state) {
 		return keyseal.Errorf(keyseal.EINVALID, "unknown key state %q: want one of %s", state, strings.Join(States, ", "))
 	}
 	p.mu.Lock()
@@ -145,22 +164,31 @@ func (p *Provider) save() error {
 	}
 	b, err := json.Marshal(p.keys)
 	if err != nil {
-		return err
+		return fmt.Errorf("local KMS: %w", err)
 	}
+	// A temporary file in the same directory, synced and renamed over the
+	// old one: a crash leaves the old file or the new one, never half of
+	// one, and CreateTemp makes it 0600 from the start.
 	tmp, err := os.CreateTemp(filepath.Dir(p.path), ".local-kms-*")
 	if err != nil {
 		return fmt.Errorf("local KMS: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) // a no-op once renamed
 	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("local KMS: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("local KMS: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("local KMS: %w", err)
 	}
-	// CreateTemp makes the file 0600 already.
-	return os.Rename(tmp.Name(), p.path)
+	if err := os.Rename(tmp.Name(), p.path); err != nil {
+		return fmt.Errorf("local KMS: %w", err)
+	}
+	return nil
 }
 
 func kmsErr(terminal bool, reason, code, format string, args ...any) *keyseal.KMSError {
@@ -198,13 +226,20 @@ func (p *Provider) usable(ctx context.Context, keyID string) (cipher.AEAD, error
 	case StateAccessDenied:
 		return nil, kmsErr(true, keyseal.ReasonAccessDenied, "AccessDeniedException", "access to local key %s is denied", keyID)
 	case StateUnreachable:
+		// At once rather than after a pretend timeout: the caller sees the
+		// transient failure a timeout gives, and tests of that path stay
+		// fast.
 		return nil, kmsErr(false, keyseal.ReasonUnreachable, "Unreachable", "local key %s is unreachable", keyID)
 	}
 	block, err := aes.NewCipher(material)
 	if err != nil {
-		return nil, err
+		return nil, kmsErr(false, keyseal.ReasonUnreachable, "KMSInternalException", "local key %s: %w", keyID, err)
 	}
-	return cipher.NewGCM(block)
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, kmsErr(false, keyseal.ReasonUnreachable, "KMSInternalException", "local key %s: %w", keyID, err)
+	}
+	return aead, nil
 }
 
 // aad binds a blob to its key and encryption context: the context's pairs
@@ -239,7 +274,7 @@ func (p *Provider) Wrap(ctx context.Context, ref keyseal.KeyRef, plaintext []byt
 	}
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
+		return nil, kmsErr(false, keyseal.ReasonUnreachable, "KMSInternalException", "local KMS: %w", err)
 	}
 	blob := append([]byte{byte(len(ref.KeyID))}, ref.KeyID...)
 	blob = append(blob, nonce...)
