@@ -7,6 +7,7 @@ package awskms
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,10 +91,22 @@ func (p *Provider) clientOf(key keyseal.KeyRef) API {
 	return p.client
 }
 
+// inKeyRegion sends a call to the region a key ARN names: a customer's key
+// lives in the customer's region, which need not be keyseal's. A bare key id
+// or alias keeps the client's region.
+func inKeyRegion(keyID string) []func(*kms.Options) {
+	parts := strings.SplitN(keyID, ":", 5)
+	if len(parts) < 5 || parts[0] != "arn" || parts[3] == "" {
+		return nil
+	}
+	region := parts[3]
+	return []func(*kms.Options){func(o *kms.Options) { o.Region = region }}
+}
+
 // Wrap implements keyseal.KMS with kms:Encrypt.
 func (p *Provider) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) ([]byte, error) {
 	c := p.clientOf(key)
-	out, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key.KeyID), Plaintext: plaintext, EncryptionContext: ec})
+	out, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key.KeyID), Plaintext: plaintext, EncryptionContext: ec}, inKeyRegion(key.KeyID)...)
 	if err != nil {
 		return nil, Classify(ctx, c, key.KeyID, err)
 	}
@@ -104,7 +117,7 @@ func (p *Provider) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byt
 // refuses a blob made under any other key (IncorrectKeyException).
 func (p *Provider) Unwrap(ctx context.Context, key keyseal.KeyRef, blob []byte, ec map[string]string) ([]byte, error) {
 	c := p.clientOf(key)
-	out, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(key.KeyID), CiphertextBlob: blob, EncryptionContext: ec})
+	out, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(key.KeyID), CiphertextBlob: blob, EncryptionContext: ec}, inKeyRegion(key.KeyID)...)
 	if err != nil {
 		return nil, Classify(ctx, c, key.KeyID, err)
 	}

@@ -216,7 +216,7 @@ func TestInvalidStateIsResolvedWithDescribeKey(t *testing.T) {
 		{state: types.KeyStateUnavailable, reason: keyseal.ReasonUnreachable},
 		{state: types.KeyStateCreating, reason: keyseal.ReasonUnreachable},
 		{state: types.KeyStateUpdating, reason: keyseal.ReasonUnreachable},
-		{state: types.KeyStatePendingImport, reason: keyseal.ReasonUnreachable},
+		{state: types.KeyStatePendingImport, terminal: true, reason: keyseal.ReasonKeyDisabled},
 		{state: types.KeyStateEnabled, reason: keyseal.ReasonUnreachable},
 		{state: "StateAddedLater", reason: keyseal.ReasonUnreachable},
 		// DescribeKey's own failure is the answer.

@@ -120,7 +120,7 @@ func classify(err error) *keyseal.KMSError {
 
 // resolveState asks DescribeKey what KMSInvalidStateException meant.
 func resolveState(ctx context.Context, client API, keyID string, cause error) *keyseal.KMSError {
-	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)}, inKeyRegion(keyID)...)
 	if err != nil {
 		// The describe failed in its own right (access gone, key deleted,
 		// network down): that failure is the answer, classified by code
@@ -140,9 +140,13 @@ func resolveState(ctx context.Context, client API, keyID string, cause error) *k
 		e.Terminal, e.Reason = true, keyseal.ReasonPendingDeletion
 	case types.KeyStateDisabled:
 		e.Terminal, e.Reason = true, keyseal.ReasonKeyDisabled
+	case types.KeyStatePendingImport:
+		// Imported key material was deleted or expired: the customer pulled
+		// it, and only the customer re-importing it brings the key back.
+		e.Terminal, e.Reason = true, keyseal.ReasonKeyDisabled
 	default:
 		// Unavailable (an external or CloudHSM key store is disconnected),
-		// Creating, Updating, PendingImport, a state added later, or the key
+		// Creating, Updating, a state added later, or the key
 		// became Enabled since: all can clear without the customer revoking
 		// anything.
 		e.Reason = keyseal.ReasonUnreachable

@@ -247,3 +247,28 @@ func TestRoleClientsAssumeTheCustomerRole(t *testing.T) {
 		t.Fatalf("a key without a role was not signed with the base credentials: %s", h)
 	}
 }
+
+// TestCallsGoToTheKeysRegion: a customer's key ARN names its region, which
+// need not be keyseal's; the request is signed for (and sent to) that region.
+func TestCallsGoToTheKeysRegion(t *testing.T) {
+	fake := &fakeAWS{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	p := awskms.New(kms.NewFromConfig(fakeConfig(srv.URL)))
+	ctx := context.Background()
+	for _, c := range []struct{ keyID, region string }{
+		{"arn:aws:kms:eu-west-3:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "eu-west-3"},
+		{"arn:aws:kms:ap-southeast-2:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab", "ap-southeast-2"},
+		{"1234abcd-12ab-34cd-56ef-1234567890ab", "us-east-1"}, // a bare id keeps the client's region
+	} {
+		if _, err := p.Wrap(ctx, keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: c.keyID}, []byte("x"), nil); err != nil {
+			t.Fatal(err)
+		}
+		fake.mu.Lock()
+		h := fake.kmsAuth[len(fake.kmsAuth)-1]
+		fake.mu.Unlock()
+		if !strings.Contains(h, "/"+c.region+"/kms/aws4_request") {
+			t.Fatalf("%s: signed for the wrong region: %s", c.keyID, h)
+		}
+	}
+}
