@@ -3,10 +3,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keyseal/keyseal/shared/api"
@@ -14,10 +10,6 @@ import (
 )
 
 func main() {
-	a, err := app.NewAWS(context.Background(), os.Getenv, app.Needs{Admin: true, Events: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "admin-tenant-kms:", err)
-		os.Exit(1)
-	}
+	a := app.MustAWS("admin-tenant-kms", app.Needs{Admin: true, Events: true})
 	lambda.Start(api.NewRouter(a.Log, api.AdminRoutes(a.Deps)).Handle)
 }

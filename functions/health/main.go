@@ -2,10 +2,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keyseal/keyseal/shared/api"
@@ -13,10 +9,6 @@ import (
 )
 
 func main() {
-	a, err := app.NewAWS(context.Background(), os.Getenv, app.Needs{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "health:", err)
-		os.Exit(1)
-	}
+	a := app.MustAWS("health", app.Needs{})
 	lambda.Start(api.NewRouter(a.Log, api.HealthRoutes(a.Deps)).Handle)
 }

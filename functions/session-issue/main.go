@@ -3,10 +3,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keyseal/keyseal/shared/api"
@@ -14,10 +10,6 @@ import (
 )
 
 func main() {
-	a, err := app.NewAWS(context.Background(), os.Getenv, app.Needs{Events: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "session-issue:", err)
-		os.Exit(1)
-	}
+	a := app.MustAWS("session-issue", app.Needs{Events: true})
 	lambda.Start(api.NewRouter(a.Log, api.SessionRoutes(a.Deps)).Handle)
 }

@@ -2,10 +2,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keyseal/keyseal/shared/api"
@@ -13,10 +9,6 @@ import (
 )
 
 func main() {
-	a, err := app.NewAWS(context.Background(), os.Getenv, app.Needs{Admin: true, Events: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "unseal:", err)
-		os.Exit(1)
-	}
+	a := app.MustAWS("unseal", app.Needs{Admin: true, Events: true})
 	lambda.Start(api.NewRouter(a.Log, api.UnsealRoutes(a.Deps)).Handle)
 }

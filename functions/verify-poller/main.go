@@ -4,10 +4,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keyseal/keyseal/shared/app"
@@ -15,11 +11,7 @@ import (
 )
 
 func main() {
-	a, err := app.NewAWS(context.Background(), os.Getenv, app.Needs{Events: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "verify-poller:", err)
-		os.Exit(1)
-	}
+	a := app.MustAWS("verify-poller", app.Needs{Events: true})
 	h := &poller.Handler{Tenants: a.Tenants, Interval: a.Config.PollInterval, Sweeps: 2, Log: a.Log}
 	lambda.Start(h.Handle)
 }

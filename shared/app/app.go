@@ -100,6 +100,18 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, ev, admins), nil
 }
 
+// MustAWS is NewAWS for a Lambda's main: a configuration error is printed
+// naming the function and the process exits, so the Lambda fails its init
+// with the message in its log instead of serving half-configured.
+func MustAWS(function string, needs Needs) *App {
+	a, err := NewAWS(context.Background(), os.Getenv, needs)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", function, err)
+		os.Exit(1)
+	}
+	return a
+}
+
 // Clients are the AWS clients keyseal uses, all from one aws.Config.
 type Clients struct {
 	Config      aws.Config

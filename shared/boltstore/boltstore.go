@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/keyseal/keyseal/shared/audit"
+	"github.com/keyseal/keyseal/shared/internal/storecheck"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -137,10 +137,10 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkTenantID(t.ID); err != nil {
+	if err := storecheck.TenantID(t.ID); err != nil {
 		return err
 	}
-	if err := checkVersions(t.ID, []keyseal.TMKVersion{v}); err != nil {
+	if err := storecheck.Versions(t.ID, []keyseal.TMKVersion{v}); err != nil {
 		return err
 	}
 	row := t.Clone()
@@ -176,7 +176,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkVersions(t.ID, c.PutVersions); err != nil {
+	if err := storecheck.Versions(t.ID, c.PutVersions); err != nil {
 		return err
 	}
 	row := t.Clone()
@@ -274,7 +274,7 @@ func (s *Store) AppendAudit(ctx context.Context, tenantID string, rec keyseal.Au
 	if err := ctx.Err(); err != nil {
 		return keyseal.AuditEntry{}, err
 	}
-	if err := checkTenantID(tenantID); err != nil {
+	if err := storecheck.TenantID(tenantID); err != nil {
 		return keyseal.AuditEntry{}, err
 	}
 	var e keyseal.AuditEntry
@@ -384,7 +384,7 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkTenantID(a.TenantID); err != nil {
+	if err := storecheck.TenantID(a.TenantID); err != nil {
 		return err
 	}
 	if a.ID == "" || a.KeyHash == "" {
@@ -682,29 +682,6 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
 	return b.Put(key, raw)
-}
-
-// checkTenantID rejects the empty id, which bolt cannot use as a bucket
-// name; the API validates ids fully before they get here.
-func checkTenantID(id string) error {
-	if id == "" {
-		return keyseal.Errorf(keyseal.EINVALID, "tenant id is required")
-	}
-	return nil
-}
-
-// checkVersions makes sure every version belongs to the tenant being
-// written, so a caller bug cannot file one tenant's TMK under another.
-func checkVersions(tenantID string, vs []keyseal.TMKVersion) error {
-	for _, v := range vs {
-		if v.TenantID != tenantID {
-			return keyseal.Errorf(keyseal.EINVALID, "TMK version belongs to tenant %q, not %q", v.TenantID, tenantID)
-		}
-		if v.Version < 1 || v.Version > math.MaxInt32 {
-			return keyseal.Errorf(keyseal.EINVALID, "TMK version number %d out of range", v.Version)
-		}
-	}
-	return nil
 }
 
 // seqKey encodes an audit seq big-endian, so byte order is numeric order.

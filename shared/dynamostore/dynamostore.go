@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keyseal/keyseal/shared/audit"
+	"github.com/keyseal/keyseal/shared/internal/storecheck"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -109,10 +110,10 @@ func (s *Store) GetTenant(ctx context.Context, tenantID string) (*keyseal.Tenant
 // the audit entry go in one transaction conditional on the row being new;
 // on success t.Revision is 1.
 func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.TMKVersion, rec keyseal.AuditRecord) error {
-	if err := checkTenantID(t.ID); err != nil {
+	if err := storecheck.TenantID(t.ID); err != nil {
 		return err
 	}
-	if err := checkVersions(t.ID, []keyseal.TMKVersion{v}); err != nil {
+	if err := storecheck.Versions(t.ID, []keyseal.TMKVersion{v}); err != nil {
 		return err
 	}
 	row, err := encodeTenant(t, 1)
@@ -145,10 +146,10 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 // stored revision is still t.Revision; t.Revision is incremented only once
 // the transaction has committed, so a failed write can be retried as is.
 func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.Change) error {
-	if err := checkTenantID(t.ID); err != nil {
+	if err := storecheck.TenantID(t.ID); err != nil {
 		return err
 	}
-	if err := checkVersions(t.ID, c.PutVersions); err != nil {
+	if err := storecheck.Versions(t.ID, c.PutVersions); err != nil {
 		return err
 	}
 	row, err := encodeTenant(t, t.Revision+1)
@@ -270,7 +271,7 @@ func (s *Store) Versions(ctx context.Context, tenantID string) ([]keyseal.TMKVer
 // AppendAudit implements keyseal.Store: one transaction of head and entry,
 // rebuilt on the new head when a concurrent append won the race.
 func (s *Store) AppendAudit(ctx context.Context, tenantID string, rec keyseal.AuditRecord) (keyseal.AuditEntry, error) {
-	if err := checkTenantID(tenantID); err != nil {
+	if err := storecheck.TenantID(tenantID); err != nil {
 		return keyseal.AuditEntry{}, err
 	}
 	return s.transact(ctx, "append audit", tenantID, nil, &rec)
@@ -380,7 +381,7 @@ func (s *Store) ScanAudit(ctx context.Context, tenantID string, fn func(keyseal.
 // the audit entry are one transaction, each index write conditional on
 // being new, so neither an agent id nor a key hash can be taken twice.
 func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.AuditRecord) error {
-	if err := checkTenantID(a.TenantID); err != nil {
+	if err := storecheck.TenantID(a.TenantID); err != nil {
 		return err
 	}
 	if a.ID == "" || a.KeyHash == "" {
@@ -476,7 +477,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string) ([]keyseal.Agen
 // RevokeAgent implements keyseal.Store. The agent is addressed under
 // tenantID, so one tenant can never revoke another's agent.
 func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at time.Time, rec keyseal.AuditRecord) error {
-	if err := checkTenantID(tenantID); err != nil {
+	if err := storecheck.TenantID(tenantID); err != nil {
 		return err
 	}
 	if agentID == "" {
@@ -788,30 +789,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// checkTenantID rejects the empty id, which would address a shared
-// "tenant#" partition; the API validates ids fully before they get here.
-func checkTenantID(id string) error {
-	if id == "" {
-		return keyseal.Errorf(keyseal.EINVALID, "tenant id is required")
-	}
-	return nil
-}
-
-// checkVersions makes sure every version belongs to the tenant being
-// written and fits its zero-padded sort key, so a caller bug can neither
-// file one tenant's TMK under another nor break version order.
-func checkVersions(tenantID string, vs []keyseal.TMKVersion) error {
-	for _, v := range vs {
-		if v.TenantID != tenantID {
-			return keyseal.Errorf(keyseal.EINVALID, "TMK version belongs to tenant %q, not %q", v.TenantID, tenantID)
-		}
-		if v.Version < 1 || v.Version > 99_999_999 {
-			return keyseal.Errorf(keyseal.EINVALID, "TMK version number %d out of range", v.Version)
-		}
-	}
-	return nil
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
