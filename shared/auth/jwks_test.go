@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/internal/testclock"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -52,24 +53,6 @@ func (s *jwksServer) count() int {
 	return s.fetches
 }
 
-// clock is a test clock that only moves when told to.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func urlVerifier(t *testing.T, url string, now func() time.Time) *auth.AdminVerifier {
 	t.Helper()
 	v, err := auth.NewAdminVerifier(auth.AdminConfig{JWKSURL: url, Issuer: issuer, Audience: audience, Now: now})
@@ -87,7 +70,7 @@ func TestJWKSURL(t *testing.T) {
 	ctx := context.Background()
 	old := newIDP(t, "-1")
 	srv := newJWKSServer(t, old.jwks(t))
-	clk := &clock{t: t0}
+	clk := testclock.New(t0)
 	v := urlVerifier(t, srv.URL, clk.Now)
 	expectFetches := func(want int, when string) {
 		t.Helper()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/internal/testclock"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -89,9 +90,9 @@ func (m *memStore) token(raw string) (keyseal.StepUpToken, bool) {
 
 // newStepUp returns a StepUp as the admin API configures it, on a clock
 // standing at 12:00:00.7, so expiry truncation shows.
-func newStepUp() (*auth.StepUp, *memStore, *clock) {
+func newStepUp() (*auth.StepUp, *memStore, *testclock.Clock) {
 	store := newMemStore()
-	clk := &clock{t: t0.Add(700 * time.Millisecond)}
+	clk := testclock.New(t0.Add(700 * time.Millisecond))
 	return &auth.StepUp{Store: store, MaxAge: 300 * time.Second, ACRValues: []string{"mfa"}, TTL: 120 * time.Second, Now: clk.Now}, store, clk
 }
 

@@ -12,28 +12,11 @@ import (
 
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/boltstore"
+	"github.com/keyseal/keyseal/shared/internal/testclock"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localkms"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // recorder is a keyseal.Events that keeps what was published.
 type recorder struct {
@@ -64,7 +47,7 @@ type env struct {
 	svc    *tenantkms.Service
 	store  keyseal.Store
 	kms    *localkms.Provider
-	clock  *clock
+	clock  *testclock.Clock
 	events *recorder
 	cmk    keyseal.KeyRef
 }
@@ -94,7 +77,7 @@ func newEnvWith(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapK
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	ev := &recorder{}
 	var st keyseal.Store = store
 	if wrapStore != nil {
