@@ -29,12 +29,12 @@ test: ## Install what is missing, start the stand-ins, run every test tier, stop
 test-unit: ## Unit tests only (no stand-ins)
 	$(GO) test -race -count=1 ./...
 
-bench: ## Benchmarks (session issue, 10k-tenant sweep); drill: make drill
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/tenantkms/ ./shared/api/
+bench: ## Benchmarks: session issue with a warm cache, one sweep over 10,000 tenants (make drill: the kill switch)
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/tenantkms/
 
 drill: ## Kill-switch drill against LocalStack (time from DisableKey to sealed and to first 503)
 	bash scripts/standins.sh install && bash scripts/standins.sh start
-	eval "$$(bash scripts/standins.sh env)" && $(GO) test -tags integration -run '^$$' -bench KillSwitch -benchtime 5x ./localstack/suite/
+	eval "$$(bash scripts/standins.sh env)" && $(GO) test -tags integration -run '^$$' -bench KillSwitch -benchtime 8x ./localstack/suite/
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
