@@ -1,0 +1,158 @@
+package stack
+
+import (
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// The Lambdas, named after their folders under functions/.
+const (
+	FnSession = "session-issue"
+	FnAdmin   = "admin-tenant-kms"
+	FnUnseal  = "unseal"
+	FnHealth  = "health"
+	FnPoller  = "verify-poller"
+)
+
+// access is what one function may do; every grant below is derived from it,
+// so a function gets exactly the table, key and bus actions it uses.
+type access struct {
+	// store: "write" (reads and transactional writes), or "ping"
+	// (DescribeTable only, for the health check).
+	store string
+	// kms: the function wraps/unwraps TMKs (platform key and customers'
+	// CMKs, possibly through a customer role).
+	kms    bool
+	events bool
+	admin  bool
+}
+
+type fnSpec struct {
+	name    string
+	timeout float64 // seconds
+	access  access
+}
+
+var fnSpecs = []fnSpec{
+	{FnSession, 10, access{store: "write", kms: true, events: true}},
+	{FnAdmin, 20, access{store: "write", kms: true, events: true, admin: true}},
+	{FnUnseal, 20, access{store: "write", kms: true, events: true, admin: true}},
+	{FnHealth, 5, access{store: "ping"}},
+	// Two sweeps 30 s apart plus the second sweep's run: see
+	// shared/poller for why one invocation sweeps twice.
+	{FnPoller, 75, access{store: "write", kms: true, events: true}},
+}
+
+// Functions are keyseal's five Lambdas with their permissions.
+type Functions struct {
+	constructs.Construct
+	ByName map[string]awslambda.Function
+}
+
+// NewFunctions creates the Lambdas from bin/<name>/bootstrap (arm64,
+// provided.al2023, built by `make build`), with the environment of SPEC §8,
+// X-Ray tracing and a log group each.
+func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, keys *Keys, ev *Events) *Functions {
+	s := constructs.NewConstruct(scope, jsii.String(id))
+	f := &Functions{Construct: s, ByName: map[string]awslambda.Function{}}
+	for _, spec := range fnSpecs {
+		env := map[string]*string{
+			"KEYSEAL_STAGE":     jsii.String(c.Name),
+			"KEYSEAL_LOG_LEVEL": jsii.String("info"),
+			"KEYSEAL_TABLE":     data.Table.TableName(),
+			// Set for every function: config validation wants it, and
+			// health proves the configuration is whole.
+			"KEYSEAL_PLATFORM_KEY_ID": keys.Platform.KeyArn(),
+		}
+		if spec.access.events {
+			env["KEYSEAL_EVENT_BUS"] = ev.Bus.EventBusName()
+		}
+		if spec.access.admin {
+			env["KEYSEAL_ADMIN_JWKS_URL"] = jsii.String(c.AdminJWKSURL)
+			env["KEYSEAL_ADMIN_ISSUER"] = jsii.String(c.AdminIssuer)
+			env["KEYSEAL_ADMIN_AUDIENCE"] = jsii.String(c.AdminAudience)
+			env["KEYSEAL_ADMIN_TENANT_CLAIM"] = jsii.String(c.AdminTenantClaim)
+			env["KEYSEAL_STEPUP_ACR_VALUES"] = jsii.String(c.StepUpACRValues)
+		}
+		if spec.name == FnPoller {
+			env["KEYSEAL_POLL_INTERVAL"] = jsii.String("30s")
+		}
+		logs := awslogs.NewLogGroup(s, jsii.String(spec.name+"-logs"), &awslogs.LogGroupProps{
+			LogGroupName:  jsii.String("/aws/lambda/" + c.Prefix(spec.name)),
+			Retention:     c.Retention(),
+			RemovalPolicy: c.RemovalPolicy(),
+		})
+		props := &awslambda.FunctionProps{
+			FunctionName:  jsii.String(c.Prefix(spec.name)),
+			Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture:  awslambda.Architecture_ARM_64(),
+			Handler:       jsii.String("bootstrap"),
+			Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(c.AssetDir, spec.name)), nil),
+			MemorySize:    jsii.Number(256),
+			Timeout:       awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
+			Tracing:       awslambda.Tracing_ACTIVE,
+			Environment:   &env,
+			LogGroup:      logs,
+		}
+		if spec.name == FnPoller {
+			// One poller at a time: sweeps never overlap across invocations.
+			props.ReservedConcurrentExecutions = jsii.Number(1)
+		}
+		fn := awslambda.NewFunction(s, jsii.String(spec.name), props)
+		grant(fn, spec.access, data, keys, ev)
+		f.ByName[spec.name] = fn
+	}
+	return f
+}
+
+// grant gives fn exactly the actions its access needs.
+func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) {
+	table := data.Table.TableArn()
+	index := awscdk.Fn_Join(jsii.String(""), &[]*string{table, jsii.String("/index/" + PollIndex)})
+	switch a.store {
+	case "ping":
+		fn.AddToRolePolicy(statement([]string{"dynamodb:DescribeTable"}, []*string{table}, nil))
+	case "write":
+		// TransactWriteItems is authorised per item as PutItem/UpdateItem/
+		// ConditionCheckItem; there is no delete: the audit chain is
+		// append-only and nothing else is removed.
+		fn.AddToRolePolicy(statement([]string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+			"dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"}, []*string{table, index}, nil))
+	}
+	if a.kms {
+		fn.AddToRolePolicy(statement([]string{"kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"}, []*string{keys.Platform.KeyArn()}, nil))
+		// Customers' CMKs live in their accounts and are named at
+		// registration, so the resource is every key, but only with
+		// keyseal's own encryption context: this role cannot use a
+		// customer's key for anything but wrapping keyseal TMKs. The
+		// customer's key policy is the other half of the grant.
+		fn.AddToRolePolicy(statement([]string{"kms:Encrypt", "kms:Decrypt"}, []*string{jsii.String("arn:aws:kms:*:*:key/*")},
+			map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:EncryptionContextKeys": "keyseal:tenant"}}))
+		fn.AddToRolePolicy(statement([]string{"kms:DescribeKey"}, []*string{jsii.String("arn:aws:kms:*:*:key/*")}, nil))
+		// Cross-account access through a customer's role, only with an
+		// ExternalId (the confused-deputy guard).
+		fn.AddToRolePolicy(statement([]string{"sts:AssumeRole"}, []*string{jsii.String("arn:aws:iam::*:role/*")},
+			map[string]any{"Null": map[string]any{"sts:ExternalId": "false"}}))
+	}
+	if a.events {
+		fn.AddToRolePolicy(statement([]string{"events:PutEvents"}, []*string{ev.Bus.EventBusArn()}, nil))
+	}
+}
+
+func statement(actions []string, resources []*string, conditions map[string]any) awsiam.PolicyStatement {
+	acts := make([]*string, len(actions))
+	for i, a := range actions {
+		acts[i] = jsii.String(a)
+	}
+	props := &awsiam.PolicyStatementProps{Actions: &acts, Resources: &resources}
+	if conditions != nil {
+		props.Conditions = &conditions
+	}
+	return awsiam.NewPolicyStatement(props)
+}

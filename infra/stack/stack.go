@@ -1,0 +1,39 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// New composes keyseal for one environment.
+func New(scope constructs.Construct, c Config) awscdk.Stack {
+	props := &awscdk.StackProps{
+		StackName:   jsii.String("keyseal-" + c.Name),
+		Description: jsii.String("keyseal BYOK key custody (" + c.Name + ")"),
+	}
+	if c.Account != "" || c.Region != "" {
+		props.Env = &awscdk.Environment{Region: jsii.String(c.Region)}
+		if c.Account != "" {
+			props.Env.Account = jsii.String(c.Account)
+		}
+	}
+	st := awscdk.NewStack(scope, jsii.String("keyseal-"+c.Name), props)
+	awscdk.Tags_Of(st).Add(jsii.String("app"), jsii.String("keyseal"), nil)
+	awscdk.Tags_Of(st).Add(jsii.String("environment"), jsii.String(c.Name), nil)
+
+	data := NewData(st, "Data", c)
+	keys := NewKeys(st, "Keys", c)
+	events := NewEvents(st, "Events", c)
+	fns := NewFunctions(st, "Functions", c, data, keys, events)
+	api := NewAPI(st, "Api", c, fns)
+	NewPoller(st, "Poller", c, fns)
+	NewAlarms(st, "Alarms", c)
+
+	awscdk.NewCfnOutput(st, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{Value: api.Rest.Url(),
+		Description: jsii.String("Base URL of the agent and admin API")})
+	awscdk.NewCfnOutput(st, jsii.String("TableName"), &awscdk.CfnOutputProps{Value: data.Table.TableName()})
+	awscdk.NewCfnOutput(st, jsii.String("EventBusName"), &awscdk.CfnOutputProps{Value: events.Bus.EventBusName()})
+	awscdk.NewCfnOutput(st, jsii.String("PlatformKeyArn"), &awscdk.CfnOutputProps{Value: keys.Platform.KeyArn()})
+	return st
+}
