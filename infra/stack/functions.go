@@ -89,16 +89,16 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			RemovalPolicy: c.RemovalPolicy(),
 		})
 		props := &awslambda.FunctionProps{
-			FunctionName:  jsii.String(c.Prefix(spec.name)),
-			Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
-			Architecture:  awslambda.Architecture_ARM_64(),
-			Handler:       jsii.String("bootstrap"),
-			Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(c.AssetDir, spec.name)), nil),
-			MemorySize:    jsii.Number(256),
-			Timeout:       awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
-			Tracing:       awslambda.Tracing_ACTIVE,
-			Environment:   &env,
-			LogGroup:      logs,
+			FunctionName: jsii.String(c.Prefix(spec.name)),
+			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture: awslambda.Architecture_ARM_64(),
+			Handler:      jsii.String("bootstrap"),
+			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(c.AssetDir, spec.name)), nil),
+			MemorySize:   jsii.Number(256),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
+			Tracing:      awslambda.Tracing_ACTIVE,
+			Environment:  &env,
+			LogGroup:     logs,
 		}
 		if spec.name == FnPoller {
 			// One poller at a time: sweeps never overlap across invocations.

@@ -1,0 +1,399 @@
+package stack_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/keyseal/keyseal/infra/stack"
+)
+
+// cdkContext is the repo's real cdk.json context, so the tests check the
+// settings operators deploy with.
+func cdkContext(t *testing.T) any {
+	t.Helper()
+	b, err := os.ReadFile("../../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Context[stack.ContextKey]
+}
+
+// assets makes a stand-in bin/ with a bootstrap per function, so the tests
+// do not need `make build`.
+func assets(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, fn := range []string{stack.FnSession, stack.FnAdmin, stack.FnUnseal, stack.FnHealth, stack.FnPoller} {
+		if err := os.MkdirAll(filepath.Join(dir, fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fn, "bootstrap"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// template is a synthesized stack as plain JSON.
+type template struct {
+	Resources map[string]resource
+	Outputs   map[string]any
+}
+
+type resource struct {
+	Type           string
+	Properties     map[string]any
+	DeletionPolicy string
+}
+
+var (
+	synthMu sync.Mutex
+	synthed = map[string]template{}
+)
+
+// synth builds the stack of env once per test binary (jsii is slow to
+// start; the stacks are immutable).
+func synth(t *testing.T, env string) template {
+	t.Helper()
+	synthMu.Lock()
+	defer synthMu.Unlock()
+	if tpl, ok := synthed[env]; ok {
+		return tpl
+	}
+	cfg, err := stack.LoadConfig(cdkContext(t), env, assets(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := awscdk.NewApp(nil)
+	st := stack.New(app, cfg)
+	raw := assertions.Template_FromStack(st, nil).ToJSON()
+	b, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl template
+	if err := json.Unmarshal(b, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	synthed[env] = tpl
+	return tpl
+}
+
+func (tpl template) ofType(typ string) map[string]resource {
+	out := map[string]resource{}
+	for id, r := range tpl.Resources {
+		if r.Type == typ {
+			out[id] = r
+		}
+	}
+	return out
+}
+
+// functionIDs maps a function's folder name to its logical id.
+func (tpl template) functionIDs(t *testing.T) map[string]string {
+	t.Helper()
+	ids := map[string]string{}
+	for id, r := range tpl.ofType("AWS::Lambda::Function") {
+		name, _ := r.Properties["FunctionName"].(string)
+		for _, fn := range []string{stack.FnSession, stack.FnAdmin, stack.FnUnseal, stack.FnHealth, stack.FnPoller} {
+			if strings.HasSuffix(name, "-"+fn) {
+				ids[fn] = id
+			}
+		}
+	}
+	if len(ids) != 5 {
+		t.Fatalf("want 5 functions, found %v", ids)
+	}
+	return ids
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+var envs = []string{"dev", "staging", "prod"}
+
+// TestEveryRouteReachesItsFunction walks API Gateway's resource tree in the
+// template and checks each method's path, verb and target Lambda against
+// the routes keyseal serves (SPEC §3).
+func TestEveryRouteReachesItsFunction(t *testing.T) {
+	tpl := synth(t, "dev")
+	fnIDs := tpl.functionIDs(t)
+	resources := tpl.ofType("AWS::ApiGateway::Resource")
+	var pathOf func(ref any) string
+	pathOf = func(ref any) string {
+		m, _ := ref.(map[string]any)
+		if _, isRoot := m["Fn::GetAtt"]; isRoot {
+			return ""
+		}
+		id, _ := m["Ref"].(string)
+		r, ok := resources[id]
+		if !ok {
+			t.Fatalf("unknown resource %v", ref)
+		}
+		return pathOf(r.Properties["ParentId"]) + "/" + r.Properties["PathPart"].(string)
+	}
+	got := map[string]string{}
+	for _, m := range tpl.ofType("AWS::ApiGateway::Method") {
+		integ, _ := m.Properties["Integration"].(map[string]any)
+		if integ["Type"] != "AWS_PROXY" {
+			t.Fatalf("method %v is not a Lambda proxy integration", m.Properties)
+		}
+		uri := jsonString(integ["Uri"])
+		target := ""
+		for fn, id := range fnIDs {
+			if strings.Contains(uri, `"`+id+`"`) {
+				target = fn
+			}
+		}
+		got[m.Properties["HttpMethod"].(string)+" "+pathOf(m.Properties["ResourceId"])] = target
+	}
+	want := map[string]string{
+		"POST /agent/v1/session":         stack.FnSession,
+		"GET /agent/v1/jwks/{tenant_id}": stack.FnSession,
+		"GET /health":                    stack.FnHealth,
+		"GET /admin/tenant-kms":          stack.FnAdmin,
+		"PUT /admin/tenant-kms":          stack.FnAdmin,
+		"DELETE /admin/tenant-kms":       stack.FnAdmin,
+		"POST /admin/tenant-kms/unseal":  stack.FnUnseal,
+		"POST /admin/auth/step-up":       stack.FnAdmin,
+		"POST /admin/agents":             stack.FnAdmin,
+		"GET /admin/agents":              stack.FnAdmin,
+		"DELETE /admin/agents/{id}":      stack.FnAdmin,
+		"GET /admin/audit":               stack.FnAdmin,
+		"GET /admin/audit/verify":        stack.FnAdmin,
+	}
+	if jsonString(got) != jsonString(want) {
+		t.Fatalf("routes:\n got %s\nwant %s", jsonString(got), jsonString(want))
+	}
+}
+
+func TestFunctions(t *testing.T) {
+	tpl := synth(t, "dev")
+	fnIDs := tpl.functionIDs(t)
+	for fn, id := range fnIDs {
+		p := tpl.Resources[id].Properties
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if p["Runtime"] != "provided.al2023" || jsonString(p["Architectures"]) != `["arm64"]` || p["Handler"] != "bootstrap" ||
+			jsonString(p["TracingConfig"]) != `{"Mode":"Active"}` {
+			t.Errorf("%s: runtime/arch/handler/tracing: %v", fn, p)
+		}
+		for _, v := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID", "KEYSEAL_STAGE"} {
+			if env[v] == nil {
+				t.Errorf("%s lacks %s", fn, v)
+			}
+		}
+		admin := fn == stack.FnAdmin || fn == stack.FnUnseal
+		if (env["KEYSEAL_ADMIN_JWKS_URL"] != nil) != admin || (env["KEYSEAL_ADMIN_ISSUER"] != nil) != admin {
+			t.Errorf("%s: admin settings present=%v, want %v", fn, env["KEYSEAL_ADMIN_ISSUER"] != nil, admin)
+		}
+		if (env["KEYSEAL_EVENT_BUS"] != nil) != (fn != stack.FnHealth) {
+			t.Errorf("%s: KEYSEAL_EVENT_BUS presence wrong", fn)
+		}
+	}
+	poller := tpl.Resources[fnIDs[stack.FnPoller]].Properties
+	if poller["ReservedConcurrentExecutions"] != float64(1) || poller["Timeout"] != float64(75) {
+		t.Fatalf("poller: concurrency %v timeout %v, want 1 and 75", poller["ReservedConcurrentExecutions"], poller["Timeout"])
+	}
+}
+
+func TestPollerSchedule(t *testing.T) {
+	tpl := synth(t, "dev")
+	rules := tpl.ofType("AWS::Events::Rule")
+	if len(rules) != 1 {
+		t.Fatalf("%d rules, want 1", len(rules))
+	}
+	for _, r := range rules {
+		targets := jsonString(r.Properties["Targets"])
+		if r.Properties["ScheduleExpression"] != "rate(1 minute)" || !strings.Contains(targets, tpl.functionIDs(t)[stack.FnPoller]) {
+			t.Fatalf("schedule %v targets %s", r.Properties["ScheduleExpression"], targets)
+		}
+	}
+}
+
+func TestTable(t *testing.T) {
+	for _, env := range envs {
+		t.Run(env, func(t *testing.T) {
+			tables := synth(t, env).ofType("AWS::DynamoDB::Table")
+			if len(tables) != 1 {
+				t.Fatalf("%d tables", len(tables))
+			}
+			for _, tb := range tables {
+				p := tb.Properties
+				if p["BillingMode"] != "PAY_PER_REQUEST" || jsonString(p["TimeToLiveSpecification"]) != `{"AttributeName":"ttl","Enabled":true}` {
+					t.Fatalf("billing/TTL: %v", p)
+				}
+				if jsonString(p["KeySchema"]) != `[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}]` {
+					t.Fatalf("key schema %s", jsonString(p["KeySchema"]))
+				}
+				gsi := jsonString(p["GlobalSecondaryIndexes"])
+				if !strings.Contains(gsi, `"IndexName":"poll-shard"`) || !strings.Contains(gsi, `"ProjectionType":"KEYS_ONLY"`) ||
+					!strings.Contains(gsi, `{"AttributeName":"poll_shard","KeyType":"HASH"},{"AttributeName":"tenant_id","KeyType":"RANGE"}`) {
+					t.Fatalf("poll index %s", gsi)
+				}
+				pitr := jsonString(p["PointInTimeRecoverySpecification"]) == `{"PointInTimeRecoveryEnabled":true}`
+				protected := p["DeletionProtectionEnabled"] == true
+				if pitr != (env != "dev") || protected != (env == "prod") {
+					t.Fatalf("PITR %v deletion protection %v", pitr, protected)
+				}
+				if (tb.DeletionPolicy == "Retain") != (env == "prod") {
+					t.Fatalf("deletion policy %q", tb.DeletionPolicy)
+				}
+			}
+		})
+	}
+}
+
+// TestLeastPrivilege reads every IAM statement in the template.
+func TestLeastPrivilege(t *testing.T) {
+	tpl := synth(t, "prod")
+	for id, r := range tpl.ofType("AWS::IAM::Role") {
+		if arns := jsonString(r.Properties["ManagedPolicyArns"]); strings.Contains(arns, "FullAccess") || strings.Contains(arns, "AdministratorAccess") {
+			t.Errorf("role %s has a broad managed policy: %s", id, arns)
+		}
+	}
+	byFn := map[string][]map[string]any{}
+	fnIDs := tpl.functionIDs(t)
+	for _, p := range tpl.ofType("AWS::IAM::Policy") {
+		roles := jsonString(p.Properties["Roles"])
+		doc := p.Properties["PolicyDocument"].(map[string]any)
+		for _, s := range doc["Statement"].([]any) {
+			st := s.(map[string]any)
+			var actions []string
+			switch a := st["Action"].(type) {
+			case string:
+				actions = []string{a}
+			case []any:
+				for _, x := range a {
+					actions = append(actions, x.(string))
+				}
+			}
+			for _, a := range actions {
+				if a == "*" || strings.HasSuffix(a, ":*") {
+					t.Errorf("wildcard action %s", a)
+				}
+				if a == "dynamodb:DeleteItem" || a == "dynamodb:Scan" || a == "dynamodb:BatchWriteItem" || a == "kms:*" {
+					t.Errorf("action %s is not used by keyseal", a)
+				}
+				if a == "sts:AssumeRole" && jsonString(st["Condition"]) != `{"Null":{"sts:ExternalId":"false"}}` {
+					t.Errorf("sts:AssumeRole without the ExternalId condition: %s", jsonString(st))
+				}
+				if (a == "kms:Encrypt" || a == "kms:Decrypt") && jsonString(st["Resource"]) == `"arn:aws:kms:*:*:key/*"` &&
+					!strings.Contains(jsonString(st["Condition"]), "keyseal:tenant") {
+					t.Errorf("customer-key %s without the encryption-context condition", a)
+				}
+			}
+			for fn := range fnIDs {
+				if strings.Contains(roles, strings.ReplaceAll(fn, "-", "")) {
+					byFn[fn] = append(byFn[fn], st)
+				}
+			}
+		}
+	}
+	health := jsonString(byFn[stack.FnHealth])
+	if !strings.Contains(health, "dynamodb:DescribeTable") || strings.Contains(health, "kms:") || strings.Contains(health, "PutItem") || strings.Contains(health, "events:") {
+		t.Errorf("health may do more than DescribeTable: %s", health)
+	}
+	for _, fn := range []string{stack.FnSession, stack.FnAdmin, stack.FnUnseal, stack.FnPoller} {
+		all := jsonString(byFn[fn])
+		for _, want := range []string{"dynamodb:PutItem", "kms:Decrypt", "events:PutEvents", "sts:AssumeRole"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("%s lacks %s", fn, want)
+			}
+		}
+	}
+}
+
+func TestAlarms(t *testing.T) {
+	for _, env := range envs {
+		t.Run(env, func(t *testing.T) {
+			tpl := synth(t, env)
+			got := map[string]string{}
+			for _, a := range tpl.ofType("AWS::CloudWatch::Alarm") {
+				p := a.Properties
+				if p["Namespace"] != "keyseal" || jsonString(p["Dimensions"]) != `[{"Name":"Stage","Value":"`+env+`"}]` || len(jsonString(p["AlarmActions"])) < 5 {
+					t.Fatalf("alarm %v", p)
+				}
+				got[p["MetricName"].(string)] = p["Statistic"].(string) + ">" + jsonString(p["Threshold"])
+			}
+			want := map[string]string{"SealedTenants": "Maximum>0", "KMSLatency": "Average>200", "KMSFailures": "Sum>10", "KeyRotationAgeDays": "Maximum>90"}
+			if jsonString(got) != jsonString(want) {
+				t.Fatalf("alarms %v, want %v", got, want)
+			}
+			subs := tpl.ofType("AWS::SNS::Subscription")
+			if (len(subs) == 1) != (env != "dev") {
+				t.Fatalf("%d email subscriptions", len(subs))
+			}
+		})
+	}
+}
+
+func TestPerEnvironmentSettings(t *testing.T) {
+	retention := map[string]float64{"dev": 14, "staging": 30, "prod": 365}
+	for _, env := range envs {
+		tpl := synth(t, env)
+		for id, lg := range tpl.ofType("AWS::Logs::LogGroup") {
+			if lg.Properties["RetentionInDays"] != retention[env] {
+				t.Errorf("%s %s: retention %v, want %v", env, id, lg.Properties["RetentionInDays"], retention[env])
+			}
+		}
+		for _, k := range tpl.ofType("AWS::KMS::Key") {
+			if k.Properties["EnableKeyRotation"] != true || (k.DeletionPolicy == "Retain") != (env == "prod") {
+				t.Errorf("%s platform key: rotation %v deletion policy %q", env, k.Properties["EnableKeyRotation"], k.DeletionPolicy)
+			}
+		}
+		for _, s := range tpl.ofType("AWS::ApiGateway::Stage") {
+			if s.Properties["StageName"] != env || s.Properties["AccessLogSetting"] == nil {
+				t.Errorf("%s stage: %v", env, s.Properties)
+			}
+		}
+		if _, ok := tpl.Outputs["ApiUrl"]; !ok {
+			t.Errorf("%s: no ApiUrl output", env)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	ctx := cdkContext(t)
+	if _, err := stack.LoadConfig(ctx, "qa", "bin"); err == nil || !strings.Contains(err.Error(), "dev, prod, staging") {
+		t.Fatalf("unknown env: %v", err)
+	}
+	if _, err := stack.LoadConfig(nil, "dev", "bin"); err == nil {
+		t.Fatal("missing context accepted")
+	}
+	bad := map[string]any{"dev": map[string]any{"region": "us-east-1", "logRetentionDays": 13}}
+	if _, err := stack.LoadConfig(bad, "dev", "bin"); err == nil || !strings.Contains(err.Error(), "adminIssuer") {
+		t.Fatalf("missing admin settings: %v", err)
+	}
+	typo := map[string]any{"dev": map[string]any{"region": "us-east-1", "logRetention": 14}}
+	if _, err := stack.LoadConfig(typo, "dev", "bin"); err == nil || !strings.Contains(err.Error(), "logRetention") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	names := stack.Environments(ctx)
+	sort.Strings(names)
+	if strings.Join(names, ",") != "dev,prod,staging" {
+		t.Fatalf("environments %v", names)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	jsii.Close()
+	os.Exit(code)
+}
