@@ -3,6 +3,11 @@ SHELL := /bin/bash
 FUNCTIONS := session-issue admin-tenant-kms unseal health verify-poller
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
+ENV ?= dev
+CDK := infra/_tools/node_modules/.bin/cdk
+CDKLOCAL := infra/_tools/node_modules/.bin/cdklocal
+# jsii warns on every synth that Node 20 is end of life; it works.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .DEFAULT_GOAL := help
 
@@ -36,13 +41,41 @@ drill: ## Kill-switch drill against LocalStack (time from DisableKey to sealed a
 	bash scripts/standins.sh install && bash scripts/standins.sh start
 	eval "$$(bash scripts/standins.sh env)" && $(GO) test -tags integration -run '^$$' -bench KillSwitch -benchtime 8x ./localstack/suite/
 
+infra-deps: ## Install the pinned CDK CLI and cdklocal (npm, into infra/_tools/node_modules)
+	@test -x $(CDK) -a -x $(CDKLOCAL) || npm ci --prefix infra/_tools --no-audit --no-fund
+
+synth: build infra-deps ## Synthesize the stack of ENV (dev, staging, prod) into cdk.out/
+	$(CDK) synth -c env=$(ENV) --quiet
+	@echo "cdk.out/keyseal-$(ENV).template.json"
+
+bootstrap: build infra-deps ## Prepare ENV's AWS account and region for CDK deploys (once)
+	$(CDK) bootstrap -c env=$(ENV)
+
+diff: build infra-deps ## Show what deploying ENV would change in its AWS account
+	$(CDK) diff -c env=$(ENV)
+
+deploy: build infra-deps ## Deploy ENV (needs AWS credentials; cdk bootstrap once per account/region)
+	$(CDK) deploy -c env=$(ENV) --require-approval broadening --outputs-file cdk.out/outputs-$(ENV).json
+
+destroy: infra-deps ## Delete the stack of ENV (prod keeps its table, key and logs)
+	$(CDK) destroy -c env=$(ENV)
+
+deploy-localstack: build infra-deps ## Deploy the dev stack to LocalStack in Docker (docker compose -f localstack/docker-compose.yml up -d first)
+	$(CDKLOCAL) bootstrap -c env=dev
+	$(CDKLOCAL) deploy -c env=dev --require-approval never --outputs-file cdk.out/outputs-localstack.json
+
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 	$(GO) run $(STATICCHECK) ./...
-	@cp go.mod /tmp/keyseal-go.mod.bak; cp go.sum /tmp/keyseal-go.sum.bak; $(GO) mod tidy; \
-	  if ! git diff --quiet go.mod go.sum; then cp /tmp/keyseal-go.mod.bak go.mod; cp /tmp/keyseal-go.sum.bak go.sum; echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; fi
+	$(GO) -C infra vet ./...
+	cd infra && $(GO) run $(STATICCHECK) ./...
+	@for m in . infra; do \
+	  cp $$m/go.mod /tmp/keyseal-go.mod.bak; cp $$m/go.sum /tmp/keyseal-go.sum.bak; $(GO) -C $$m mod tidy; \
+	  if ! git diff --quiet $$m/go.mod $$m/go.sum; then cp /tmp/keyseal-go.mod.bak $$m/go.mod; cp /tmp/keyseal-go.sum.bak $$m/go.sum; \
+	    echo "$$m/go.mod or go.sum is not tidy: run go mod tidy there"; exit 1; fi; \
+	done
 
 standins-start: ## Start LocalStack and DynamoDB Local (host mode)
 	bash scripts/standins.sh install && bash scripts/standins.sh start
@@ -53,4 +86,4 @@ standins-stop: ## Stop the stand-ins
 clean: ## Remove build output and local data
 	rm -rf bin cdk.out .keyseal .keyseal-localstack
 
-.PHONY: help build run run-localstack test test-unit bench drill lint standins-start standins-stop clean
+.PHONY: help build run run-localstack test test-unit bench drill infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean

@@ -60,6 +60,13 @@ step go vet ./...
 tier "unit tier: go test -race"
 step go test -race -count=1 ./...
 
+# The CDK app is its own Go module (infra/go.mod), so ./... above skips it;
+# its tests synthesize every environment's stack (jsii runs on Node).
+tier "infra tier: CDK stack assertions (dev, staging, prod)"
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
+step go -C infra vet ./...
+step go -C infra test -count=1 ./...
+
 tier "stand-ins: install (cached under .cache/)"
 bash scripts/standins.sh install
 
