@@ -26,6 +26,7 @@ import (
 	"github.com/keyseal/keyseal/shared/dynamostore"
 	"github.com/keyseal/keyseal/shared/events"
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/metrics"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
@@ -64,7 +65,8 @@ func NewLogger(level string) *slog.Logger {
 }
 
 // NewAWS wires a Lambda: DynamoDB store, AWS KMS provider (with optional
-// cross-account role), EventBridge.
+// cross-account role), EventBridge, and CloudWatch metrics as EMF lines on
+// stdout tagged with the function's name.
 func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error) {
 	cfg, err := config.Load(getenv)
 	if err == nil {
@@ -96,8 +98,12 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		}
 	}
 	log := NewLogger(cfg.LogLevel)
+	emf := metrics.New(os.Stdout, cfg.Stage)
+	if fn := getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" { // set by the Lambda runtime
+		emf = emf.With("function", fn)
+	}
 	return assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderAWS: clients.KMSProvider()},
-		keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, ev, admins), nil
+		keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, ev, admins, emf), nil
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed
@@ -143,9 +149,11 @@ func NewAdminVerifier(cfg config.Config) (*auth.AdminVerifier, error) {
 	return v, nil
 }
 
-func assemble(cfg config.Config, log *slog.Logger, store keyseal.Store, providers keyseal.Providers, platform keyseal.KeyRef, ev keyseal.Events, admins *auth.AdminVerifier) *App {
+// assemble builds the services. m receives the CloudWatch metrics; nil
+// (the local server) emits none.
+func assemble(cfg config.Config, log *slog.Logger, store keyseal.Store, providers keyseal.Providers, platform keyseal.KeyRef, ev keyseal.Events, admins *auth.AdminVerifier, m tenantkms.Metrics) *App {
 	tenants := tenantkms.New(store, providers, ev, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
-		PlatformKey: platform, Concurrency: cfg.PollConcurrency, Log: log})
+		PlatformKey: platform, Concurrency: cfg.PollConcurrency, Metrics: m, Log: log})
 	return &App{Config: cfg, Log: log, Store: store, KMS: providers, Tenants: tenants, Deps: &api.Deps{
 		Store: store, Tenants: tenants, Agents: &agents.Service{Store: store, Now: time.Now}, Admins: admins,
 		StepUp:     &auth.StepUp{Store: store, MaxAge: cfg.StepUpMaxAge, ACRValues: cfg.StepUpACRValues, TTL: 120 * time.Second},

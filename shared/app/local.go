@@ -49,7 +49,9 @@ type Local struct {
 // under dataDir, no network. LocalStack mode: DynamoDB store and AWS KMS
 // against the endpoints in AWS_ENDPOINT_URL*, creating the table, platform
 // key and event bus when missing. Both verify admin JWTs from a dev issuer
-// whose key lives in dataDir.
+// whose key lives in dataDir. Neither emits CloudWatch metrics: no agent
+// reads the local server's stdout, and an EMF line every poll interval would
+// bury the log a developer reads (the sweep's figures are in its stats).
 func NewLocal(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*App, *Local, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -86,7 +88,7 @@ func NewLocal(ctx context.Context, getenv config.Getenv, mode, dataDir string) (
 			return nil, nil, err
 		}
 		l.LocalKMS = lk
-		a := assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderLocal: lk}, platform, events.Log{Logger: log}, admins)
+		a := assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderLocal: lk}, platform, events.Log{Logger: log}, admins, nil)
 		a.closers = append(a.closers, store.Close)
 		return a, l, nil
 	case ModeLocalStack:
@@ -116,7 +118,7 @@ func NewLocal(ctx context.Context, getenv config.Getenv, mode, dataDir string) (
 		store := dynamostore.New(clients.DynamoDB, cfg.Table)
 		return assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderAWS: clients.KMSProvider()},
 			keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
-			events.NewBridge(clients.EventBridge, cfg.EventBus), admins), l, nil
+			events.NewBridge(clients.EventBridge, cfg.EventBus), admins, nil), l, nil
 	}
 	return nil, nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)
 }

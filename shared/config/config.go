@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Config is keyseal's validated configuration.
@@ -35,6 +37,10 @@ type Config struct {
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// Stage names the environment (dev, staging, prod). It is the Stage
+	// dimension of every CloudWatch metric, so each environment's alarms
+	// see only its own functions.
+	Stage string
 }
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
@@ -61,16 +67,29 @@ func Load(getenv Getenv) (Config, error) {
 		StepUpMaxAge:     p.duration("KEYSEAL_STEPUP_MAX_AGE", 300*time.Second, time.Second, 24*time.Hour),
 		StepUpACRValues:  strings.Fields(strings.ReplaceAll(p.str("KEYSEAL_STEPUP_ACR_VALUES", "mfa"), ",", " ")),
 		LogLevel:         p.str("KEYSEAL_LOG_LEVEL", "info"),
+		Stage:            p.str("KEYSEAL_STAGE", "local"),
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
 	}
+	if !validStage(c.Stage) {
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_STAGE=%q: want 1-255 characters, not only spaces, no control characters", c.Stage))
+	}
 	if c.AdminJWKSURL != "" && c.AdminJWKS != "" {
 		p.errs = append(p.errs, errors.New("set only one of KEYSEAL_ADMIN_JWKS_URL and KEYSEAL_ADMIN_JWKS"))
 	}
 	return c, errors.Join(p.errs...)
+}
+
+// validStage accepts what CloudWatch takes as a dimension value, with a
+// bound far below its 1024 characters: a stage is a short name.
+func validStage(s string) bool {
+	if len(s) > 255 || strings.TrimSpace(s) == "" || !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // RequireAWS checks what every Lambda needs in AWS: the table and the

@@ -17,18 +17,18 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.CacheTTL != 5*time.Minute || c.SessionTTL != 5*time.Minute || c.PollInterval != 30*time.Second ||
 		c.KMSTimeout != 5*time.Second || c.PollConcurrency != 64 || c.AdminTenantClaim != "tenant_id" ||
-		c.StepUpMaxAge != 300*time.Second || len(c.StepUpACRValues) != 1 || c.StepUpACRValues[0] != "mfa" || c.LogLevel != "info" {
+		c.StepUpMaxAge != 300*time.Second || len(c.StepUpACRValues) != 1 || c.StepUpACRValues[0] != "mfa" || c.LogLevel != "info" || c.Stage != "local" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
 
 func TestValues(t *testing.T) {
 	c, err := config.Load(env(map[string]string{"KEYSEAL_TMK_CACHE_TTL": "90s", "KEYSEAL_STEPUP_ACR_VALUES": "mfa, phr",
-		"KEYSEAL_POLL_CONCURRENCY": "8", "KEYSEAL_LOG_LEVEL": "debug"}))
+		"KEYSEAL_POLL_CONCURRENCY": "8", "KEYSEAL_LOG_LEVEL": "debug", "KEYSEAL_STAGE": "prod"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.CacheTTL != 90*time.Second || c.PollConcurrency != 8 || strings.Join(c.StepUpACRValues, " ") != "mfa phr" {
+	if c.CacheTTL != 90*time.Second || c.PollConcurrency != 8 || strings.Join(c.StepUpACRValues, " ") != "mfa phr" || c.Stage != "prod" {
 		t.Fatalf("values: %+v", c)
 	}
 }
@@ -43,11 +43,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"KEYSEAL_LOG_LEVEL":        "loud",
 		"KEYSEAL_ADMIN_JWKS":       "{}",
 		"KEYSEAL_ADMIN_JWKS_URL":   "https://idp/jwks",
+		"KEYSEAL_STAGE":            "prod\n",
 	}))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, name := range []string{"KEYSEAL_TMK_CACHE_TTL", "KEYSEAL_SESSION_TTL", "KEYSEAL_POLL_CONCURRENCY", "KEYSEAL_LOG_LEVEL", "KEYSEAL_ADMIN_JWKS_URL"} {
+	for _, name := range []string{"KEYSEAL_TMK_CACHE_TTL", "KEYSEAL_SESSION_TTL", "KEYSEAL_POLL_CONCURRENCY", "KEYSEAL_LOG_LEVEL", "KEYSEAL_ADMIN_JWKS_URL", "KEYSEAL_STAGE"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
@@ -69,5 +70,21 @@ func TestRequired(t *testing.T) {
 		"KEYSEAL_ADMIN_ISSUER": "i", "KEYSEAL_ADMIN_AUDIENCE": "a", "KEYSEAL_ADMIN_JWKS_URL": "https://idp/jwks"}))
 	if ok.RequireAWS() != nil || ok.RequireEvents() != nil || ok.RequireAdmin() != nil {
 		t.Fatal("complete configuration refused")
+	}
+}
+
+// TestStageMustBeADimensionValue: the stage becomes a CloudWatch dimension
+// value, so a value CloudWatch would refuse stops the process at start
+// rather than silently losing every metric the alarms watch.
+func TestStageMustBeADimensionValue(t *testing.T) {
+	for _, stage := range []string{"   ", "prod\tEU", strings.Repeat("s", 256), "\xff"} {
+		if _, err := config.Load(env(map[string]string{"KEYSEAL_STAGE": stage})); err == nil || !strings.Contains(err.Error(), "KEYSEAL_STAGE") {
+			t.Errorf("KEYSEAL_STAGE=%q: %v, want an error naming it", stage, err)
+		}
+	}
+	for _, stage := range []string{"dev", "staging-eu", "Prod EU"} {
+		if c, err := config.Load(env(map[string]string{"KEYSEAL_STAGE": stage})); err != nil || c.Stage != stage {
+			t.Errorf("KEYSEAL_STAGE=%q: %q, %v", stage, c.Stage, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/metrics"
 )
 
 // Outcome is what one poll did to one tenant.
@@ -25,41 +26,65 @@ const (
 // Check verifies one tenant live and applies the result: auto-unseal on
 // success of a sealed tenant, seal on failure per the taxonomy of SPEC §4.
 func (s *Service) Check(ctx context.Context, tenantID string) (Outcome, error) {
+	r := s.check(ctx, tenantID)
+	return r.outcome, r.err
+}
+
+// checked is what one check did, with what a sweep's metrics need.
+type checked struct {
+	outcome Outcome
+	err     error
+	// verified says the live verify succeeded; latency and keyCreated are
+	// set only then.
+	verified   bool
+	latency    time.Duration
+	keyCreated time.Time
+	// kmsFailed says the live verify failed with a KMS error, whatever the
+	// store did next.
+	kmsFailed bool
+}
+
+func (s *Service) check(ctx context.Context, tenantID string) checked {
 	t, err := s.getTenant(ctx, tenantID)
 	if err != nil {
-		return OutcomeError, err
+		return checked{outcome: OutcomeError, err: err}
 	}
 	if t.Status == keyseal.StatusRevoked {
-		return OutcomeSkipped, nil
+		return checked{outcome: OutcomeSkipped}
 	}
 	res, err := s.verify(ctx, t)
 	if err == nil {
+		r := checked{outcome: OutcomeHealthy, verified: true, latency: res.latency, keyCreated: res.created}
 		s.cache.put(t.ID, res.version, res.tmk)
-		if t.Status == keyseal.StatusSealed {
-			err := s.unseal(ctx, t.ID, ActorPoller, "auto", res)
-			if keyseal.ErrorCode(err) == keyseal.ENOTSEALED { // an admin or another poller won the race
-				return OutcomeHealthy, nil
-			}
-			if err != nil {
-				return OutcomeError, err
-			}
-			return OutcomeUnsealed, nil
+		if t.Status != keyseal.StatusSealed {
+			r.err = s.recordVerified(ctx, t, res)
+			return r
 		}
-		return OutcomeHealthy, s.recordVerified(ctx, t, res)
+		err := s.unseal(ctx, t.ID, ActorPoller, "auto", res)
+		switch {
+		case keyseal.ErrorCode(err) == keyseal.ENOTSEALED: // an admin or another poller won the race
+		case err != nil:
+			r.outcome, r.err = OutcomeError, err
+		default:
+			r.outcome = OutcomeUnsealed
+		}
+		return r
 	}
 	var kerr *keyseal.KMSError
 	if !errors.As(err, &kerr) {
-		return OutcomeError, err
+		return checked{outcome: OutcomeError, err: err}
 	}
+	r := checked{kmsFailed: true}
 	sealed, err := s.fail(ctx, t, kerr, true)
 	switch {
 	case err != nil:
-		return OutcomeError, err
+		r.outcome, r.err = OutcomeError, err
 	case sealed != nil:
-		return OutcomeSealed, nil
+		r.outcome = OutcomeSealed
 	default:
-		return OutcomeDegraded, nil
+		r.outcome = OutcomeDegraded
 	}
+	return r
 }
 
 // recordVerified stores last_verified_at and latency. One attempt: on a
@@ -85,6 +110,15 @@ type SweepStats struct {
 	// ListErrors counts shards whose listing failed part-way.
 	ListErrors int           `json:"list_errors"`
 	Duration   time.Duration `json:"duration_ns"`
+	// Verified counts the successful live verifies (one KMSLatency sample
+	// each); KMSFailures the tenants whose live verify failed.
+	Verified    int `json:"verified"`
+	KMSFailures int `json:"kms_failures"`
+	// MaxLatency is the slowest successful verify (wrap plus unwrap).
+	MaxLatency time.Duration `json:"max_latency_ns"`
+	// MaxKeyAgeDays is the age of the oldest active TMK version among the
+	// verified tenants: the KeyRotationAgeDays metric.
+	MaxKeyAgeDays float64 `json:"max_key_age_days"`
 }
 
 // ErrSweepRunning is returned when a sweep is asked for while the previous
@@ -104,6 +138,12 @@ func AllShards() []int {
 // Options.Concurrency checks in flight. Each check has its own deadline
 // (three KMS timeouts: wrap, unwrap and the store writes), and one tenant's
 // failure never stops the sweep.
+//
+// With Options.Metrics set, a sweep emits KMSLatency in batches of
+// metrics.MaxValues as verifies complete (memory stays bounded however
+// many tenants there are), then once at its end SealedTenants, KMSFailures,
+// the last latencies and, when a tenant verified, KeyRotationAgeDays. A
+// sweep cut short by ctx still reports what it saw.
 func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 	if !s.sweeping.TryLock() {
 		return SweepStats{}, ErrSweepRunning
@@ -111,6 +151,7 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 	defer s.sweeping.Unlock()
 	start := time.Now()
 	stats := SweepStats{Outcomes: map[Outcome]int{}}
+	var latencies []float64 // milliseconds not yet emitted; nil without Metrics
 	var mu sync.Mutex
 	ids := make(chan string)
 	var wg sync.WaitGroup
@@ -120,15 +161,33 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 			defer wg.Done()
 			for id := range ids {
 				cctx, cancel := context.WithTimeout(ctx, 3*s.opt.KMSTimeout)
-				outcome, err := s.Check(cctx, id)
+				r := s.check(cctx, id)
 				cancel()
-				if err != nil {
-					s.opt.Log.Error("poll tenant", "tenant_id", id, "err", err)
+				if r.err != nil {
+					s.opt.Log.Error("poll tenant", "tenant_id", id, "err", r.err)
 				}
+				var full []float64
 				mu.Lock()
 				stats.Tenants++
-				stats.Outcomes[outcome]++
+				stats.Outcomes[r.outcome]++
+				if r.kmsFailed {
+					stats.KMSFailures++
+				}
+				if r.verified {
+					stats.Verified++
+					stats.MaxLatency = max(stats.MaxLatency, r.latency)
+					stats.MaxKeyAgeDays = max(stats.MaxKeyAgeDays, s.ageDays(r.keyCreated))
+					if s.opt.Metrics != nil {
+						latencies = append(latencies, float64(r.latency)/float64(time.Millisecond))
+						if len(latencies) == metrics.MaxValues {
+							full, latencies = latencies, make([]float64, 0, metrics.MaxValues)
+						}
+					}
+				}
 				mu.Unlock()
+				if full != nil {
+					s.emit(metrics.Value{Name: metrics.KMSLatency, Unit: metrics.Milliseconds, Values: full})
+				}
 			}
 		}()
 	}
@@ -141,7 +200,36 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 	close(ids)
 	wg.Wait()
 	stats.Duration = time.Since(start)
+	s.emitSweep(stats, latencies)
 	return stats, ctx.Err()
+}
+
+// emitSweep emits a finished sweep's metrics in one document. A sweep in
+// which no tenant verified has no latency and no key age to report, rather
+// than a misleading 0.
+func (s *Service) emitSweep(stats SweepStats, latencies []float64) {
+	if s.opt.Metrics == nil {
+		return
+	}
+	values := []metrics.Value{
+		{Name: metrics.SealedTenants, Unit: metrics.Count,
+			Values: []float64{float64(stats.Outcomes[OutcomeSealed] + stats.Outcomes[OutcomeSkipped])}},
+		{Name: metrics.KMSFailures, Unit: metrics.Count, Values: []float64{float64(stats.KMSFailures)}},
+	}
+	if len(latencies) > 0 {
+		values = append(values, metrics.Value{Name: metrics.KMSLatency, Unit: metrics.Milliseconds, Values: latencies})
+	}
+	if stats.Verified > 0 {
+		values = append(values, metrics.Value{Name: metrics.KeyRotationAgeDays, Unit: metrics.None, Values: []float64{stats.MaxKeyAgeDays}})
+	}
+	s.opt.Metrics.Emit(values...)
+}
+
+// ageDays is how many days ago created was, in fractions of a day so the
+// 90-day alarm fires on the day it is due; never negative, whatever the
+// clocks that wrote it.
+func (s *Service) ageDays(created time.Time) float64 {
+	return max(0, s.now().Sub(created).Hours()/24)
 }
 
 func (s *Service) listShard(ctx context.Context, shard int, ids chan<- string) error {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/metrics"
 	"github.com/keyseal/keyseal/shared/session"
 )
 
@@ -35,8 +36,21 @@ type Options struct {
 	PlatformKey keyseal.KeyRef
 	// Concurrency bounds the tenants a sweep checks at once (default 64).
 	Concurrency int
-	Now         func() time.Time
-	Log         *slog.Logger
+	// Metrics receives the CloudWatch metrics of sweeps and of failed
+	// session unwraps; nil emits none.
+	Metrics Metrics
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// Metrics is where the service reports the metrics the alarms watch
+// (metrics.SealedTenants, KMSLatency, KMSFailures, KeyRotationAgeDays).
+// *metrics.Emitter implements it; tests record the calls instead.
+type Metrics interface {
+	// Emit reports values that belong to one moment (one sweep, one
+	// failure). It must not block for long: the sweep calls it while
+	// tenants are still being checked.
+	Emit(values ...metrics.Value)
 }
 
 // Service is the tenant KMS service. It is safe for concurrent use.
@@ -83,6 +97,12 @@ func probeContext(tenantID string) map[string]string {
 }
 
 func (s *Service) now() time.Time { return s.opt.Now().UTC() }
+
+func (s *Service) emit(values ...metrics.Value) {
+	if s.opt.Metrics != nil {
+		s.opt.Metrics.Emit(values...)
+	}
+}
 
 // Tenant returns a tenant and its TMK versions. ETENANT when it has none.
 func (s *Service) Tenant(ctx context.Context, tenantID string) (*keyseal.Tenant, []keyseal.TMKVersion, error) {
@@ -186,6 +206,8 @@ func (s *Service) activeVersion(ctx context.Context, t *keyseal.Tenant) (keyseal
 type verification struct {
 	tmk     []byte
 	version int
+	// created is when the active TMK version was made: its rotation age.
+	created time.Time
 	latency time.Duration
 }
 
@@ -209,7 +231,7 @@ func (s *Service) verify(ctx context.Context, t *keyseal.Tenant) (verification, 
 	if err != nil {
 		return verification{}, err
 	}
-	return verification{tmk: tmk, version: v.Version, latency: time.Since(start)}, nil
+	return verification{tmk: tmk, version: v.Version, created: v.CreatedAt, latency: time.Since(start)}, nil
 }
 
 // SessionTMK returns the unwrapped active TMK for minting a session.
@@ -231,7 +253,13 @@ func (s *Service) SessionTMK(ctx context.Context, tenantID string) ([]byte, int,
 		if err != nil {
 			return nil, err
 		}
-		return s.unwrap(ctx, v)
+		tmk, err := s.unwrap(ctx, v)
+		if err != nil {
+			// Counted here, inside the single flight, so the concurrent
+			// callers sharing one failed KMS call count it once.
+			s.emit(metrics.Value{Name: metrics.KMSFailures, Unit: metrics.Count, Values: []float64{1}})
+		}
+		return tmk, err
 	})
 	if err == nil {
 		return tmk, t.ActiveVersion, nil
