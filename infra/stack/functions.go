@@ -70,6 +70,14 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			// health proves the configuration is whole.
 			"KEYSEAL_PLATFORM_KEY_ID": keys.Platform.KeyArn(),
 		}
+		if spec.access.kms {
+			// SPEC §8 defaults, spelled out so an operator sees them on
+			// the function: the TMK cache bound, the BYOK session bound and
+			// the per-call KMS timeout.
+			env["KEYSEAL_TMK_CACHE_TTL"] = jsii.String("5m")
+			env["KEYSEAL_SESSION_TTL"] = jsii.String("5m")
+			env["KEYSEAL_KMS_TIMEOUT"] = jsii.String("5s")
+		}
 		if spec.access.events {
 			env["KEYSEAL_EVENT_BUS"] = ev.Bus.EventBusName()
 		}

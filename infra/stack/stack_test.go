@@ -203,6 +203,9 @@ func TestFunctions(t *testing.T) {
 		if (env["KEYSEAL_ADMIN_JWKS_URL"] != nil) != admin || (env["KEYSEAL_ADMIN_ISSUER"] != nil) != admin {
 			t.Errorf("%s: admin settings present=%v, want %v", fn, env["KEYSEAL_ADMIN_ISSUER"] != nil, admin)
 		}
+		if fn != stack.FnHealth && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
+			t.Errorf("%s: cache and session TTLs %v %v, want 5m", fn, env["KEYSEAL_TMK_CACHE_TTL"], env["KEYSEAL_SESSION_TTL"])
+		}
 		if (env["KEYSEAL_EVENT_BUS"] != nil) != (fn != stack.FnHealth) {
 			t.Errorf("%s: KEYSEAL_EVENT_BUS presence wrong", fn)
 		}
