@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/keyseal/keyseal/shared/internal/privatefile"
 )
 
 // defaultDevTTL is the lifetime of a dev token minted with a zero TTL.
@@ -123,36 +125,13 @@ func createDevKey(path string) (jose.JSONWebKey, error) {
 	return key, nil
 }
 
-// publishPrivate writes b to a 0600 temporary file beside path, syncs it and
-// hard-links it to path, which fails with os.ErrExist instead of replacing a
-// key another process published meanwhile. On a file system without hard
-// links it falls back to a rename, still atomic but last writer wins.
+// publishPrivate creates path's directory (0700) and publishes b there
+// without replacing a key another process published meanwhile.
 func publishPrivate(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".dev-issuer-*") // CreateTemp uses mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	err = os.Link(tmp.Name(), path)
-	if err != nil && !errors.Is(err, os.ErrExist) {
-		err = os.Rename(tmp.Name(), path)
-	}
-	return err
+	return privatefile.WriteNew(path, b)
 }
 
 // JWKS returns the public key set, as JSON, that admin verifiers trust in

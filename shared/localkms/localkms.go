@@ -14,13 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/keyseal/keyseal/shared/internal/privatefile"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -166,26 +166,8 @@ func (p *Provider) save() error {
 	if err != nil {
 		return fmt.Errorf("local KMS: %w", err)
 	}
-	// A temporary file in the same directory, synced and renamed over the
-	// old one: a crash leaves the old file or the new one, never half of
-	// one, and CreateTemp makes it 0600 from the start.
-	tmp, err := os.CreateTemp(filepath.Dir(p.path), ".local-kms-*")
-	if err != nil {
-		return fmt.Errorf("local KMS: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("local KMS: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("local KMS: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("local KMS: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p.path); err != nil {
+	// A crash leaves the old file or the new one, never half of one.
+	if err := privatefile.Write(p.path, b); err != nil {
 		return fmt.Errorf("local KMS: %w", err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/internal/privatefile"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
@@ -180,9 +181,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return privatefile.Write(path, append(b, '\n'))
 }
