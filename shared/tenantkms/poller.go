@@ -87,20 +87,15 @@ func (s *Service) check(ctx context.Context, tenantID string) checked {
 	return r
 }
 
-// recordVerified stores last_verified_at and latency. One attempt: on a
-// concurrent change the other writer's row stands and the next poll records
-// again.
+// recordVerified stores last_verified_at and latency and clears the last
+// error.
 func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res verification) error {
-	next := t.Clone()
 	now := s.now()
-	next.LastVerifiedAt = &now
-	next.LastLatencyMS = res.latency.Milliseconds()
-	next.LastVerifyError = ""
-	next.UpdatedAt = now
-	if err := s.store.UpdateTenant(ctx, next, keyseal.Change{}); err != nil && keyseal.ErrorCode(err) != keyseal.ECONFLICT {
-		return err
-	}
-	return nil
+	return s.note(ctx, t, func(next *keyseal.Tenant) {
+		next.LastVerifiedAt = &now
+		next.LastLatencyMS = res.latency.Milliseconds()
+		next.LastVerifyError = ""
+	})
 }
 
 // SweepStats summarises one sweep.

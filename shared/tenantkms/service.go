@@ -309,12 +309,8 @@ func (s *Service) fail(ctx context.Context, t *keyseal.Tenant, kerr *keyseal.KMS
 		return s.seal(ctx, t.ID, kerr)
 	}
 	if record {
-		next := t.Clone()
-		next.LastVerifyError = verifyError(kerr)
-		next.UpdatedAt = s.now()
-		// One attempt: a concurrent writer's newer view wins, and the next
-		// poll records the error again if it persists.
-		if err := s.store.UpdateTenant(ctx, next, keyseal.Change{}); err != nil && keyseal.ErrorCode(err) != keyseal.ECONFLICT {
+		msg := verifyError(kerr)
+		if err := s.note(ctx, t, func(next *keyseal.Tenant) { next.LastVerifyError = msg }); err != nil {
 			return nil, err
 		}
 	}
@@ -327,6 +323,20 @@ func verifyError(kerr *keyseal.KMSError) string {
 		msg = msg[:512]
 	}
 	return msg
+}
+
+// note records what a check observed (verify time, latency, last error) on
+// the tenant row without a state change. One attempt: if a concurrent
+// writer moved the row, its newer view wins and the next poll records
+// again.
+func (s *Service) note(ctx context.Context, t *keyseal.Tenant, edit func(next *keyseal.Tenant)) error {
+	next := t.Clone()
+	edit(next)
+	next.UpdatedAt = s.now()
+	if err := s.store.UpdateTenant(ctx, next, keyseal.Change{}); err != nil && keyseal.ErrorCode(err) != keyseal.ECONFLICT {
+		return err
+	}
+	return nil
 }
 
 // errNoChange tells mutate that fn found nothing to write.
