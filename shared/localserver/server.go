@@ -16,6 +16,7 @@ import (
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/internal/privatefile"
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/poller"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
@@ -100,6 +101,9 @@ func (s *Server) Close() error {
 // poll runs a sweep every PollInterval, like the poller Lambda's 30 s
 // cadence.
 func (s *Server) poll(ctx context.Context) {
+	// The verify-poller Lambda's own handler, one sweep per tick, so local
+	// runs exercise the poller code that runs in AWS.
+	h := &poller.Handler{Tenants: s.App.Tenants, Sweeps: 1, Log: s.App.Log}
 	t := time.NewTicker(s.App.Config.PollInterval)
 	defer t.Stop()
 	for {
@@ -107,12 +111,7 @@ func (s *Server) poll(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			stats, err := s.App.Tenants.Sweep(ctx, tenantkms.AllShards())
-			if err != nil && !errors.Is(err, context.Canceled) {
-				s.App.Log.Error("sweep", "err", err)
-				continue
-			}
-			s.App.Log.Debug("sweep", "tenants", stats.Tenants, "outcomes", stats.Outcomes, "ms", stats.Duration.Milliseconds())
+			h.Handle(ctx, nil) // never fails: it logs each sweep and its errors
 		}
 	}
 }
