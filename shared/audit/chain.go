@@ -103,7 +103,7 @@ func (v *Verifier) Finish(head keyseal.AuditHead) Result {
 }
 
 // VerifyChain recomputes a tenant's whole chain from the store.
-func VerifyChain(ctx context.Context, store keyseal.Store, tenantID string) (Result, error) {
+func VerifyChain(ctx context.Context, store keyseal.AuditLog, tenantID string) (Result, error) {
 	var v Verifier
 	head, err := store.ScanAudit(ctx, tenantID, func(e keyseal.AuditEntry) error {
 		v.Add(e)

@@ -22,9 +22,11 @@ const (
 	ActionStepUp          = "auth.step_up"
 )
 
-// AuditRecord is what a caller asks to append; the chain adds seq, ts and
-// the hashes.
+// AuditRecord is what a caller asks to append; the chain adds seq and the
+// hashes. At is the entry's time, from the service's clock (stores refuse
+// a zero one), so tests and the entries agree on when things happened.
 type AuditRecord struct {
+	At       time.Time         `json:"-"`
 	Action   string            `json:"action"`
 	Severity string            `json:"severity"`
 	Actor    string            `json:"actor"`

@@ -8,8 +8,8 @@ import (
 	"fmt"
 )
 
-// Error codes. Each maps to exactly one HTTP status in StatusOf; the code is
-// what clients see in the "error"/"type" field.
+// Error codes. The HTTP layer (shared/api) maps each to exactly one status;
+// the code is what clients see in the "error"/"type" field.
 const (
 	EINVALID        = "invalid_request"
 	EUNAUTHORIZED   = "unauthorized"
@@ -29,28 +29,10 @@ const (
 	ECMKACCESS      = "cannot_access_cmk"
 	EKEYEXISTS      = "byok_key_exists"
 	ETENANT         = "tenant_not_found"
+	// EPROVIDER: the provider is one keyseal knows but this deployment has
+	// not configured (gcp-kms on a server built with AWS KMS only, say).
+	EPROVIDER = "provider_not_configured"
 )
-
-var statusByCode = map[string]int{
-	EINVALID:        400,
-	EKEYARN:         400,
-	EUNAUTHORIZED:   401,
-	ESTEPUP:         401,
-	EINSUFFICIENT:   401,
-	EFORBIDDEN:      403,
-	ENOTFOUND:       404,
-	ETENANT:         404,
-	EMETHOD:         405,
-	ECONFLICT:       409,
-	ENOTSEALED:      409,
-	EKEYEXISTS:      409,
-	EREVOKED:        409,
-	ECMKACCESS:      422,
-	EINTERNAL:       500,
-	EUNSEALFAILED:   502,
-	ESEALED:         503,
-	EKMSUNAVAILABLE: 503,
-}
 
 // Error is the application error: a code from the table above, a message safe
 // to show to clients, and optional extra fields for the admin error body
@@ -59,8 +41,6 @@ type Error struct {
 	Code    string
 	Message string
 	Extra   map[string]any
-	// Header holds response headers the error requires (WWW-Authenticate).
-	Header map[string]string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("keyseal %s: %s", e.Code, e.Message) }
@@ -103,12 +83,4 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
-}
-
-// StatusOf maps an error code to its HTTP status.
-func StatusOf(code string) int {
-	if s, ok := statusByCode[code]; ok {
-		return s
-	}
-	return 500
 }

@@ -1,7 +1,6 @@
 package keyseal
 
 import (
-	"context"
 	"hash/fnv"
 	"regexp"
 	"time"
@@ -18,6 +17,8 @@ const (
 // Provider names.
 const (
 	ProviderAWS   = "aws-kms"
+	ProviderGCP   = "gcp-kms"
+	ProviderAzure = "azure-kv"
 	ProviderLocal = "local"
 )
 
@@ -49,12 +50,29 @@ func ShardOf(tenantID string) int {
 	return int(h.Sum32() % PollShards)
 }
 
-// KeyRef names the key that wraps a tenant's TMK and how to reach it.
+// KeyRef names the key that wraps a tenant's TMK and how to reach it, in
+// terms every provider shares: the provider, its key id (an AWS key ARN, a
+// GCP CryptoKey name, an Azure key URL, a local key id), and the provider's
+// own access fields (aws-kms: role_arn and external_id; gcp-kms:
+// service_account; azure-kv: the Azure tenant). Stores keep Access as one
+// nested attribute; only the provider reads it.
 type KeyRef struct {
-	Provider   string `json:"provider"`
-	KeyID      string `json:"key_id"`
-	RoleARN    string `json:"role_arn,omitempty"`
-	ExternalID string `json:"external_id,omitempty"`
+	Provider string            `json:"provider"`
+	KeyID    string            `json:"key_id"`
+	Access   map[string]string `json:"access,omitempty"`
+}
+
+// Equal reports whether k and o name the same key reached the same way.
+func (k KeyRef) Equal(o KeyRef) bool {
+	if k.Provider != o.Provider || k.KeyID != o.KeyID || len(k.Access) != len(o.Access) {
+		return false
+	}
+	for name, v := range k.Access {
+		if w, ok := o.Access[name]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Tenant is a tenant's KMS configuration and seal state: one row per tenant.
@@ -98,7 +116,10 @@ type TMKVersion struct {
 	Version  int    `json:"version"`
 	// Wrapped is the TMK encrypted under Key; nil once revoked (crypto-erased).
 	Wrapped []byte `json:"wrapped,omitempty"`
-	Key     KeyRef `json:"key"`
+	// KeyVersion is the provider's key version that made Wrapped, when the
+	// provider names one (Wrapped.KeyVersion).
+	KeyVersion string `json:"key_version,omitempty"`
+	Key        KeyRef `json:"key"`
 	// SigningPublicKey is the Ed25519 public key derived from this TMK for
 	// session tokens; kept in clear so JWKS works while the tenant is sealed.
 	SigningPublicKey []byte     `json:"signing_public_key"`
@@ -106,11 +127,18 @@ type TMKVersion struct {
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 }
 
+// Blob returns what the provider needs to unwrap the version.
+func (v TMKVersion) Blob() Wrapped { return Wrapped{Blob: v.Wrapped, KeyVersion: v.KeyVersion} }
+
 // Change is what UpdateTenant writes beside the tenant row, in the same
-// transaction.
+// transaction. Every version write is conditional, so no write can bring
+// back a version that was crypto-erased in between.
 type Change struct {
-	// PutVersions are written (created or replaced) as given.
-	PutVersions []TMKVersion
+	// NewVersions are created; the write fails if one exists.
+	NewVersions []TMKVersion
+	// Replace overwrite existing versions (a re-wrap, a revoke); the write
+	// fails if one is missing or already revoked.
+	Replace []TMKVersion
 	// Audit, when set, is appended to the tenant's audit chain.
 	Audit *AuditRecord
 }
@@ -143,53 +171,4 @@ type AuditQuery struct {
 	Action string
 	// Before, when > 0, returns entries with seq < Before (the cursor).
 	Before int64
-}
-
-// Store is the persistence port. Every state change that has an audit
-// record is written in one transaction with it.
-type Store interface {
-	// GetTenant returns ENOTFOUND when the tenant has no KMS config.
-	GetTenant(ctx context.Context, tenantID string) (*Tenant, error)
-	// CreateTenant writes a new tenant row, its first TMK version and an
-	// audit record atomically. ECONFLICT when the tenant exists.
-	CreateTenant(ctx context.Context, t *Tenant, v TMKVersion, rec AuditRecord) error
-	// UpdateTenant replaces the tenant row if the stored revision equals
-	// t.Revision, and writes c in the same transaction. On success
-	// t.Revision is incremented. ECONFLICT when the revision moved, ENOTFOUND
-	// when the tenant does not exist.
-	UpdateTenant(ctx context.Context, t *Tenant, c Change) error
-	// ListTenants lists tenant ids of one poll shard in pages. The cursor ""
-	// starts; a returned cursor "" means the shard is done.
-	ListTenants(ctx context.Context, shard int, cursor string, limit int) (ids []string, next string, err error)
-	// Versions returns all TMK versions of a tenant, oldest first.
-	Versions(ctx context.Context, tenantID string) ([]TMKVersion, error)
-
-	// AppendAudit appends rec to the tenant's chain and returns the entry.
-	AppendAudit(ctx context.Context, tenantID string, rec AuditRecord) (AuditEntry, error)
-	// ListAudit returns entries newest first.
-	ListAudit(ctx context.Context, tenantID string, q AuditQuery) ([]AuditEntry, error)
-	// ScanAudit calls fn for every entry in ascending seq order, and returns
-	// the head the store holds (seq and hash of the last entry).
-	ScanAudit(ctx context.Context, tenantID string, fn func(AuditEntry) error) (AuditHead, error)
-
-	// CreateAgent stores an agent and audits it. ECONFLICT on a duplicate.
-	CreateAgent(ctx context.Context, a *Agent, rec AuditRecord) error
-	// AgentByKeyHash returns ENOTFOUND for an unknown key.
-	AgentByKeyHash(ctx context.Context, keyHash string) (*Agent, error)
-	// ListAgents lists a tenant's agents, oldest first.
-	ListAgents(ctx context.Context, tenantID string) ([]Agent, error)
-	// RevokeAgent marks an agent revoked and audits it. ENOTFOUND for an
-	// unknown agent, ECONFLICT when already revoked.
-	RevokeAgent(ctx context.Context, tenantID, agentID string, at time.Time, rec AuditRecord) error
-
-	// PutStepUp stores a new step-up token. ECONFLICT on a duplicate hash.
-	PutStepUp(ctx context.Context, tok StepUpToken) error
-	// GetStepUp returns ENOTFOUND for an unknown hash.
-	GetStepUp(ctx context.Context, hash string) (*StepUpToken, error)
-	// UseStepUp marks the token used. ECONFLICT when it already was used,
-	// ENOTFOUND when unknown.
-	UseStepUp(ctx context.Context, hash string) error
-
-	// Ping checks the store is reachable (health).
-	Ping(ctx context.Context) error
 }

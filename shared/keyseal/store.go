@@ -1,0 +1,81 @@
+package keyseal
+
+import (
+	"context"
+	"time"
+)
+
+// The persistence ports. Each service takes only the slice it uses; an
+// adapter (DynamoDB, bbolt, the in-memory store of unit tests) implements
+// Store, all of them at once. Every state change that has an audit record
+// is written in one transaction with it.
+
+// TenantStore holds tenant rows and their TMK versions.
+type TenantStore interface {
+	// GetTenant returns ENOTFOUND when the tenant has no KMS config.
+	GetTenant(ctx context.Context, tenantID string) (*Tenant, error)
+	// CreateTenant writes a new tenant row, its first TMK version and an
+	// audit record atomically. ECONFLICT when the tenant exists.
+	CreateTenant(ctx context.Context, t *Tenant, v TMKVersion, rec AuditRecord) error
+	// UpdateTenant replaces the tenant row if the stored revision equals
+	// t.Revision, and writes c in the same transaction. On success
+	// t.Revision is incremented. ECONFLICT when the revision moved or a
+	// version condition of c failed (a new version exists, a replaced one
+	// is missing or revoked), ENOTFOUND when the tenant does not exist.
+	UpdateTenant(ctx context.Context, t *Tenant, c Change) error
+	// ListTenants lists tenant ids of one poll shard in pages. The cursor ""
+	// starts; a returned cursor "" means the shard is done.
+	ListTenants(ctx context.Context, shard int, cursor string, limit int) (ids []string, next string, err error)
+	// Versions returns all TMK versions of a tenant, oldest first.
+	Versions(ctx context.Context, tenantID string) ([]TMKVersion, error)
+}
+
+// AuditLog is the per-tenant hash chain.
+type AuditLog interface {
+	// AppendAudit appends rec to the tenant's chain and returns the entry.
+	AppendAudit(ctx context.Context, tenantID string, rec AuditRecord) (AuditEntry, error)
+	// ListAudit returns entries newest first.
+	ListAudit(ctx context.Context, tenantID string, q AuditQuery) ([]AuditEntry, error)
+	// ScanAudit calls fn for every entry in ascending seq order, and returns
+	// the head the store holds (seq and hash of the last entry).
+	ScanAudit(ctx context.Context, tenantID string, fn func(AuditEntry) error) (AuditHead, error)
+}
+
+// AgentStore holds agent credentials.
+type AgentStore interface {
+	// CreateAgent stores an agent and audits it. ECONFLICT on a duplicate.
+	CreateAgent(ctx context.Context, a *Agent, rec AuditRecord) error
+	// AgentByKeyHash returns ENOTFOUND for an unknown key.
+	AgentByKeyHash(ctx context.Context, keyHash string) (*Agent, error)
+	// ListAgents lists a tenant's agents, oldest first.
+	ListAgents(ctx context.Context, tenantID string) ([]Agent, error)
+	// RevokeAgent marks an agent revoked and audits it. ENOTFOUND for an
+	// unknown agent, ECONFLICT when already revoked.
+	RevokeAgent(ctx context.Context, tenantID, agentID string, at time.Time, rec AuditRecord) error
+}
+
+// StepUpStore holds step-up tokens (as hashes).
+type StepUpStore interface {
+	// PutStepUp stores a new step-up token. ECONFLICT on a duplicate hash.
+	PutStepUp(ctx context.Context, tok StepUpToken) error
+	// GetStepUp returns ENOTFOUND for an unknown hash.
+	GetStepUp(ctx context.Context, hash string) (*StepUpToken, error)
+	// UseStepUp marks the token used. ECONFLICT when it already was used,
+	// ENOTFOUND when unknown.
+	UseStepUp(ctx context.Context, hash string) error
+}
+
+// Pinger reports whether a dependency answers (the health check).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Store is every port at once: what an adapter implements and what the
+// wiring hands out in slices. Waivers and webhooks add their own ports here.
+type Store interface {
+	TenantStore
+	AuditLog
+	AgentStore
+	StepUpStore
+	Pinger
+}
