@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
-	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/localserver"
 )
 
@@ -29,7 +29,7 @@ these flags default to KEYSEAL_ADDR, KEYSEAL_DATA_DIR and KEYSEAL_MODE.
 	}
 	addr := fs.String("addr", envOr("KEYSEAL_ADDR", "127.0.0.1:8080"), "listen address")
 	dataDir := fs.String("data-dir", envOr("KEYSEAL_DATA_DIR", ".keyseal"), "data directory (store, keys, dev-credentials.json)")
-	mode := fs.String("mode", envOr("KEYSEAL_MODE", app.ModeDev), "dev or localstack")
+	mode := fs.String("mode", envOr("KEYSEAL_MODE", localserver.ModeDev), "dev or localstack")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -42,7 +42,7 @@ these flags default to KEYSEAL_ADDR, KEYSEAL_DATA_DIR and KEYSEAL_MODE.
 }
 
 func run(ctx context.Context, mode, addr, dataDir string) error {
-	a, l, err := app.NewLocal(ctx, os.Getenv, mode, dataDir)
+	a, l, err := localserver.Wire(ctx, os.Getenv, mode, dataDir)
 	if err != nil {
 		return err
 	}
@@ -51,8 +51,17 @@ func run(ctx context.Context, mode, addr, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "keyseal (%s mode) listening on %s\ncredentials: %s/dev-credentials.json (tenant %s)\n",
-		mode, s.URL, dataDir, s.Credentials.TenantID)
+	c := filepath.Join(dataDir, "dev-credentials.json")
+	fmt.Fprintf(os.Stderr, `keyseal (%s mode) listening on %s
+credentials: %s (tenant %s)
+next:
+  curl -fsS -XPOST %s/agent/v1/session -H "Authorization: Bearer $(jq -r .agent_key %s)"
+`, mode, s.URL, c, s.Credentials.TenantID, s.URL, c)
+	if s.Local.LocalKMS != nil {
+		fmt.Fprintf(os.Stderr, "  curl -fsS -XPOST %s/dev/kms/keys/%s/state -d '{\"state\":\"disabled\"}'   # pull the plug; the tenant seals within one poll\n",
+			s.URL, s.Credentials.KMSKeyID)
+	}
+	fmt.Fprintln(os.Stderr, "  README.md, section \"Try it\", walks the whole kill switch")
 	<-ctx.Done()
 	return s.Close()
 }

@@ -14,7 +14,7 @@ import (
 
 // Service creates, lists, revokes and authenticates agents.
 type Service struct {
-	Store keyseal.Store
+	Store keyseal.AgentStore
 	Now   func() time.Time
 }
 
@@ -43,7 +43,7 @@ func (s *Service) Create(ctx context.Context, tenantID, name, actor string) (*Cr
 	}
 	a := keyseal.Agent{ID: "agt_" + hex.EncodeToString(raw[:]), TenantID: tenantID, Name: name, KeyHash: hash,
 		CreatedAt: s.Now().UTC().Truncate(time.Microsecond), CreatedBy: actor}
-	err = s.Store.CreateAgent(ctx, &a, keyseal.AuditRecord{Action: keyseal.ActionAgentCreate, Severity: keyseal.SeverityInfo, Actor: actor,
+	err = s.Store.CreateAgent(ctx, &a, keyseal.AuditRecord{At: a.CreatedAt, Action: keyseal.ActionAgentCreate, Severity: keyseal.SeverityInfo, Actor: actor,
 		Details: map[string]string{"agent_id": a.ID, "name": name}})
 	if err != nil {
 		return nil, err
@@ -59,7 +59,8 @@ func (s *Service) List(ctx context.Context, tenantID string) ([]keyseal.Agent, e
 // Revoke revokes an agent: its key stops working at once (sessions already
 // issued live until their exp).
 func (s *Service) Revoke(ctx context.Context, tenantID, agentID, actor string) error {
-	return s.Store.RevokeAgent(ctx, tenantID, agentID, s.Now().UTC().Truncate(time.Microsecond), keyseal.AuditRecord{
+	at := s.Now().UTC().Truncate(time.Microsecond)
+	return s.Store.RevokeAgent(ctx, tenantID, agentID, at, keyseal.AuditRecord{At: at,
 		Action: keyseal.ActionAgentRevoke, Severity: keyseal.SeverityWarning, Actor: actor, Details: map[string]string{"agent_id": agentID}})
 }
 

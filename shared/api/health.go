@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// HealthRoutes are the routes of the health Lambda.
-func HealthRoutes(d *Deps) []Route {
-	return []Route{{Method: http.MethodGet, Path: "/health", Handler: d.health}}
+// HealthResponse is the body of GET /health.
+type HealthResponse struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
 }
 
 // health reports liveness and whether the store answers.
@@ -17,8 +18,8 @@ func (d *Deps) health(ctx context.Context, _ *Request) (Response, error) {
 	defer cancel()
 	store := "ok"
 	status, code := "ok", http.StatusOK
-	if err := d.Store.Ping(ctx); err != nil {
+	if err := d.Health.Ping(ctx); err != nil {
 		store, status, code = "unavailable", "degraded", http.StatusServiceUnavailable
 	}
-	return JSON(code, map[string]any{"status": status, "checks": map[string]string{"store": store}}), nil
+	return JSON(code, HealthResponse{Status: status, Checks: map[string]string{"store": store}}), nil
 }

@@ -1,7 +1,9 @@
 // Package api turns API Gateway REST (v1) proxy events into calls on
-// keyseal's services and back. Each Lambda serves a set of Routes through a
-// Router; the local server serves the union of all sets through the same
-// Router, so local runs exercise the Lambda code paths.
+// keyseal's services and back. One table (Table, routes.go) says which
+// routes exist, which Lambda serves each, and what auth and step-up each
+// needs; it drives the Lambdas' routers, the local server, and (through the
+// golden file infra/stack/routes.json) the CDK API. The local server serves
+// every row through the same Router, so local runs exercise the Lambda code.
 package api
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -28,18 +31,44 @@ const MaxBody = 64 << 10
 // Style selects the error body shape.
 type Style int
 
-// Error body styles: the agent API nests the error object, the admin API
-// flattens it (seed 000's shapes).
+// Error body styles: the agent API (every path under /agent/) nests the
+// error object, the admin API flattens it (seed 000's shapes).
 const (
 	StyleAdmin Style = iota
 	StyleAgent
 )
+
+func styleOf(path string) Style {
+	if strings.HasPrefix(path, "/agent/") {
+		return StyleAgent
+	}
+	return StyleAdmin
+}
 
 // Request is one API call.
 type Request struct {
 	events.APIGatewayProxyRequest
 	// Params holds the values of {name} path segments.
 	Params map[string]string
+	// Admin is the verified admin of an admin route, Agent the
+	// authenticated agent of an agent route; nil otherwise.
+	Admin *auth.Admin
+	Agent *keyseal.Agent
+	// stepUp consumes the request's step-up token on a step-up route.
+	stepUp     func(ctx context.Context) error
+	stepUpUsed bool
+}
+
+// ConsumeStepUp spends the request's step-up token (header
+// auth.StepUpHeader). A handler of a step-up route calls it after
+// validating its input, so a typo in a body never burns a token; the router
+// refuses to answer success for a step-up route that did not.
+func (r *Request) ConsumeStepUp(ctx context.Context) error {
+	if r.stepUp == nil {
+		return errors.New("api: step-up consumed on a route the table does not mark step_up")
+	}
+	r.stepUpUsed = true
+	return r.stepUp(ctx)
 }
 
 // Header returns a request header, case-insensitively.
@@ -68,15 +97,15 @@ type Response struct {
 func JSON(status int, body any) Response { return Response{Status: status, Body: body} }
 
 // HandlerFunc serves one route. A returned error becomes the JSON error body
-// of its code (see keyseal.StatusOf).
+// of its code (see StatusOf).
 type HandlerFunc func(ctx context.Context, r *Request) (Response, error)
 
 // Route binds a method and a path pattern ("/admin/agents/{id}") to a
-// handler.
+// handler: a row of Table bound to its service (Deps.Routes), or a local
+// server's own /dev route.
 type Route struct {
 	Method  string
 	Path    string
-	Style   Style
 	Handler HandlerFunc
 }
 
@@ -96,22 +125,15 @@ func NewRouter(log *slog.Logger, routes ...[]Route) *Router {
 	return r
 }
 
-// Routes returns the routes the router serves.
-func (rt *Router) Routes() []Route { return rt.routes }
-
 // Handle serves one API Gateway proxy event.
 func (rt *Router) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	start := time.Now()
 	route, params, allowed := rt.match(ev.HTTPMethod, ev.Path)
-	style := StyleAdmin
-	if strings.HasPrefix(ev.Path, "/agent/") {
-		style = StyleAgent
-	}
+	style := styleOf(ev.Path)
 	var resp Response
 	var err error
 	switch {
 	case route != nil:
-		style = route.Style
 		resp, err = rt.call(ctx, route, &Request{APIGatewayProxyRequest: ev, Params: params})
 	case len(allowed) > 0:
 		err = keyseal.Errorf(keyseal.EMETHOD, "method %s is not allowed on %s (allowed: %s)", ev.HTTPMethod, ev.Path, strings.Join(allowed, ", "))
@@ -177,39 +199,6 @@ func matchPath(pattern, path string) (map[string]string, bool) {
 		}
 	}
 	return params, true
-}
-
-// errorResponse renders err in the route's style. 5xx bodies say only
-// "internal error"; the real error is logged once here.
-func (rt *Router) errorResponse(ctx context.Context, ev events.APIGatewayProxyRequest, style Style, err error, headers map[string]string) Response {
-	code := keyseal.ErrorCode(err)
-	status := keyseal.StatusOf(code)
-	msg := keyseal.ErrorMessage(err)
-	if code == keyseal.EINTERNAL {
-		rt.log.ErrorContext(ctx, "internal error", "method", ev.HTTPMethod, "path", ev.Path, "err", err)
-	}
-	var e *keyseal.Error
-	errors.As(err, &e)
-	if headers == nil {
-		headers = map[string]string{}
-	}
-	if e != nil {
-		for k, v := range e.Header {
-			headers[k] = v
-		}
-	}
-	if style == StyleAgent {
-		return Response{Status: status, Headers: headers, Body: map[string]any{"error": map[string]string{"type": code, "message": msg}}}
-	}
-	body := map[string]any{}
-	if e != nil {
-		for k, v := range e.Extra {
-			body[k] = v
-		}
-	}
-	body["error"] = code
-	body["message"] = msg
-	return Response{Status: status, Headers: headers, Body: body}
 }
 
 func encode(r Response) events.APIGatewayProxyResponse {

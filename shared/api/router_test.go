@@ -37,7 +37,7 @@ type echoIn struct {
 
 func testRouter() *api.Router {
 	return api.NewRouter(discard(), []api.Route{
-		{Method: http.MethodPost, Path: "/agent/v1/echo", Style: api.StyleAgent, Handler: func(_ context.Context, r *api.Request) (api.Response, error) {
+		{Method: http.MethodPost, Path: "/agent/v1/echo", Handler: func(_ context.Context, r *api.Request) (api.Response, error) {
 			var in echoIn
 			if err := api.Decode(r, &in, false); err != nil {
 				return api.Response{}, err

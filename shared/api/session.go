@@ -8,31 +8,20 @@ import (
 	"github.com/keyseal/keyseal/shared/session"
 )
 
-// SessionRoutes are the routes of the session Lambda.
-func SessionRoutes(d *Deps) []Route {
-	return []Route{
-		{Method: http.MethodPost, Path: "/agent/v1/session", Style: StyleAgent, Handler: d.issueSession},
-		{Method: http.MethodGet, Path: "/agent/v1/jwks/{tenant_id}", Style: StyleAgent, Handler: d.jwks},
-	}
-}
-
-// issueSession mints a session bundle for an agent. The sealed check is the
-// tenant row plus the unwrap itself: a sealed tenant cannot sign even if its
-// row were wrong, because the signing key is derived from the TMK.
+// issueSession mints a session bundle for the authenticated agent. The
+// sealed check is the tenant row plus the unwrap itself: a sealed tenant
+// cannot sign even if its row were wrong, because the signing key is
+// derived from the TMK.
 func (d *Deps) issueSession(ctx context.Context, r *Request) (Response, error) {
-	a, err := d.Agents.Authenticate(ctx, r.Header("Authorization"))
-	if err != nil {
-		return Response{}, err
-	}
 	var in struct{}
 	if err := Decode(r, &in, true); err != nil {
 		return Response{}, err
 	}
-	tmk, version, err := d.Tenants.SessionTMK(ctx, a.TenantID)
+	tmk, version, err := d.Tenants.SessionTMK(ctx, r.Agent.TenantID)
 	if err != nil {
 		return Response{}, err
 	}
-	b, err := session.Mint(tmk, a.TenantID, version, a.ID, d.Now(), d.SessionTTL)
+	b, err := session.Mint(tmk, r.Agent.TenantID, version, r.Agent.ID, d.Now(), d.SessionTTL)
 	if err != nil {
 		return Response{}, err
 	}

@@ -1,6 +1,8 @@
-// Package app wires keyseal: configuration -> clients -> adapters ->
-// services -> handler dependencies. Lambdas call NewAWS; the local server
-// calls NewDev or NewLocalStack. Nothing here runs per request.
+// Package app wires keyseal's Lambdas: configuration -> clients ->
+// adapters -> services -> handler dependencies. Lambdas call MustAWS; the
+// local server (shared/localserver) does its own dev and LocalStack wiring
+// and shares Assemble, so no Lambda links the embedded store, the local
+// KMS or the dev token issuer. Nothing here runs per request.
 package app
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/keyseal/keyseal/shared/agents"
 	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/awskms"
@@ -35,13 +38,15 @@ type App struct {
 	Config  config.Config
 	Log     *slog.Logger
 	Store   keyseal.Store
-	KMS     keyseal.Providers
 	Tenants *tenantkms.Service
 	Deps    *api.Deps
 	closers []func() error
 }
 
-// Close releases what the app opened (the embedded store's file lock).
+// OnClose registers a release for Close (the embedded store's file lock).
+func (a *App) OnClose(fn func() error) { a.closers = append(a.closers, fn) }
+
+// Close releases what the app opened.
 func (a *App) Close() error {
 	var errs []error
 	for _, c := range a.closers {
@@ -102,8 +107,8 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	if fn := getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" { // set by the Lambda runtime
 		emf = emf.With("function", fn)
 	}
-	return assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderAWS: clients.KMSProvider()},
-		keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, ev, admins, emf), nil
+	return Assemble(cfg, log, Parts{Store: store, Providers: NewProviders(&clients, nil),
+		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Events: ev, Admins: admins, Metrics: emf})
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed
@@ -133,10 +138,19 @@ func NewClients(cfg aws.Config) Clients {
 		STS: sts.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg)}
 }
 
-// KMSProvider returns the AWS KMS provider, assuming customer roles through
-// STS when a key names one.
-func (c Clients) KMSProvider() *awskms.Provider {
-	return awskms.New(c.KMS, awskms.WithAssumeRole(awskms.RoleClients(c.Config, c.STS)))
+// NewProviders builds the KMS providers a process serves, in one place:
+// AWS KMS when it has AWS clients (assuming customer roles through STS when
+// a key names one), and the local software KMS when given one (dev mode).
+// GCP Cloud KMS and Azure Key Vault join here when they are configured.
+func NewProviders(aws *Clients, local keyseal.Provider) keyseal.Providers {
+	p := keyseal.Providers{}
+	if aws != nil {
+		p[keyseal.ProviderAWS] = awskms.New(aws.KMS, awskms.WithAssumeRole(awskms.RoleClients(aws.Config, aws.STS)))
+	}
+	if local != nil {
+		p[keyseal.ProviderLocal] = local
+	}
+	return p
 }
 
 // NewAdminVerifier builds the admin JWT verifier from configuration.
@@ -149,14 +163,36 @@ func NewAdminVerifier(cfg config.Config) (*auth.AdminVerifier, error) {
 	return v, nil
 }
 
-// assemble builds the services. m receives the CloudWatch metrics; nil
-// (the local server) emits none.
-func assemble(cfg config.Config, log *slog.Logger, store keyseal.Store, providers keyseal.Providers, platform keyseal.KeyRef, ev keyseal.Events, admins *auth.AdminVerifier, m tenantkms.Metrics) *App {
-	tenants := tenantkms.New(store, providers, ev, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
-		PlatformKey: platform, Concurrency: cfg.PollConcurrency, Metrics: m, Log: log})
-	return &App{Config: cfg, Log: log, Store: store, KMS: providers, Tenants: tenants, Deps: &api.Deps{
-		Store: store, Tenants: tenants, Agents: &agents.Service{Store: store, Now: time.Now}, Admins: admins,
-		StepUp:     &auth.StepUp{Store: store, MaxAge: cfg.StepUpMaxAge, ACRValues: cfg.StepUpACRValues, TTL: 120 * time.Second},
+// Parts are what a process brings to Assemble: its adapters and, for
+// Lambdas, the metrics sink.
+type Parts struct {
+	Store       keyseal.Store
+	Providers   keyseal.Providers
+	PlatformKey keyseal.KeyRef
+	Events      keyseal.Events
+	// Admins verifies admin JWTs; nil where no admin route is served.
+	Admins *auth.AdminVerifier
+	// Metrics receives the CloudWatch metrics; nil emits none.
+	Metrics tenantkms.Metrics
+	// FreshSignIn is the advice a too-old admin sign-in gets at step-up
+	// (dev mode names its token route); "" for an identity provider's.
+	FreshSignIn string
+}
+
+// Assemble builds the services on p. The platform key's provider must be
+// configured: a deployment that cannot wrap a new tenant's TMK fails at
+// start, not at the first tenant.
+func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
+	if err := p.Providers.Require(p.PlatformKey.Provider); err != nil {
+		return nil, fmt.Errorf("configuration: platform key: %w", err)
+	}
+	tenants := tenantkms.New(p.Store, p.Providers, p.Events, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
+		PlatformKey: p.PlatformKey, Concurrency: cfg.PollConcurrency, Metrics: p.Metrics, Log: log})
+	return &App{Config: cfg, Log: log, Store: p.Store, Tenants: tenants, Deps: &api.Deps{
+		Tenants: tenants, Keys: p.Providers, Agents: &agents.Service{Store: p.Store, Now: time.Now},
+		Audit: &audit.Service{Log: p.Store}, Admins: p.Admins, Health: p.Store,
+		StepUp: &auth.StepUp{Tokens: p.Store, Audit: p.Store, MaxAge: cfg.StepUpMaxAge, ACRValues: cfg.StepUpACRValues,
+			TTL: 120 * time.Second, FreshSignIn: p.FreshSignIn},
 		SessionTTL: cfg.SessionTTL, Now: time.Now,
-	}}
+	}}, nil
 }

@@ -1,7 +1,7 @@
 // Package auth authenticates keyseal's callers: admins by JWTs from the
 // operator's identity provider (verified against its JWKS), privileged admin
 // calls by single-use step-up tokens (RFC 9470 style), and agents by hashed
-// agent keys. DevIssuer stands in for the identity provider locally.
+// agent keys. Package devissuer stands in for the identity provider locally.
 package auth
 
 import (
@@ -22,9 +22,9 @@ import (
 // AdminRole is the role an admin JWT must carry, in "roles" or "scope".
 const AdminRole = "keyseal:admin"
 
-// defaultTenantClaim is the claim that names the admin's tenant unless
+// DefaultTenantClaim is the claim that names the admin's tenant unless
 // AdminConfig.TenantClaim says otherwise.
-const defaultTenantClaim = "tenant_id"
+const DefaultTenantClaim = "tenant_id"
 
 // allowedAlgs are the only signature algorithms accepted. All are
 // asymmetric, so a public key from the JWKS can never double as an HMAC
@@ -44,6 +44,9 @@ type Admin struct {
 	ACR      string
 	AMR      []string
 }
+
+// Actor is how audit entries name the admin.
+func (a *Admin) Actor() string { return "admin:" + a.Subject }
 
 // AdminConfig configures an AdminVerifier. Exactly one of JWKSURL and JWKS
 // must be set: a URL for a real identity provider whose keys rotate, inline
@@ -87,7 +90,7 @@ func NewAdminVerifier(cfg AdminConfig) (*AdminVerifier, error) {
 	}
 	v := &AdminVerifier{issuer: cfg.Issuer, audience: cfg.Audience, tenantClaim: cfg.TenantClaim, now: cfg.Now}
 	if v.tenantClaim == "" {
-		v.tenantClaim = defaultTenantClaim
+		v.tenantClaim = DefaultTenantClaim
 	}
 	if v.now == nil {
 		v.now = time.Now

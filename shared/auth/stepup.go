@@ -24,16 +24,18 @@ const (
 // unless StepUp.ACRValues says otherwise.
 var defaultACRValues = []string{"mfa"}
 
-// stepUpHeader is the request header privileged calls carry the step-up
+// StepUpHeader is the request header privileged calls carry the step-up
 // token in.
-const stepUpHeader = "X-Keyseal-StepUp"
+const StepUpHeader = "X-Keyseal-StepUp"
 
 // StepUp issues and consumes step-up tokens: short-lived, single-use proof
 // that an admin authenticated strongly and recently, bound to the admin's
 // subject and tenant. Tokens are stored only as hashes, so a leak of the
 // store does not yield usable tokens.
 type StepUp struct {
-	Store keyseal.Store
+	Tokens keyseal.StepUpStore
+	// Audit records each issue in the admin's tenant chain.
+	Audit keyseal.AuditLog
 	// MaxAge is how recent auth_time must be (default 300 s).
 	MaxAge time.Duration
 	// ACRValues are the acr values accepted as strong authentication
@@ -44,6 +46,10 @@ type StepUp struct {
 	TTL time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// FreshSignIn, when set, replaces the advice "sign in again with MFA"
+	// in the EINSUFFICIENT message: dev mode names the route that mints a
+	// fresh admin token.
+	FreshSignIn string
 }
 
 func (s *StepUp) now() time.Time {
@@ -90,16 +96,17 @@ func (s *StepUp) Issue(ctx context.Context, a *Admin) (token string, expiresAt t
 	}
 	expiresAt = now.Add(s.ttl()).Truncate(time.Second)
 	rec := keyseal.StepUpToken{Hash: hashSecret(token), Subject: a.Subject, TenantID: a.TenantID, ExpiresAt: expiresAt}
-	if err := s.Store.PutStepUp(ctx, rec); err != nil {
+	if err := s.Tokens.PutStepUp(ctx, rec); err != nil {
 		return "", time.Time{}, fmt.Errorf("step-up: store token: %w", err)
 	}
 	// The token is useless to anyone who does not hold it, so an audit
 	// failure after the put leaves nothing to undo; the caller just gets no
 	// token.
-	_, err = s.Store.AppendAudit(ctx, a.TenantID, keyseal.AuditRecord{
+	_, err = s.Audit.AppendAudit(ctx, a.TenantID, keyseal.AuditRecord{
+		At:       now,
 		Action:   keyseal.ActionStepUp,
 		Severity: keyseal.SeverityInfo,
-		Actor:    "admin:" + a.Subject,
+		Actor:    a.Actor(),
 		Details:  map[string]string{"expires_at": expiresAt.Format(time.RFC3339)},
 	})
 	if err != nil {
@@ -122,30 +129,23 @@ func (s *StepUp) weakness(a *Admin, now time.Time) string {
 	return ""
 }
 
-// challenge builds the EINSUFFICIENT error and its RFC 9470 challenge.
-func (s *StepUp) challenge(problem string) error {
-	e := keyseal.Errorf(keyseal.EINSUFFICIENT,
-		"step-up needs a fresh multi-factor sign-in: %s; sign in again with MFA and retry", problem)
-	e.Header = map[string]string{"WWW-Authenticate": fmt.Sprintf(
-		`Bearer error="insufficient_user_authentication", error_description=%s, acr_values=%s, max_age=%d`,
-		quote("A fresh multi-factor authentication is required"),
-		quote(strings.Join(s.acrValues(), " ")),
-		int64(s.maxAge()/time.Second))}
-	return e
-}
+// Extra fields of an EINSUFFICIENT error: what a fresh sign-in must show.
+// The HTTP layer turns them into the RFC 9470 WWW-Authenticate challenge.
+const (
+	ExtraACRValues = "acr_values"
+	ExtraMaxAge    = "max_age"
+)
 
-// quote renders s as an HTTP quoted-string (RFC 9110 §5.6.4).
-func quote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		if r == '"' || r == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
+// challenge builds the EINSUFFICIENT error with what the RFC 9470
+// challenge needs.
+func (s *StepUp) challenge(problem string) error {
+	advice := "sign in again with MFA and retry"
+	if s.FreshSignIn != "" {
+		advice = s.FreshSignIn
 	}
-	b.WriteByte('"')
-	return b.String()
+	return keyseal.Errorf(keyseal.EINSUFFICIENT, "step-up needs a fresh multi-factor sign-in: %s; %s", problem, advice).
+		With(ExtraACRValues, strings.Join(s.acrValues(), " ")).
+		With(ExtraMaxAge, int64(s.maxAge()/time.Second))
 }
 
 func stepUpRequired(format string, args ...any) error {
@@ -161,10 +161,10 @@ func stepUpRequired(format string, args ...any) error {
 func (s *StepUp) Consume(ctx context.Context, a *Admin, token string) error {
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return stepUpRequired("this call needs a step-up token: send it in %s; get one from POST /admin/auth/step-up", stepUpHeader)
+		return stepUpRequired("this call needs a step-up token: send it in %s; get one from POST /admin/auth/step-up", StepUpHeader)
 	}
 	h := hashSecret(token)
-	tok, err := s.Store.GetStepUp(ctx, h)
+	tok, err := s.Tokens.GetStepUp(ctx, h)
 	switch {
 	case keyseal.ErrorCode(err) == keyseal.ENOTFOUND:
 		return stepUpRequired("unknown step-up token; get one from POST /admin/auth/step-up")
@@ -177,7 +177,7 @@ func (s *StepUp) Consume(ctx context.Context, a *Admin, token string) error {
 	case tok.Used:
 		return stepUpRequired("the step-up token was already used; each one is good for one call")
 	}
-	err = s.Store.UseStepUp(ctx, h)
+	err = s.Tokens.UseStepUp(ctx, h)
 	switch keyseal.ErrorCode(err) {
 	case "":
 		return nil

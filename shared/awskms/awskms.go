@@ -33,7 +33,7 @@ type Provider struct {
 	clientFor func(roleARN, externalID string) API
 }
 
-var _ keyseal.KMS = (*Provider)(nil)
+var _ keyseal.Provider = (*Provider)(nil)
 
 // Option configures a Provider.
 type Option func(*Provider)
@@ -85,8 +85,8 @@ func RoleClients(cfg aws.Config, stsClient stscreds.AssumeRoleAPIClient) func(ro
 }
 
 func (p *Provider) clientOf(key keyseal.KeyRef) API {
-	if key.RoleARN != "" && p.clientFor != nil {
-		return p.clientFor(key.RoleARN, key.ExternalID)
+	if role := key.Access[AccessRoleARN]; role != "" && p.clientFor != nil {
+		return p.clientFor(role, key.Access[AccessExternalID])
 	}
 	return p.client
 }
@@ -104,20 +104,22 @@ func inKeyRegion(keyID string) []func(*kms.Options) {
 }
 
 // Wrap implements keyseal.KMS with kms:Encrypt.
-func (p *Provider) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) ([]byte, error) {
+// The blob carries the key version inside it, so Wrapped.KeyVersion stays
+// empty.
+func (p *Provider) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) (keyseal.Wrapped, error) {
 	c := p.clientOf(key)
 	out, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key.KeyID), Plaintext: plaintext, EncryptionContext: ec}, inKeyRegion(key.KeyID)...)
 	if err != nil {
-		return nil, Classify(ctx, c, key.KeyID, err)
+		return keyseal.Wrapped{}, Classify(ctx, c, key.KeyID, err)
 	}
-	return out.CiphertextBlob, nil
+	return keyseal.Wrapped{Blob: out.CiphertextBlob}, nil
 }
 
 // Unwrap implements keyseal.KMS with kms:Decrypt, pinned to key: KMS
 // refuses a blob made under any other key (IncorrectKeyException).
-func (p *Provider) Unwrap(ctx context.Context, key keyseal.KeyRef, blob []byte, ec map[string]string) ([]byte, error) {
+func (p *Provider) Unwrap(ctx context.Context, key keyseal.KeyRef, w keyseal.Wrapped, ec map[string]string) ([]byte, error) {
 	c := p.clientOf(key)
-	out, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(key.KeyID), CiphertextBlob: blob, EncryptionContext: ec}, inKeyRegion(key.KeyID)...)
+	out, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(key.KeyID), CiphertextBlob: w.Blob, EncryptionContext: ec}, inKeyRegion(key.KeyID)...)
 	if err != nil {
 		return nil, Classify(ctx, c, key.KeyID, err)
 	}

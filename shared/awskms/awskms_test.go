@@ -233,7 +233,7 @@ func TestInvalidStateIsResolvedWithDescribeKey(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			f := &fakeKMS{err: &types.KMSInvalidStateException{Message: aws.String("key state")}, state: c.state, describeErr: c.describeErr}
-			_, err := awskms.New(f).Unwrap(context.Background(), keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: keyARN}, []byte("blob:x"), nil)
+			_, err := awskms.New(f).Unwrap(context.Background(), keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: keyARN}, keyseal.Wrapped{Blob: []byte("blob:x")}, nil)
 			var ke *keyseal.KMSError
 			if !errors.As(err, &ke) {
 				t.Fatalf("not a KMSError: %v", err)
@@ -294,7 +294,7 @@ func TestAssumeRoleRouting(t *testing.T) {
 		t.Fatal("a key without a role must use the base client")
 	}
 	role := "arn:aws:iam::111122223333:role/keyseal"
-	if _, err := p.Wrap(ctx, keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: keyARN, RoleARN: role, ExternalID: "ext-1"}, []byte("x"), nil); err != nil {
+	if _, err := p.Wrap(ctx, keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: keyARN, Access: map[string]string{awskms.AccessRoleARN: role, awskms.AccessExternalID: "ext-1"}}, []byte("x"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if customer.encrypt == nil || asked != [2]string{role, "ext-1"} {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -154,18 +151,14 @@ func resolveState(ctx context.Context, client API, keyID string, cause error) *k
 	return e
 }
 
-// localCode names a failure that never got a KMS answer.
+// localCode names a failure that never got a KMS answer: the transport
+// failures every provider shares, plus the SDK's own wrapper of a request
+// that could not be sent.
 func localCode(err error) string {
-	var netErr net.Error
-	var sendErr *smithyhttp.RequestSendError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "Timeout"
-	case errors.Is(err, context.Canceled):
-		return "Canceled"
-	case errors.As(err, &netErr), errors.As(err, &sendErr),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED):
+	if code, ok := keyseal.TransportCode(err); ok {
+		return code
+	}
+	if _, ok := errors.AsType[*smithyhttp.RequestSendError](err); ok {
 		return "NetworkError"
 	}
 	// Anything else (missing credentials, a serialization failure) is

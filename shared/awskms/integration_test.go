@@ -50,7 +50,8 @@ func TestConformanceOnLocalStack(t *testing.T) {
 	}))
 
 	kmstest.Run(t, kmstest.Harness{
-		New: func(t *testing.T) (keyseal.KMS, keyseal.KeyRef) {
+		Fields: func(key keyseal.KeyRef) map[string]string { return map[string]string{"key_arn": key.KeyID} },
+		New: func(t *testing.T) (keyseal.Provider, keyseal.KeyRef) {
 			return p, newKey(t, admin)
 		},
 		SetState: func(t *testing.T, key keyseal.KeyRef, state string) bool {
@@ -121,8 +122,7 @@ func TestAssumedRoleOnLocalStack(t *testing.T) {
 	key := newKey(t, admin)
 	// A role in the account LocalStack's default credentials map to, so the
 	// session credentials see the same keys.
-	key.RoleARN = "arn:aws:iam::000000000000:role/keyseal-access"
-	key.ExternalID = "kmstest-external-id"
+	key.Access = map[string]string{awskms.AccessRoleARN: "arn:aws:iam::000000000000:role/keyseal-access", awskms.AccessExternalID: "kmstest-external-id"}
 	ec := map[string]string{"keyseal:tenant": "acme"}
 	blob, err := p.Wrap(ctx, key, []byte("tenant master key"), ec)
 	if err != nil {
@@ -140,7 +140,7 @@ func TestAssumedRoleOnLocalStack(t *testing.T) {
 	if _, err := p.Unwrap(ctx, key, blob, ec); err != nil {
 		t.Fatalf("unwrap by bare key ID through the key account's role: %v", err)
 	}
-	key.RoleARN = "arn:aws:iam::111111111111:role/keyseal-access"
+	key.Access = map[string]string{awskms.AccessRoleARN: "arn:aws:iam::111111111111:role/keyseal-access", awskms.AccessExternalID: "kmstest-external-id"}
 	_, err = p.Unwrap(ctx, key, blob, ec)
 	var ke *keyseal.KMSError
 	if !errors.As(err, &ke) || !ke.Terminal {

@@ -135,7 +135,7 @@ func TestClassifyThroughTheRealSDK(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-" + name}
 			_, werr := p.Wrap(ctx, key, []byte("x"), nil)
-			_, uerr := p.Unwrap(ctx, key, []byte("wrapped"), nil)
+			_, uerr := p.Unwrap(ctx, key, keyseal.Wrapped{Blob: []byte("wrapped")}, nil)
 			for op, err := range map[string]error{"Wrap": werr, "Unwrap": uerr} {
 				var ke *keyseal.KMSError
 				if !errors.As(err, &ke) || ke.Terminal != c.terminal || ke.Reason != c.reason || ke.Code != c.code {
@@ -145,10 +145,10 @@ func TestClassifyThroughTheRealSDK(t *testing.T) {
 		})
 	}
 	key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok"}
-	if blob, err := p.Wrap(ctx, key, []byte("x"), nil); err != nil || string(blob) != "wrapped" {
+	if blob, err := p.Wrap(ctx, key, []byte("x"), nil); err != nil || string(blob.Blob) != "wrapped" {
 		t.Fatalf("healthy key wrap: %q %v", blob, err)
 	}
-	if plain, err := p.Unwrap(ctx, key, []byte("wrapped"), nil); err != nil || string(plain) != "unwrapped" {
+	if plain, err := p.Unwrap(ctx, key, keyseal.Wrapped{Blob: []byte("wrapped")}, nil); err != nil || string(plain) != "unwrapped" {
 		t.Fatalf("healthy key unwrap: %q %v", plain, err)
 	}
 }
@@ -173,8 +173,8 @@ func TestRefusedRoleIsTerminal(t *testing.T) {
 		"arn:aws:iam::111122223333:role/untrusted": "AccessDenied",
 		"arn:aws:iam::111122223333:role/expired":   "ExpiredToken",
 	} {
-		key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok", RoleARN: role, ExternalID: "ext"}
-		_, err := p.Unwrap(context.Background(), key, []byte("wrapped"), nil)
+		key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok", Access: map[string]string{awskms.AccessRoleARN: role, awskms.AccessExternalID: "ext"}}
+		_, err := p.Unwrap(context.Background(), key, keyseal.Wrapped{Blob: []byte("wrapped")}, nil)
 		var ke *keyseal.KMSError
 		if !errors.As(err, &ke) || !ke.Terminal || ke.Reason != keyseal.ReasonAccessDenied || ke.Code != code {
 			t.Fatalf("%s: got %v (code %s), want terminal access_denied with code %s", role, err, codeOf(err), code)
@@ -193,7 +193,7 @@ func TestRoleClientsAssumeTheCustomerRole(t *testing.T) {
 	clientFor := awskms.RoleClients(cfg, sts.NewFromConfig(cfg))
 	p := awskms.New(kms.NewFromConfig(cfg), awskms.WithAssumeRole(clientFor))
 	role := "arn:aws:iam::111122223333:role/keyseal-access"
-	key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok", RoleARN: role, ExternalID: "tenant-acme-7f3c"}
+	key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok", Access: map[string]string{awskms.AccessRoleARN: role, awskms.AccessExternalID: "tenant-acme-7f3c"}}
 	for range 2 {
 		if _, err := p.Wrap(context.Background(), key, []byte("x"), nil); err != nil {
 			t.Fatal(err)
@@ -223,7 +223,7 @@ func TestRoleClientsAssumeTheCustomerRole(t *testing.T) {
 	// Another external ID for the same role is its own AssumeRole; a role
 	// without one sends none.
 	for _, ext := range []string{"tenant-other", ""} {
-		key.ExternalID = ext
+		key.Access = map[string]string{awskms.AccessRoleARN: key.Access[awskms.AccessRoleARN], awskms.AccessExternalID: ext}
 		if _, err := p.Wrap(context.Background(), key, []byte("x"), nil); err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package keyseal
 
 import (
 	"hash/fnv"
+	"maps"
 	"regexp"
 	"time"
 )
@@ -99,6 +100,7 @@ type Tenant struct {
 // the original for the conditional write.
 func (t *Tenant) Clone() *Tenant {
 	c := *t
+	c.Key.Access = maps.Clone(t.Key.Access)
 	if t.SealedSince != nil {
 		v := *t.SealedSince
 		c.SealedSince = &v

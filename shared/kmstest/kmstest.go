@@ -1,4 +1,4 @@
-// Package kmstest is the conformance suite every keyseal.KMS provider
+// Package kmstest is the conformance suite every keyseal.Provider
 // passes: the local provider in unit tests, AWS KMS on LocalStack (with the
 // fault proxy for the states LocalStack cannot produce) in the integration
 // tier. It pins down the contract the seal state machine relies on: which
@@ -28,7 +28,10 @@ const (
 // Harness tells the suite how to reach a provider.
 type Harness struct {
 	// New returns a provider and a fresh enabled key on it.
-	New func(t *testing.T) (keyseal.KMS, keyseal.KeyRef)
+	New func(t *testing.T) (keyseal.Provider, keyseal.KeyRef)
+	// Fields returns the registration fields (a PUT /admin/tenant-kms body
+	// without "provider") that name key; ParseKey must give key back.
+	Fields func(key keyseal.KeyRef) map[string]string
 	// SetState drives a key into one of the five states; it returns false
 	// when the harness cannot produce that state (the subtest is then
 	// skipped saying so). Enabled must always work: it also clears any
@@ -57,10 +60,26 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		k, key := h.New(t)
 		blob := wrap(t, k, key, secret)
-		if bytes.Contains(blob, secret) {
+		if bytes.Contains(blob.Blob, secret) {
 			t.Fatal("the wrapped blob contains the plaintext")
 		}
 		unwrap(t, k, key, blob, secret)
+	})
+
+	t.Run("ParseKey", func(t *testing.T) {
+		k, key := h.New(t)
+		got, err := k.ParseKey(h.Fields(key))
+		if err != nil || !got.Equal(key) {
+			t.Fatalf("ParseKey(%v) = %+v, %v; want %+v", h.Fields(key), got, err, key)
+		}
+		fields := h.Fields(key)
+		fields["no_such_field"] = "x"
+		if _, err := k.ParseKey(fields); keyseal.ErrorCode(err) != keyseal.EINVALID || !strings.Contains(keyseal.ErrorMessage(err), "no_such_field") {
+			t.Fatalf("ParseKey with an unknown field: %v, want EINVALID naming it", err)
+		}
+		if _, err := k.ParseKey(map[string]string{}); keyseal.ErrorCode(err) != keyseal.EINVALID {
+			t.Fatalf("ParseKey without a key: %v, want EINVALID", err)
+		}
 	})
 
 	t.Run("OtherEncryptionContextIsTerminal", func(t *testing.T) {
@@ -129,7 +148,7 @@ func Run(t *testing.T, h Harness) {
 	}
 }
 
-func wrap(t *testing.T, k keyseal.KMS, key keyseal.KeyRef, plaintext []byte) []byte {
+func wrap(t *testing.T, k keyseal.KMS, key keyseal.KeyRef, plaintext []byte) keyseal.Wrapped {
 	t.Helper()
 	blob, err := k.Wrap(context.Background(), key, plaintext, ec)
 	if err != nil {
@@ -138,7 +157,7 @@ func wrap(t *testing.T, k keyseal.KMS, key keyseal.KeyRef, plaintext []byte) []b
 	return blob
 }
 
-func unwrap(t *testing.T, k keyseal.KMS, key keyseal.KeyRef, blob, plaintext []byte) {
+func unwrap(t *testing.T, k keyseal.KMS, key keyseal.KeyRef, blob keyseal.Wrapped, plaintext []byte) {
 	t.Helper()
 	got, err := k.Unwrap(context.Background(), key, blob, ec)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -51,7 +52,30 @@ type Provider struct {
 	unwraps atomic.Int64
 }
 
-var _ keyseal.KMS = (*Provider)(nil)
+var _ keyseal.Provider = (*Provider)(nil)
+
+// keyVersion is the only version a local key has; Wrap reports it so the
+// KeyVersion seam is exercised in dev mode and unit tests.
+const keyVersion = "1"
+
+var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+// ParseKey implements keyseal.Provider: a local key is named by key_id.
+func (p *Provider) ParseKey(fields map[string]string) (keyseal.KeyRef, error) {
+	for name := range fields {
+		switch name {
+		case "key_id":
+		case "key_arn":
+			return keyseal.KeyRef{}, keyseal.Errorf(keyseal.EINVALID, "provider local takes key_id, not key_arn")
+		default:
+			return keyseal.KeyRef{}, keyseal.Errorf(keyseal.EINVALID, "provider local takes only key_id; %s does not apply to it", name)
+		}
+	}
+	if !keyIDPattern.MatchString(fields["key_id"]) {
+		return keyseal.KeyRef{}, keyseal.Errorf(keyseal.EINVALID, "key_id is required for provider local (1-64 letters, digits and -)")
+	}
+	return keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: fields["key_id"]}, nil
+}
 
 // Open loads the keys persisted at path, or starts empty; path "" keeps
 // keys in memory only.
@@ -245,32 +269,36 @@ func aad(keyID string, ec map[string]string) []byte {
 
 // Wrap implements keyseal.KMS. The blob is: key id length (1 byte), key id,
 // nonce, AES-256-GCM ciphertext.
-func (p *Provider) Wrap(ctx context.Context, ref keyseal.KeyRef, plaintext []byte, ec map[string]string) ([]byte, error) {
+func (p *Provider) Wrap(ctx context.Context, ref keyseal.KeyRef, plaintext []byte, ec map[string]string) (keyseal.Wrapped, error) {
 	p.wraps.Add(1)
 	aead, err := p.usable(ctx, ref.KeyID)
 	if err != nil {
-		return nil, err
+		return keyseal.Wrapped{}, err
 	}
 	if len(ref.KeyID) > 255 {
-		return nil, kmsErr(true, keyseal.ReasonKeyNotFound, "ValidationException", "key id too long")
+		return keyseal.Wrapped{}, kmsErr(true, keyseal.ReasonKeyNotFound, "ValidationException", "key id too long")
 	}
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, kmsErr(false, keyseal.ReasonUnreachable, "KMSInternalException", "local KMS: %w", err)
+		return keyseal.Wrapped{}, kmsErr(false, keyseal.ReasonUnreachable, "KMSInternalException", "local KMS: %w", err)
 	}
 	blob := append([]byte{byte(len(ref.KeyID))}, ref.KeyID...)
 	blob = append(blob, nonce...)
-	return aead.Seal(blob, nonce, plaintext, aad(ref.KeyID, ec)), nil
+	return keyseal.Wrapped{Blob: aead.Seal(blob, nonce, plaintext, aad(ref.KeyID, ec)), KeyVersion: keyVersion}, nil
 }
 
 // Unwrap implements keyseal.KMS, pinned to ref: a blob made under another
 // key, or with another encryption context, is refused as terminal.
-func (p *Provider) Unwrap(ctx context.Context, ref keyseal.KeyRef, blob []byte, ec map[string]string) ([]byte, error) {
+func (p *Provider) Unwrap(ctx context.Context, ref keyseal.KeyRef, w keyseal.Wrapped, ec map[string]string) ([]byte, error) {
 	p.unwraps.Add(1)
 	aead, err := p.usable(ctx, ref.KeyID)
 	if err != nil {
 		return nil, err
 	}
+	if w.KeyVersion != "" && w.KeyVersion != keyVersion {
+		return nil, kmsErr(true, keyseal.ReasonInvalidBlob, "IncorrectKeyException", "local keys have no version %q", w.KeyVersion)
+	}
+	blob := w.Blob
 	if len(blob) < 1 || len(blob) < 1+int(blob[0])+aead.NonceSize() {
 		return nil, kmsErr(true, keyseal.ReasonInvalidBlob, "InvalidCiphertextException", "ciphertext is malformed")
 	}

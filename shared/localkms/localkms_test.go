@@ -27,7 +27,8 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			kmstest.Run(t, kmstest.Harness{
-				New: func(t *testing.T) (keyseal.KMS, keyseal.KeyRef) {
+				Fields: func(key keyseal.KeyRef) map[string]string { return map[string]string{"key_id": key.KeyID} },
+				New: func(t *testing.T) (keyseal.Provider, keyseal.KeyRef) {
 					id, err := p.CreateKey()
 					if err != nil {
 						t.Fatal(err)
@@ -86,7 +87,7 @@ func TestCreateKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := bytes.Replace(blob, []byte(a.KeyID), []byte(b.KeyID), 1)
+	forged := keyseal.Wrapped{Blob: bytes.Replace(blob.Blob, []byte(a.KeyID), []byte(b.KeyID), 1), KeyVersion: blob.KeyVersion}
 	_, err = p.Unwrap(context.Background(), b, forged, nil)
 	if ke := kmsError(t, err); !ke.Terminal || ke.Reason != keyseal.ReasonInvalidBlob {
 		t.Fatalf("forged blob: %v", ke)
@@ -120,10 +121,10 @@ func TestEncryptionContextEncoding(t *testing.T) {
 	if got, err := p.Unwrap(ctx, key, blob, same); err != nil || string(got) != "secret" {
 		t.Fatalf("same context: %q %v", got, err)
 	}
-	if _, err := p.Unwrap(ctx, key, blob[:len(blob)-1], same); kmsError(t, err).Reason != keyseal.ReasonInvalidBlob {
+	if _, err := p.Unwrap(ctx, key, keyseal.Wrapped{Blob: blob.Blob[:len(blob.Blob)-1]}, same); kmsError(t, err).Reason != keyseal.ReasonInvalidBlob {
 		t.Fatal("a truncated blob was not refused as invalid ciphertext")
 	}
-	if _, err := p.Unwrap(ctx, key, nil, same); kmsError(t, err).Reason != keyseal.ReasonInvalidBlob {
+	if _, err := p.Unwrap(ctx, key, keyseal.Wrapped{}, same); kmsError(t, err).Reason != keyseal.ReasonInvalidBlob {
 		t.Fatal("an empty blob was not refused as invalid ciphertext")
 	}
 }

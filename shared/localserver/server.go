@@ -13,7 +13,7 @@ import (
 
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/app"
-	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/internal/privatefile"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/poller"
@@ -36,7 +36,7 @@ type Credentials struct {
 // Server is a running local server.
 type Server struct {
 	App         *app.App
-	Local       *app.Local
+	Local       *Local
 	Router      *api.Router
 	Credentials Credentials
 	URL         string
@@ -56,14 +56,13 @@ type Options struct {
 // Start provisions the demo tenant, writes dev-credentials.json, starts the
 // poller every Config.PollInterval and serves HTTP on opt.Addr until ctx
 // ends or Close.
-func Start(ctx context.Context, a *app.App, l *app.Local, opt Options) (*Server, error) {
+func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, error) {
 	ln, err := net.Listen("tcp", opt.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", opt.Addr, err)
 	}
 	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
-	s.Router = api.NewRouter(a.Log, api.SessionRoutes(a.Deps), api.AdminRoutes(a.Deps), api.UnsealRoutes(a.Deps),
-		api.HealthRoutes(a.Deps), s.devRoutes())
+	s.Router = api.NewRouter(a.Log, a.Deps.Routes(""), s.devRoutes())
 	if err := s.provisionDemo(ctx, opt); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("provision demo tenant: %w", err)
@@ -162,7 +161,7 @@ func (s *Server) demoKey(ctx context.Context, opt Options) (keyseal.KeyRef, erro
 	id := opt.DemoKeyID
 	if id == "" {
 		var err error
-		if id, err = app.EnsureKey(ctx, s.Local.AWS.KMS, "alias/keyseal-demo"); err != nil {
+		if id, err = EnsureKey(ctx, s.Local.AWS.KMS, "alias/keyseal-demo"); err != nil {
 			return keyseal.KeyRef{}, err
 		}
 	}
@@ -171,7 +170,7 @@ func (s *Server) demoKey(ctx context.Context, opt Options) (keyseal.KeyRef, erro
 
 // adminToken mints an admin JWT fit for step-up (fresh auth_time, acr mfa).
 func (s *Server) adminToken(tenantID, subject string, ttl time.Duration) (string, error) {
-	return s.Local.Issuer.Mint(auth.DevClaims{Subject: subject, TenantID: tenantID, TTL: ttl, AuthTime: time.Now(),
+	return s.Local.Issuer.Mint(devissuer.Claims{Subject: subject, TenantID: tenantID, TTL: ttl, AuthTime: time.Now(),
 		ACR: "mfa", AMR: []string{"pwd", "mfa"}, Roles: []string{"keyseal:admin"}})
 }
 

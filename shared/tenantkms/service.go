@@ -55,7 +55,7 @@ type Metrics interface {
 
 // Service is the tenant KMS service. It is safe for concurrent use.
 type Service struct {
-	store    keyseal.Store
+	store    keyseal.TenantStore
 	kms      keyseal.KMS
 	events   keyseal.Events
 	opt      Options
@@ -63,8 +63,8 @@ type Service struct {
 	sweeping sync.Mutex
 }
 
-// New returns a Service.
-func New(store keyseal.Store, kms keyseal.KMS, events keyseal.Events, opt Options) *Service {
+// New returns a Service. kms is usually keyseal.Providers.
+func New(store keyseal.TenantStore, kms keyseal.KMS, events keyseal.Events, opt Options) *Service {
 	if opt.CacheTTL <= 0 {
 		opt.CacheTTL = 5 * time.Minute
 	}
@@ -83,9 +83,6 @@ func New(store keyseal.Store, kms keyseal.KMS, events keyseal.Events, opt Option
 	return &Service{store: store, kms: kms, events: events, opt: opt, cache: newCache(opt.CacheTTL, opt.Now)}
 }
 
-// CacheTTL reports the configured TMK cache TTL.
-func (s *Service) CacheTTL() time.Duration { return s.opt.CacheTTL }
-
 // tmkContext is the encryption context every wrapped TMK is bound to, so a
 // blob cannot be replayed for another tenant or version.
 func tmkContext(tenantID string, version int) map[string]string {
@@ -97,6 +94,11 @@ func probeContext(tenantID string) map[string]string {
 }
 
 func (s *Service) now() time.Time { return s.opt.Now().UTC() }
+
+// record is an audit record stamped with the service's clock.
+func (s *Service) record(action, severity, actor string, details map[string]string) *keyseal.AuditRecord {
+	return &keyseal.AuditRecord{At: s.now(), Action: action, Severity: severity, Actor: actor, Details: details}
+}
 
 func (s *Service) emit(values ...metrics.Value) {
 	if s.opt.Metrics != nil {
@@ -143,8 +145,8 @@ func (s *Service) Provision(ctx context.Context, tenantID, actor string) (*keyse
 	now := s.now()
 	t = &keyseal.Tenant{ID: tenantID, Key: s.opt.PlatformKey, Status: keyseal.StatusActive, ActiveVersion: 1,
 		LastVerifiedAt: &now, CreatedAt: now, UpdatedAt: now}
-	err = s.store.CreateTenant(ctx, t, v, keyseal.AuditRecord{Action: keyseal.ActionTenantProvision, Severity: keyseal.SeverityInfo,
-		Actor: actor, Details: map[string]string{"tmk_version": "1", "provider": s.opt.PlatformKey.Provider}})
+	err = s.store.CreateTenant(ctx, t, v, *s.record(keyseal.ActionTenantProvision, keyseal.SeverityInfo, actor,
+		map[string]string{"tmk_version": "1", "provider": s.opt.PlatformKey.Provider}))
 	if keyseal.ErrorCode(err) == keyseal.ECONFLICT { // provisioned concurrently
 		return s.store.GetTenant(ctx, tenantID)
 	}
@@ -166,11 +168,11 @@ func (s *Service) newVersion(ctx context.Context, tenantID string, version int, 
 	if err != nil {
 		return keyseal.TMKVersion{}, err
 	}
-	return keyseal.TMKVersion{TenantID: tenantID, Version: version, Wrapped: wrapped, Key: key,
+	return keyseal.TMKVersion{TenantID: tenantID, Version: version, Wrapped: wrapped.Blob, KeyVersion: wrapped.KeyVersion, Key: key,
 		SigningPublicKey: pub, CreatedAt: s.now()}, nil
 }
 
-func (s *Service) wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) ([]byte, error) {
+func (s *Service) wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) (keyseal.Wrapped, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opt.KMSTimeout)
 	defer cancel()
 	return s.kms.Wrap(ctx, key, plaintext, ec)
@@ -179,7 +181,7 @@ func (s *Service) wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte
 func (s *Service) unwrap(ctx context.Context, v keyseal.TMKVersion) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opt.KMSTimeout)
 	defer cancel()
-	return s.kms.Unwrap(ctx, v.Key, v.Wrapped, tmkContext(v.TenantID, v.Version))
+	return s.kms.Unwrap(ctx, v.Key, v.Blob(), tmkContext(v.TenantID, v.Version))
 }
 
 // activeVersion returns the tenant's active TMK version. A crypto-erased
@@ -394,8 +396,8 @@ func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSEr
 		t.SealedSince = &now
 		t.SealReason = kerr.Reason
 		t.LastVerifyError = msg
-		return keyseal.Change{Audit: &keyseal.AuditRecord{Action: keyseal.ActionSeal, Severity: keyseal.SeverityCritical, Actor: ActorSystem,
-			Details: map[string]string{"reason": kerr.Reason, "kms_error": kerr.Code, "key_id": t.Key.KeyID}}}, nil
+		return keyseal.Change{Audit: s.record(keyseal.ActionSeal, keyseal.SeverityCritical, ActorSystem,
+			map[string]string{"reason": kerr.Reason, "kms_error": kerr.Code, "key_id": t.Key.KeyID})}, nil
 	})
 	if errors.Is(err, errNoChange) {
 		return t, nil
@@ -475,7 +477,7 @@ func (s *Service) unseal(ctx context.Context, tenantID, actor, trigger string, r
 		t.LastVerifyError = ""
 		t.LastVerifiedAt = &now
 		t.LastLatencyMS = res.latency.Milliseconds()
-		return keyseal.Change{Audit: &keyseal.AuditRecord{Action: keyseal.ActionUnseal, Severity: keyseal.SeverityCritical, Actor: actor, Details: details}}, nil
+		return keyseal.Change{Audit: s.record(keyseal.ActionUnseal, keyseal.SeverityCritical, actor, details)}, nil
 	})
 	if err != nil {
 		return err
@@ -484,4 +486,31 @@ func (s *Service) unseal(ctx context.Context, tenantID, actor, trigger string, r
 	s.opt.Log.Info("tenant unsealed", "tenant_id", tenantID, "trigger", trigger, "actor", actor)
 	s.publish(ctx, keyseal.Event{Type: keyseal.EventUnsealed, TenantID: tenantID, Details: map[string]string{"trigger": trigger}})
 	return nil
+}
+
+// Reachability is what a tenant row says about its KMS between polls.
+type Reachability struct {
+	// Reachable is false when the last check failed or the tenant is not
+	// active.
+	Reachable bool
+	// ServingFromCacheUntil is set while an active tenant's last check
+	// failed transiently: the moment its cached TMK runs out, after which
+	// the tenant seals (reason unreachable) unless the KMS answers again.
+	ServingFromCacheUntil *time.Time
+}
+
+// Reachability reports t's KMS reachability as its row records it.
+func (s *Service) Reachability(t *keyseal.Tenant) Reachability {
+	if t.Status != keyseal.StatusActive {
+		return Reachability{}
+	}
+	if t.LastVerifyError == "" {
+		return Reachability{Reachable: true}
+	}
+	r := Reachability{}
+	if t.LastVerifiedAt != nil {
+		until := t.LastVerifiedAt.Add(s.opt.CacheTTL)
+		r.ServingFromCacheUntil = &until
+	}
+	return r
 }

@@ -179,34 +179,6 @@ func TestRegisterRejectsUnusableKey(t *testing.T) {
 	}
 }
 
-func TestValidateKey(t *testing.T) {
-	tests := []struct {
-		name string
-		key  keyseal.KeyRef
-		want string
-	}{
-		{"key ARN", keyseal.KeyRef{Provider: "aws-kms", KeyID: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}, ""},
-		{"multi-region key", keyseal.KeyRef{Provider: "aws-kms", KeyID: "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"}, ""},
-		{"gov partition", keyseal.KeyRef{Provider: "aws-kms", KeyID: "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}, ""},
-		{"alias ARN", keyseal.KeyRef{Provider: "aws-kms", KeyID: "arn:aws:kms:us-east-1:123456789012:alias/mine"}, keyseal.EKEYARN},
-		{"bare key id", keyseal.KeyRef{Provider: "aws-kms", KeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}, keyseal.EKEYARN},
-		{"short account", keyseal.KeyRef{Provider: "aws-kms", KeyID: "arn:aws:kms:us-east-1:1234:key/1234abcd-12ab-34cd-56ef-1234567890ab"}, keyseal.EKEYARN},
-		{"missing", keyseal.KeyRef{Provider: "aws-kms"}, keyseal.EINVALID},
-		{"role ARN", keyseal.KeyRef{Provider: "aws-kms", KeyID: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", RoleARN: "arn:aws:iam::123456789012:role/KeysealKMSAccess", ExternalID: "ext-123"}, ""},
-		{"bad role ARN", keyseal.KeyRef{Provider: "aws-kms", KeyID: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", RoleARN: "role/x"}, keyseal.EINVALID},
-		{"external id without role", keyseal.KeyRef{Provider: "aws-kms", KeyID: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", ExternalID: "ext-123"}, keyseal.EINVALID},
-		{"unknown provider", keyseal.KeyRef{Provider: "vault", KeyID: "x"}, keyseal.EINVALID},
-		{"no provider", keyseal.KeyRef{KeyID: "x"}, keyseal.EINVALID},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := code(tenantkms.ValidateKey(tc.key)); got != tc.want {
-				t.Fatalf("ValidateKey = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestTerminalFailureSealsAtOnce(t *testing.T) {
 	for _, tc := range []struct{ state, reason string }{
 		{"disabled", keyseal.ReasonKeyDisabled},

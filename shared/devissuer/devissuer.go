@@ -1,4 +1,7 @@
-package auth
+// Package devissuer is the admin identity provider of the local server
+// (dev and LocalStack modes). It lives apart from package auth so that no
+// Lambda links it.
+package devissuer
 
 import (
 	"crypto"
@@ -17,28 +20,29 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/internal/privatefile"
 )
 
 // defaultDevTTL is the lifetime of a dev token minted with a zero TTL.
 const defaultDevTTL = time.Hour
 
-// DevIssuer is the admin identity provider of dev and LocalStack modes,
+// Issuer is the admin identity provider of dev and LocalStack modes,
 // where there is no real one. Its signing key is kept in a private JWK file
 // so tokens, and the dev credentials file that holds one, survive restarts.
 // It signs with ES256 (or EdDSA for an Ed25519 key file) so the tokens take
 // exactly the path real ones take through AdminVerifier.
-type DevIssuer struct {
+type Issuer struct {
 	issuer, audience string
 	key              jose.JSONWebKey
 	alg              jose.SignatureAlgorithm
 	jwks             []byte
 }
 
-// DevClaims describe a dev admin token. Zero fields are left out of the
+// Claims describe a dev admin token. Zero fields are left out of the
 // token, except TTL, which defaults to one hour; a negative TTL mints an
 // already expired token (for tests).
-type DevClaims struct {
+type Claims struct {
 	Subject  string
 	TenantID string
 	TTL      time.Duration
@@ -49,11 +53,11 @@ type DevClaims struct {
 	Scope    string
 }
 
-// NewDevIssuer loads the signing key at path, creating it (and its
+// New loads the signing key at path, creating it (and its
 // directory) on first use. The file is written with mode 0600 and appears
 // atomically: a crash never leaves half a key, and two processes starting
 // together end up sharing one key.
-func NewDevIssuer(path, issuer, audience string) (*DevIssuer, error) {
+func New(path, issuer, audience string) (*Issuer, error) {
 	key, err := loadDevKey(path)
 	if errors.Is(err, os.ErrNotExist) {
 		key, err = createDevKey(path)
@@ -61,7 +65,7 @@ func NewDevIssuer(path, issuer, audience string) (*DevIssuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DevIssuer{issuer: issuer, audience: audience, key: key}
+	d := &Issuer{issuer: issuer, audience: audience, key: key}
 	switch key.Key.(type) {
 	case *ecdsa.PrivateKey:
 		d.alg = jose.ES256
@@ -136,23 +140,24 @@ func publishPrivate(path string, b []byte) error {
 
 // JWKS returns the public key set, as JSON, that admin verifiers trust in
 // dev mode.
-func (d *DevIssuer) JWKS() []byte {
+func (d *Issuer) JWKS() []byte {
 	return append([]byte(nil), d.jwks...)
 }
 
 // Mint signs a dev admin token for c.
-func (d *DevIssuer) Mint(c DevClaims) (string, error) {
+func (d *Issuer) Mint(c Claims) (string, error) {
 	ttl := c.TTL
 	if ttl == 0 {
 		ttl = defaultDevTTL
 	}
 	now := time.Now()
-	jti, err := randomToken("")
-	if err != nil {
-		return "", err
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("dev issuer: %w", err)
 	}
+	jti := base64.RawURLEncoding.EncodeToString(raw[:])
 	claims := map[string]any{
-		"iss": d.issuer, "aud": d.audience, "sub": c.Subject, defaultTenantClaim: c.TenantID,
+		"iss": d.issuer, "aud": d.audience, "sub": c.Subject, auth.DefaultTenantClaim: c.TenantID,
 		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "jti": jti,
 	}
 	if !c.AuthTime.IsZero() {

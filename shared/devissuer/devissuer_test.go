@@ -1,4 +1,4 @@
-package auth_test
+package devissuer_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -19,7 +20,7 @@ const (
 	devAudience = "keyseal-admin"
 )
 
-func devVerifier(t *testing.T, d *auth.DevIssuer) *auth.AdminVerifier {
+func devVerifier(t *testing.T, d *devissuer.Issuer) *auth.AdminVerifier {
 	t.Helper()
 	v, err := auth.NewAdminVerifier(auth.AdminConfig{JWKS: d.JWKS(), Issuer: devIssuer, Audience: devAudience})
 	if err != nil {
@@ -31,7 +32,7 @@ func devVerifier(t *testing.T, d *auth.DevIssuer) *auth.AdminVerifier {
 func TestDevIssuer(t *testing.T) {
 	// A directory that does not exist yet, as on a first `make run`.
 	path := filepath.Join(t.TempDir(), ".keyseal", "dev-admin-issuer.json")
-	d, err := auth.NewDevIssuer(path, devIssuer, devAudience)
+	d, err := devissuer.New(path, devIssuer, devAudience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,14 +45,14 @@ func TestDevIssuer(t *testing.T) {
 		t.Fatalf("key directory holds %v (%v), want only the key file", entries, err)
 	}
 	authTime := time.Now().Add(-time.Minute)
-	tok, err := d.Mint(auth.DevClaims{Subject: "dev", TenantID: "demo", TTL: time.Hour, AuthTime: authTime,
+	tok, err := d.Mint(devissuer.Claims{Subject: "dev", TenantID: "demo", TTL: time.Hour, AuthTime: authTime,
 		ACR: "mfa", AMR: []string{"pwd", "mfa"}, Roles: []string{auth.AdminRole}})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// A restart reloads the same key: tokens minted before keep verifying.
-	again, err := auth.NewDevIssuer(path, devIssuer, devAudience)
+	again, err := devissuer.New(path, devIssuer, devAudience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,12 +79,12 @@ func TestDevIssuer(t *testing.T) {
 }
 
 func TestDevIssuerClaims(t *testing.T) {
-	d, err := auth.NewDevIssuer(filepath.Join(t.TempDir(), "key.json"), devIssuer, devAudience)
+	d, err := devissuer.New(filepath.Join(t.TempDir(), "key.json"), devIssuer, devAudience)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := devVerifier(t, d)
-	verify := func(c auth.DevClaims) (*auth.Admin, error) {
+	verify := func(c devissuer.Claims) (*auth.Admin, error) {
 		t.Helper()
 		tok, err := d.Mint(c)
 		if err != nil {
@@ -91,13 +92,13 @@ func TestDevIssuerClaims(t *testing.T) {
 		}
 		return v.Verify(context.Background(), "Bearer "+tok)
 	}
-	if a, err := verify(auth.DevClaims{Subject: "s", TenantID: "demo", Scope: "openid keyseal:admin"}); err != nil || !a.AuthTime.IsZero() || a.AMR != nil {
+	if a, err := verify(devissuer.Claims{Subject: "s", TenantID: "demo", Scope: "openid keyseal:admin"}); err != nil || !a.AuthTime.IsZero() || a.AMR != nil {
 		t.Fatalf("scope role, default TTL, no auth context: %+v %v", a, err)
 	}
-	if _, err := verify(auth.DevClaims{Subject: "s", TenantID: "demo", TTL: -2 * time.Minute, Roles: []string{auth.AdminRole}}); keyseal.ErrorCode(err) != keyseal.EUNAUTHORIZED {
+	if _, err := verify(devissuer.Claims{Subject: "s", TenantID: "demo", TTL: -2 * time.Minute, Roles: []string{auth.AdminRole}}); keyseal.ErrorCode(err) != keyseal.EUNAUTHORIZED {
 		t.Fatalf("negative TTL must mint an expired token: %v", err)
 	}
-	if _, err := verify(auth.DevClaims{Subject: "s", TenantID: "demo", TTL: time.Hour}); keyseal.ErrorCode(err) != keyseal.EFORBIDDEN {
+	if _, err := verify(devissuer.Claims{Subject: "s", TenantID: "demo", TTL: time.Hour}); keyseal.ErrorCode(err) != keyseal.EFORBIDDEN {
 		t.Fatalf("no role: %v", err)
 	}
 }
@@ -111,7 +112,7 @@ func TestDevIssuerRejectsBadKeyFile(t *testing.T) {
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".json")
 		if content == "" {
-			d, err := auth.NewDevIssuer(filepath.Join(dir, "source.json"), devIssuer, devAudience)
+			d, err := devissuer.New(filepath.Join(dir, "source.json"), devIssuer, devAudience)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +127,7 @@ func TestDevIssuerRejectsBadKeyFile(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := auth.NewDevIssuer(path, devIssuer, devAudience)
+		_, err := devissuer.New(path, devIssuer, devAudience)
 		if err == nil || !strings.Contains(err.Error(), "delete it") {
 			t.Errorf("%s: %v, want a refusal telling how to recover", name, err)
 		}

@@ -1,4 +1,4 @@
-package app
+package localserver
 
 import (
 	"context"
@@ -14,10 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/boltstore"
 	"github.com/keyseal/keyseal/shared/config"
+	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/dynamostore"
 	"github.com/keyseal/keyseal/shared/events"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -40,19 +41,23 @@ const (
 // issuer, and per mode the local KMS (dev) or the AWS clients (LocalStack).
 type Local struct {
 	Mode     string
-	Issuer   *auth.DevIssuer
+	Issuer   *devissuer.Issuer
 	LocalKMS *localkms.Provider
-	AWS      *Clients
+	AWS      *app.Clients
 }
 
-// NewLocal wires the local server. Dev mode: embedded store and local KMS
+// freshSignIn is the step-up advice of the local server, which has no
+// identity provider to sign in at again.
+const freshSignIn = "get a fresh admin token with POST /dev/admin-token and retry"
+
+// Wire wires the local server. Dev mode: embedded store and local KMS
 // under dataDir, no network. LocalStack mode: DynamoDB store and AWS KMS
 // against the endpoints in AWS_ENDPOINT_URL*, creating the table, platform
 // key and event bus when missing. Both verify admin JWTs from a dev issuer
 // whose key lives in dataDir. Neither emits CloudWatch metrics: no agent
 // reads the local server's stdout, and an EMF line every poll interval would
 // bury the log a developer reads (the sweep's figures are in its stats).
-func NewLocal(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*App, *Local, error) {
+func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app.App, *Local, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration: %w", err)
@@ -60,16 +65,16 @@ func NewLocal(ctx context.Context, getenv config.Getenv, mode, dataDir string) (
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
-	issuer, err := auth.NewDevIssuer(filepath.Join(dataDir, "dev-admin-issuer.json"), DevIssuer, DevAudience)
+	issuer, err := devissuer.New(filepath.Join(dataDir, "dev-admin-issuer.json"), DevIssuer, DevAudience)
 	if err != nil {
 		return nil, nil, err
 	}
 	cfg.AdminJWKS, cfg.AdminJWKSURL, cfg.AdminIssuer, cfg.AdminAudience = string(issuer.JWKS()), "", DevIssuer, DevAudience
-	admins, err := NewAdminVerifier(cfg)
+	admins, err := app.NewAdminVerifier(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	log := NewLogger(cfg.LogLevel)
+	log := app.NewLogger(cfg.LogLevel)
 	l := &Local{Mode: mode, Issuer: issuer}
 	switch mode {
 	case ModeDev:
@@ -88,15 +93,20 @@ func NewLocal(ctx context.Context, getenv config.Getenv, mode, dataDir string) (
 			return nil, nil, err
 		}
 		l.LocalKMS = lk
-		a := assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderLocal: lk}, platform, events.Log{Logger: log}, admins, nil)
-		a.closers = append(a.closers, store.Close)
+		a, err := app.Assemble(cfg, log, app.Parts{Store: store, Providers: app.NewProviders(nil, lk), PlatformKey: platform,
+			Events: events.Log{Logger: log}, Admins: admins, FreshSignIn: freshSignIn})
+		if err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+		a.OnClose(store.Close)
 		return a, l, nil
 	case ModeLocalStack:
 		awsCfg, err := awsconfig.Load(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		clients := NewClients(awsCfg)
+		clients := app.NewClients(awsCfg)
 		l.AWS = &clients
 		if cfg.Table == "" {
 			cfg.Table = "keyseal-local"
@@ -115,10 +125,10 @@ func NewLocal(ctx context.Context, getenv config.Getenv, mode, dataDir string) (
 		if err := ensureBus(ctx, clients.EventBridge, cfg.EventBus); err != nil {
 			return nil, nil, err
 		}
-		store := dynamostore.New(clients.DynamoDB, cfg.Table)
-		return assemble(cfg, log, store, keyseal.Providers{keyseal.ProviderAWS: clients.KMSProvider()},
-			keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
-			events.NewBridge(clients.EventBridge, cfg.EventBus), admins, nil), l, nil
+		a, err := app.Assemble(cfg, log, app.Parts{Store: dynamostore.New(clients.DynamoDB, cfg.Table),
+			Providers: app.NewProviders(&clients, nil), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
+			Events: events.NewBridge(clients.EventBridge, cfg.EventBus), Admins: admins, FreshSignIn: freshSignIn})
+		return a, l, err
 	}
 	return nil, nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)
 }

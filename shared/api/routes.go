@@ -1,0 +1,166 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/keyseal/keyseal/shared/auth"
+)
+
+// Auth is who may call a route.
+type Auth string
+
+// Route auth kinds.
+const (
+	AuthNone  Auth = "none"
+	AuthAgent Auth = "agent" // Authorization: Bearer <agent key>
+	AuthAdmin Auth = "admin" // Authorization: Bearer <admin JWT>
+)
+
+// The Lambdas that serve HTTP, named after their folders under functions/.
+const (
+	FnSession = "session-issue"
+	FnAdmin   = "admin-tenant-kms"
+	FnUnseal  = "unseal"
+	FnHealth  = "health"
+)
+
+// Alias is another method and path served by the same handler, with the
+// same auth (seed 004's /api/v1/byok/... routes).
+type Alias struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+}
+
+// RouteSpec is one row of the route table.
+type RouteSpec struct {
+	Method   string `json:"method"`
+	Path     string `json:"path"`
+	Function string `json:"function"`
+	Auth     Auth   `json:"auth"`
+	// StepUp routes also need a step-up token (auth.StepUpHeader); the
+	// handler consumes it after validating its input.
+	StepUp  bool    `json:"step_up"`
+	Aliases []Alias `json:"aliases"`
+}
+
+// Table is every route keyseal serves: the one source of truth. The local
+// server serves all of it; each Lambda the rows naming it; the CDK API
+// wires the golden copy in infra/stack/routes.json (a test fails when the
+// two differ: go test ./shared/api -run Golden -update rewrites it).
+var Table = []RouteSpec{
+	{Method: http.MethodPost, Path: "/agent/v1/session", Function: FnSession, Auth: AuthAgent},
+	{Method: http.MethodGet, Path: "/agent/v1/jwks/{tenant_id}", Function: FnSession, Auth: AuthNone},
+	{Method: http.MethodGet, Path: "/health", Function: FnHealth, Auth: AuthNone},
+	{Method: http.MethodGet, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodPut, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
+	{Method: http.MethodDelete, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
+	{Method: http.MethodPost, Path: "/admin/tenant-kms/unseal", Function: FnUnseal, Auth: AuthAdmin, StepUp: true},
+	{Method: http.MethodPost, Path: "/admin/auth/step-up", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodPost, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodDelete, Path: "/admin/agents/{id}", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/audit", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/audit/verify", Function: FnAdmin, Auth: AuthAdmin},
+}
+
+// GoldenRoutes is Table as the CDK app embeds it (infra/stack/routes.json).
+func GoldenRoutes() []byte {
+	rows := make([]RouteSpec, len(Table))
+	for i, r := range Table {
+		rows[i] = r
+		if rows[i].Aliases == nil {
+			rows[i].Aliases = []Alias{}
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rows); err != nil {
+		panic(err) // unreachable: strings and bools only
+	}
+	return b.Bytes()
+}
+
+func routeKey(method, path string) string { return method + " " + path }
+
+// handlers binds each row of Table to the method that serves it.
+func (d *Deps) handlers() map[string]HandlerFunc {
+	return map[string]HandlerFunc{
+		routeKey(http.MethodPost, "/agent/v1/session"):         d.issueSession,
+		routeKey(http.MethodGet, "/agent/v1/jwks/{tenant_id}"): d.jwks,
+		routeKey(http.MethodGet, "/health"):                    d.health,
+		routeKey(http.MethodGet, "/admin/tenant-kms"):          d.getTenantKMS,
+		routeKey(http.MethodPut, "/admin/tenant-kms"):          d.registerKey,
+		routeKey(http.MethodDelete, "/admin/tenant-kms"):       d.deregisterKey,
+		routeKey(http.MethodPost, "/admin/tenant-kms/unseal"):  d.unseal,
+		routeKey(http.MethodPost, "/admin/auth/step-up"):       d.issueStepUp,
+		routeKey(http.MethodPost, "/admin/agents"):             d.createAgent,
+		routeKey(http.MethodGet, "/admin/agents"):              d.listAgents,
+		routeKey(http.MethodDelete, "/admin/agents/{id}"):      d.revokeAgent,
+		routeKey(http.MethodGet, "/admin/audit"):               d.listAudit,
+		routeKey(http.MethodGet, "/admin/audit/verify"):        d.verifyAudit,
+	}
+}
+
+// Routes returns the rows of Table that function serves ("" for all of
+// them: the local server), each bound to its handler behind the auth and
+// step-up the row names, aliases included.
+func (d *Deps) Routes(function string) []Route {
+	hs := d.handlers()
+	var out []Route
+	for _, spec := range Table {
+		if function != "" && spec.Function != function {
+			continue
+		}
+		h, ok := hs[routeKey(spec.Method, spec.Path)]
+		if !ok {
+			panic(fmt.Sprintf("api: route %s %s has no handler", spec.Method, spec.Path)) // caught by TestTableHandlers
+		}
+		h = d.guard(spec, h)
+		out = append(out, Route{Method: spec.Method, Path: spec.Path, Handler: h})
+		for _, a := range spec.Aliases {
+			out = append(out, Route{Method: a.Method, Path: a.Path, Handler: h})
+		}
+	}
+	return out
+}
+
+// errStepUpSkipped: a step-up route's handler answered success without
+// spending the token, which would make the table lie.
+var errStepUpSkipped = errors.New("api: step-up route answered without consuming a step-up token")
+
+// guard puts a row's auth and step-up in front of its handler.
+func (d *Deps) guard(spec RouteSpec, h HandlerFunc) HandlerFunc {
+	return func(ctx context.Context, r *Request) (Response, error) {
+		switch spec.Auth {
+		case AuthAdmin:
+			a, err := d.Admins.Verify(ctx, r.Header("Authorization"))
+			if err != nil {
+				return Response{}, err
+			}
+			r.Admin = a
+		case AuthAgent:
+			a, err := d.Agents.Authenticate(ctx, r.Header("Authorization"))
+			if err != nil {
+				return Response{}, err
+			}
+			r.Agent = a
+		}
+		if spec.StepUp {
+			r.stepUp = func(ctx context.Context) error {
+				return d.StepUp.Consume(ctx, r.Admin, r.Header(auth.StepUpHeader))
+			}
+		}
+		resp, err := h(ctx, r)
+		if err == nil && spec.StepUp && !r.stepUpUsed {
+			return Response{}, errStepUpSkipped
+		}
+		return resp, err
+	}
+}
