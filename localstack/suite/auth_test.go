@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -69,7 +69,7 @@ func TestStepUpRequired(t *testing.T) {
 func TestInsufficientAuthentication(t *testing.T) {
 	e := newEnv(t, nil)
 	tn := e.newTenant()
-	cases := map[string]auth.DevClaims{
+	cases := map[string]devissuer.Claims{
 		"stale auth_time": {AuthTime: time.Now().Add(-time.Hour), ACR: "mfa", AMR: []string{"mfa"}},
 		"no auth_time":    {ACR: "mfa", AMR: []string{"mfa"}},
 		"password only":   {AuthTime: time.Now(), ACR: "pwd", AMR: []string{"pwd"}},

@@ -33,9 +33,8 @@ import (
 
 	"github.com/keyseal/keyseal/localstack/faultproxy"
 	"github.com/keyseal/keyseal/shared/api"
-	"github.com/keyseal/keyseal/shared/app"
-	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
+	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/poller"
 )
@@ -125,7 +124,7 @@ func newEnv(tb testing.TB, settings map[string]string) *env {
 	}
 	// awsconfig reads endpoints from the process environment.
 	tb.Setenv("AWS_ENDPOINT_URL_KMS", vars["AWS_ENDPOINT_URL_KMS"])
-	a, l, err := app.NewLocal(ctx, func(k string) string { return vars[k] }, app.ModeLocalStack, tb.TempDir())
+	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeLocalStack, tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -242,11 +241,11 @@ func (e *env) newTenant() tenant {
 
 // adminToken mints an admin JWT fit for step-up (fresh auth, acr mfa).
 func (e *env) adminToken(tenantID, subject string) string {
-	return e.mint(auth.DevClaims{Subject: subject, TenantID: tenantID, TTL: time.Hour, AuthTime: time.Now(),
+	return e.mint(devissuer.Claims{Subject: subject, TenantID: tenantID, TTL: time.Hour, AuthTime: time.Now(),
 		ACR: "mfa", AMR: []string{"pwd", "mfa"}, Roles: []string{"keyseal:admin"}})
 }
 
-func (e *env) mint(c auth.DevClaims) string {
+func (e *env) mint(c devissuer.Claims) string {
 	e.tb.Helper()
 	tok, err := e.srv.Local.Issuer.Mint(c)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -56,6 +57,9 @@ func testRouter() *api.Router {
 		}},
 		{Method: http.MethodGet, Path: "/admin/fail", Handler: func(context.Context, *api.Request) (api.Response, error) {
 			return api.Response{}, io.ErrUnexpectedEOF // an internal error
+		}},
+		{Method: http.MethodPost, Path: "/admin/weak", Handler: func(context.Context, *api.Request) (api.Response, error) {
+			return api.Response{}, keyseal.Errorf(keyseal.EINSUFFICIENT, "sign in again").With(auth.ExtraACRValues, "mfa phr").With(auth.ExtraMaxAge, int64(300))
 		}},
 		{Method: http.MethodGet, Path: "/admin/unseal-failed", Handler: func(context.Context, *api.Request) (api.Response, error) {
 			return api.Response{}, keyseal.Errorf(keyseal.EUNSEALFAILED, "still failing").With("reason", "access_denied")
@@ -132,6 +136,16 @@ func TestRouterExtraFieldsAndAllow(t *testing.T) {
 	_, _, headers := call(t, testRouter(), "POST", "/admin/things/1", "")
 	if headers["Allow"] != "PUT" {
 		t.Fatalf("405 Allow = %q, want PUT", headers["Allow"])
+	}
+}
+
+// TestRouterChallenge: an EINSUFFICIENT error gets the RFC 9470
+// WWW-Authenticate challenge built from what step-up requires.
+func TestRouterChallenge(t *testing.T) {
+	status, body, headers := call(t, testRouter(), "POST", "/admin/weak", "")
+	want := `Bearer error="insufficient_user_authentication", error_description="A fresh multi-factor authentication is required", acr_values="mfa phr", max_age=300`
+	if status != 401 || body["error"] != keyseal.EINSUFFICIENT || headers["WWW-Authenticate"] != want {
+		t.Fatalf("got %d %v, WWW-Authenticate %q; want 401 with\n%s", status, body, headers["WWW-Authenticate"], want)
 	}
 }
 

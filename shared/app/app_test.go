@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,5 +46,26 @@ func TestNewAWSNamesMissingConfiguration(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
+	}
+}
+
+// TestLambdasLinkNoLocalWiring: no Lambda binary contains the embedded
+// store, the local software KMS or the dev token issuer; those belong to
+// the local server alone.
+func TestLambdasLinkNoLocalWiring(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/keyseal/keyseal/functions/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	for _, banned := range []string{"go.etcd.io/bbolt", "github.com/keyseal/keyseal/shared/boltstore",
+		"github.com/keyseal/keyseal/shared/localkms", "github.com/keyseal/keyseal/shared/devissuer",
+		"github.com/keyseal/keyseal/shared/localserver", "github.com/keyseal/keyseal/shared/memstore"} {
+		if slices.Contains(deps, banned) {
+			t.Errorf("a Lambda links %s", banned)
+		}
+	}
+	if !slices.Contains(deps, "github.com/keyseal/keyseal/shared/dynamostore") {
+		t.Fatal("go list output does not look like the Lambdas' dependencies")
 	}
 }

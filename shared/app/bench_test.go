@@ -7,7 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keyseal/keyseal/shared/api"
-	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
@@ -20,7 +20,7 @@ import (
 //	go test -run '^$' -bench SessionIssue -benchmem ./shared/app/
 func BenchmarkSessionIssueWarmCache(b *testing.B) {
 	ctx := context.Background()
-	a, l, err := app.NewLocal(ctx, func(k string) string { return map[string]string{"KEYSEAL_LOG_LEVEL": "error"}[k] }, app.ModeDev, b.TempDir())
+	a, l, err := localserver.Wire(ctx, func(k string) string { return map[string]string{"KEYSEAL_LOG_LEVEL": "error"}[k] }, localserver.ModeDev, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func BenchmarkSessionIssueWarmCache(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	router := api.NewRouter(a.Log, api.SessionRoutes(a.Deps))
+	router := api.NewRouter(a.Log, a.Deps.Routes(api.FnSession))
 	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/agent/v1/session", Resource: "/agent/v1/session",
 		Headers: map[string]string{"Authorization": "Bearer " + agent.Key}, Body: "{}"}
 	issue := func() {

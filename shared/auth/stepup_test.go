@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -93,7 +94,7 @@ func (m *memStore) token(raw string) (keyseal.StepUpToken, bool) {
 func newStepUp() (*auth.StepUp, *memStore, *testclock.Clock) {
 	store := newMemStore()
 	clk := testclock.New(t0.Add(700 * time.Millisecond))
-	return &auth.StepUp{Store: store, MaxAge: 300 * time.Second, ACRValues: []string{"mfa"}, TTL: 120 * time.Second, Now: clk.Now}, store, clk
+	return &auth.StepUp{Tokens: store, Audit: store, MaxAge: 300 * time.Second, ACRValues: []string{"mfa"}, TTL: 120 * time.Second, Now: clk.Now}, store, clk
 }
 
 func TestStepUpIssue(t *testing.T) {
@@ -154,7 +155,11 @@ func TestStepUpIssueAccepts(t *testing.T) {
 }
 
 func TestStepUpIssueInsufficient(t *testing.T) {
-	const defaultChallenge = `Bearer error="insufficient_user_authentication", error_description="A fresh multi-factor authentication is required", acr_values="mfa", max_age=300`
+	// What the RFC 9470 challenge needs; shared/api renders the header.
+	challenge := func(e *keyseal.Error) string {
+		return fmt.Sprintf("acr_values=%v max_age=%v", e.Extra[auth.ExtraACRValues], e.Extra[auth.ExtraMaxAge])
+	}
+	const defaultChallenge = "acr_values=mfa max_age=300"
 	s, store, clk := newStepUp()
 	now := clk.Now()
 	for name, a := range map[string]*auth.Admin{
@@ -170,8 +175,8 @@ func TestStepUpIssueInsufficient(t *testing.T) {
 			if tok != "" || !errors.As(err, &e) || e.Code != keyseal.EINSUFFICIENT {
 				t.Fatalf("got %q, %v; want %s", tok, err, keyseal.EINSUFFICIENT)
 			}
-			if got := e.Header["WWW-Authenticate"]; got != defaultChallenge {
-				t.Fatalf("WWW-Authenticate:\n got %s\nwant %s", got, defaultChallenge)
+			if got := challenge(e); got != defaultChallenge {
+				t.Fatalf("challenge:\n got %s\nwant %s", got, defaultChallenge)
 			}
 			if !strings.Contains(e.Message, "MFA") {
 				t.Fatalf("message %q should tell the admin what to do", e.Message)
@@ -183,18 +188,18 @@ func TestStepUpIssueInsufficient(t *testing.T) {
 	}
 
 	// Zero values take the documented defaults.
-	zero := &auth.StepUp{Store: store, Now: clk.Now}
+	zero := &auth.StepUp{Tokens: store, Audit: store, Now: clk.Now}
 	_, _, err := zero.Issue(context.Background(), &auth.Admin{Subject: "alice", TenantID: "acme"})
 	var e *keyseal.Error
-	if !errors.As(err, &e) || e.Header["WWW-Authenticate"] != defaultChallenge {
+	if !errors.As(err, &e) || challenge(e) != defaultChallenge {
 		t.Fatalf("defaults: %v %v", err, e)
 	}
 
 	// The challenge reflects the configuration.
-	custom := &auth.StepUp{Store: store, Now: clk.Now, MaxAge: 10 * time.Minute, ACRValues: []string{"mfa", "urn:idp:phr"}}
+	custom := &auth.StepUp{Tokens: store, Audit: store, Now: clk.Now, MaxAge: 10 * time.Minute, ACRValues: []string{"mfa", "urn:idp:phr"}}
 	_, _, err = custom.Issue(context.Background(), &auth.Admin{Subject: "alice", TenantID: "acme", AuthTime: now, ACR: "pwd"})
-	want := `Bearer error="insufficient_user_authentication", error_description="A fresh multi-factor authentication is required", acr_values="mfa urn:idp:phr", max_age=600`
-	if !errors.As(err, &e) || e.Header["WWW-Authenticate"] != want {
+	want := "acr_values=mfa urn:idp:phr max_age=600"
+	if !errors.As(err, &e) || challenge(e) != want {
 		t.Fatalf("custom challenge: %v %v", err, e)
 	}
 	if _, _, err := custom.Issue(context.Background(), &auth.Admin{Subject: "alice", TenantID: "acme", AuthTime: now, ACR: "urn:idp:phr"}); err != nil {
@@ -312,5 +317,16 @@ func TestStepUpConsumeRace(t *testing.T) {
 	}
 	if wins != 1 {
 		t.Fatalf("%d concurrent uses succeeded, want 1", wins)
+	}
+}
+
+// TestStepUpFreshSignInAdvice: where the server knows how to get a fresh
+// sign-in (dev mode's token route), the refusal says so.
+func TestStepUpFreshSignInAdvice(t *testing.T) {
+	s, _, clk := newStepUp()
+	s.FreshSignIn = "get a fresh admin token with POST /dev/admin-token and retry"
+	_, _, err := s.Issue(context.Background(), &auth.Admin{Subject: "alice", TenantID: "acme", AuthTime: clk.Now().Add(-time.Hour), ACR: "mfa"})
+	if keyseal.ErrorCode(err) != keyseal.EINSUFFICIENT || !strings.Contains(keyseal.ErrorMessage(err), "POST /dev/admin-token") {
+		t.Fatalf("stale sign-in with dev advice: %v", err)
 	}
 }

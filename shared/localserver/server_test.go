@@ -21,8 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/keyseal/keyseal/shared/api"
-	"github.com/keyseal/keyseal/shared/app"
-	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/session"
 	"github.com/keyseal/keyseal/shared/tenantkms"
@@ -36,7 +35,7 @@ func devServer(t *testing.T, dir string, env map[string]string) *localserver.Ser
 		vars[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, l, err := app.NewLocal(ctx, func(k string) string { return vars[k] }, app.ModeDev, dir)
+	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +192,7 @@ func TestDevModeWalkthrough(t *testing.T) {
 func TestDevModeSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, l, err := app.NewLocal(ctx, func(k string) string { return map[string]string{"KEYSEAL_LOG_LEVEL": "error"}[k] }, app.ModeDev, dir)
+	a, l, err := localserver.Wire(ctx, func(k string) string { return map[string]string{"KEYSEAL_LOG_LEVEL": "error"}[k] }, localserver.ModeDev, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +269,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("dev admin token for a bad tenant id: %d %s", r.status, r.raw)
 		}
 		// An admin JWT whose tenant claim is not a valid id is refused.
-		tok, err := s.Local.Issuer.Mint(auth.DevClaims{Subject: "a", TenantID: "bad id!", TTL: time.Hour, Roles: []string{"keyseal:admin"}})
+		tok, err := s.Local.Issuer.Mint(devissuer.Claims{Subject: "a", TenantID: "bad id!", TTL: time.Hour, Roles: []string{"keyseal:admin"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,9 +288,9 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("hostile admin JWTs", func(t *testing.T) {
-		claims := map[string]any{"iss": app.DevIssuer, "aud": app.DevAudience, "sub": "mallory", "tenant_id": "demo",
+		claims := map[string]any{"iss": localserver.DevIssuer, "aud": localserver.DevAudience, "sub": "mallory", "tenant_id": "demo",
 			"roles": []string{"keyseal:admin"}, "exp": time.Now().Add(time.Hour).Unix(), "auth_time": time.Now().Unix(), "acr": "mfa"}
-		expired, err := s.Local.Issuer.Mint(auth.DevClaims{Subject: "a", TenantID: "demo", TTL: -time.Minute, Roles: []string{"keyseal:admin"}})
+		expired, err := s.Local.Issuer.Mint(devissuer.Claims{Subject: "a", TenantID: "demo", TTL: -time.Minute, Roles: []string{"keyseal:admin"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +312,7 @@ func TestBadInput(t *testing.T) {
 		if r := do(t, s, http.MethodGet, "/admin/tenant-kms", nil, ""); r.status != http.StatusUnauthorized {
 			t.Fatalf("no token: %d %s", r.status, r.raw)
 		}
-		noRole, err := s.Local.Issuer.Mint(auth.DevClaims{Subject: "a", TenantID: "demo", TTL: time.Hour})
+		noRole, err := s.Local.Issuer.Mint(devissuer.Claims{Subject: "a", TenantID: "demo", TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
