@@ -26,6 +26,9 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 	if a.ID == "" || a.KeyHash == "" {
 		return keyseal.Errorf(keyseal.EINVALID, "agent id and key hash are required")
 	}
+	if err := storecheck.Record(rec); err != nil {
+		return err
+	}
 	agent, err := encodeAgent(a)
 	if err != nil {
 		return fmt.Errorf("dynamostore: create agent: %w", err)
@@ -117,6 +120,9 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string) ([]keyseal.Agen
 // tenantID, so one tenant can never revoke another's agent.
 func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at time.Time, rec keyseal.AuditRecord) error {
 	if err := storecheck.TenantID(tenantID); err != nil {
+		return err
+	}
+	if err := storecheck.Record(rec); err != nil {
 		return err
 	}
 	if agentID == "" {

@@ -19,6 +19,9 @@ func (s *Store) AppendAudit(ctx context.Context, tenantID string, rec keyseal.Au
 	if err := storecheck.TenantID(tenantID); err != nil {
 		return keyseal.AuditEntry{}, err
 	}
+	if err := storecheck.Record(rec); err != nil {
+		return keyseal.AuditEntry{}, err
+	}
 	return s.transact(ctx, "append audit", tenantID, nil, &rec)
 }
 

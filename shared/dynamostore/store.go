@@ -99,6 +99,8 @@ type write struct {
 
 // transact commits writes in one TransactWriteItems, together with the
 // next audit entry for rec when rec is not nil, and returns that entry.
+// The entry's ts is rec.At (the caller's clock, checked by
+// storecheck.Record), never this process's, so a retry keeps it too.
 //
 // The entry is linked to the head as read just before; the head write is
 // conditional on that head still being current and the entry write on its
@@ -118,7 +120,7 @@ func (s *Store) transact(ctx context.Context, op, tenantID string, writes []writ
 			if err != nil {
 				return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: %w", op, err)
 			}
-			entry = audit.Next(tenantID, head, *rec, time.Now().UTC().Truncate(time.Microsecond))
+			entry = audit.Next(tenantID, head, *rec, rec.At)
 			chain, err := s.chainWrites(head, entry)
 			if err != nil {
 				return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: %w", op, err)

@@ -30,13 +30,16 @@ func (s *Store) GetTenant(ctx context.Context, tenantID string) (*keyseal.Tenant
 }
 
 // CreateTenant implements keyseal.Store. The row, the first version and
-// the audit entry go in one transaction conditional on the row being new;
-// on success t.Revision is 1.
+// the audit entry go in one transaction conditional on the row (and the
+// version) being new; on success t.Revision is 1.
 func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.TMKVersion, rec keyseal.AuditRecord) error {
 	if err := storecheck.TenantID(t.ID); err != nil {
 		return err
 	}
 	if err := storecheck.Versions(t.ID, []keyseal.TMKVersion{v}); err != nil {
+		return err
+	}
+	if err := storecheck.Record(rec); err != nil {
 		return err
 	}
 	row, err := encodeTenant(t, 1)
@@ -53,7 +56,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 			return keyseal.Errorf(keyseal.ECONFLICT, "tenant %s already exists", t.ID)
 		},
 	}}
-	vw, err := s.versionWrites([]keyseal.TMKVersion{v})
+	vw, err := s.versionWrites([]keyseal.TMKVersion{v}, nil)
 	if err != nil {
 		return fmt.Errorf("dynamostore: create tenant: %w", err)
 	}
@@ -72,7 +75,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	if err := storecheck.TenantID(t.ID); err != nil {
 		return err
 	}
-	if err := storecheck.Versions(t.ID, c.PutVersions); err != nil {
+	if err := storecheck.Change(t.ID, c); err != nil {
 		return err
 	}
 	row, err := encodeTenant(t, t.Revision+1)
@@ -101,7 +104,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 			}
 		},
 	}}
-	vw, err := s.versionWrites(c.PutVersions)
+	vw, err := s.versionWrites(c.NewVersions, c.Replace)
 	if err != nil {
 		return fmt.Errorf("dynamostore: update tenant: %w", err)
 	}
@@ -113,17 +116,45 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	return nil
 }
 
-// versionWrites returns unconditional Puts of TMK versions: a version is
-// created or replaced as given, guarded by the tenant row's condition in
-// the same transaction.
-func (s *Store) versionWrites(vs []keyseal.TMKVersion) ([]write, error) {
-	out := make([]write, 0, len(vs))
-	for _, v := range vs {
+// versionWrites returns the Puts of TMK versions, each conditional
+// on the version's own state, not only on the tenant row beside it: a new
+// version must not exist, and a replaced one must exist and not be
+// revoked. The row's revision alone would not do: a re-wrap that read the
+// versions before a concurrent revoke, and the row after it, would write
+// the crypto-erased blob back.
+func (s *Store) versionWrites(create, replace []keyseal.TMKVersion) ([]write, error) {
+	out := make([]write, 0, len(create)+len(replace))
+	for _, v := range create {
 		item, err := encodeVersion(v)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, write{item: types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: item}}})
+		out = append(out, write{
+			item: types.TransactWriteItem{Put: &types.Put{
+				TableName:           &s.table,
+				Item:                item,
+				ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			}},
+			onConditionFailed: func(context.Context) error {
+				return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d already exists", v.Version)
+			},
+		})
+	}
+	for _, v := range replace {
+		item, err := encodeVersion(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, write{
+			item: types.TransactWriteItem{Put: &types.Put{
+				TableName:           &s.table,
+				Item:                item,
+				ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(revoked_at)"),
+			}},
+			onConditionFailed: func(context.Context) error {
+				return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d is missing or revoked", v.Version)
+			},
+		})
 	}
 	return out, nil
 }
