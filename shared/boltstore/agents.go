@@ -39,6 +39,9 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 	if a.ID == "" || a.KeyHash == "" {
 		return keyseal.Errorf(keyseal.EINVALID, "agent id and key hash are required")
 	}
+	if err := storecheck.Record(rec); err != nil {
+		return err
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		agents, err := tx.Bucket(bucketAgents).CreateBucketIfNotExists([]byte(a.TenantID))
 		if err != nil {
@@ -126,6 +129,9 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string) ([]keyseal.Agen
 // tenantID only, so one tenant can never revoke another's agent.
 func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at time.Time, rec keyseal.AuditRecord) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := storecheck.Record(rec); err != nil {
 		return err
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -20,6 +19,9 @@ func (s *Store) AppendAudit(ctx context.Context, tenantID string, rec keyseal.Au
 		return keyseal.AuditEntry{}, err
 	}
 	if err := storecheck.TenantID(tenantID); err != nil {
+		return keyseal.AuditEntry{}, err
+	}
+	if err := storecheck.Record(rec); err != nil {
 		return keyseal.AuditEntry{}, err
 	}
 	var e keyseal.AuditEntry
@@ -124,13 +126,14 @@ func (s *Store) ScanAudit(ctx context.Context, tenantID string, fn func(keyseal.
 }
 
 // appendAudit links rec to the tenant's chain inside tx: it reads the head,
-// builds the entry with audit.Next and writes entry and head together.
+// builds the entry with audit.Next, stamped with rec.At (the service's
+// clock, never the store's), and writes entry and head together.
 func appendAudit(tx *bolt.Tx, tenantID string, rec keyseal.AuditRecord) (keyseal.AuditEntry, error) {
 	head, err := readHead(tx, tenantID)
 	if err != nil {
 		return keyseal.AuditEntry{}, err
 	}
-	e := audit.Next(tenantID, head, rec, time.Now().UTC().Truncate(time.Microsecond))
+	e := audit.Next(tenantID, head, rec, rec.At)
 	entries, err := tx.Bucket(bucketAudit).CreateBucketIfNotExists([]byte(tenantID))
 	if err != nil {
 		return keyseal.AuditEntry{}, err

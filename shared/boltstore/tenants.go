@@ -40,6 +40,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 	if err := storecheck.Versions(t.ID, []keyseal.TMKVersion{v}); err != nil {
 		return err
 	}
+	if err := storecheck.Record(rec); err != nil {
+		return err
+	}
 	row := t.Clone()
 	row.Revision = 1
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -53,7 +56,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 		if err := tx.Bucket(bucketShards).Put(shardKey(keyseal.ShardOf(t.ID), t.ID), nil); err != nil {
 			return err
 		}
-		if err := putVersions(tx, t.ID, []keyseal.TMKVersion{v}); err != nil {
+		if err := createVersions(tx, t.ID, []keyseal.TMKVersion{v}); err != nil {
 			return err
 		}
 		_, err := appendAudit(tx, t.ID, rec)
@@ -73,7 +76,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := storecheck.Versions(t.ID, c.PutVersions); err != nil {
+	if err := storecheck.Change(t.ID, c); err != nil {
 		return err
 	}
 	row := t.Clone()
@@ -89,7 +92,10 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 		if err := putJSON(tx.Bucket(bucketTenants), []byte(t.ID), row); err != nil {
 			return err
 		}
-		if err := putVersions(tx, t.ID, c.PutVersions); err != nil {
+		if err := createVersions(tx, t.ID, c.NewVersions); err != nil {
+			return err
+		}
+		if err := replaceVersions(tx, t.ID, c.Replace); err != nil {
 			return err
 		}
 		if c.Audit != nil {
@@ -150,12 +156,10 @@ func (s *Store) Versions(ctx context.Context, tenantID string) ([]keyseal.TMKVer
 			return nil
 		}
 		return b.ForEach(func(_, raw []byte) error {
-			var v keyseal.TMKVersion
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return fmt.Errorf("decode version: %w", err)
+			v, err := decodeVersion(raw)
+			if err != nil {
+				return err
 			}
-			v.CreatedAt = v.CreatedAt.UTC()
-			utcPtr(v.RevokedAt)
 			out = append(out, v)
 			return nil
 		})
@@ -166,9 +170,10 @@ func (s *Store) Versions(ctx context.Context, tenantID string) ([]keyseal.TMKVer
 	return out, nil
 }
 
-// putVersions writes TMK versions under the tenant, replacing any with the
-// same number.
-func putVersions(tx *bolt.Tx, tenantID string, vs []keyseal.TMKVersion) error {
+// createVersions writes new TMK versions under the tenant; ECONFLICT if
+// one exists. The caller's transaction rolls back on the error, so none of
+// its writes land.
+func createVersions(tx *bolt.Tx, tenantID string, vs []keyseal.TMKVersion) error {
 	if len(vs) == 0 {
 		return nil
 	}
@@ -177,11 +182,55 @@ func putVersions(tx *bolt.Tx, tenantID string, vs []keyseal.TMKVersion) error {
 		return err
 	}
 	for _, v := range vs {
+		if b.Get(versionKey(v.Version)) != nil {
+			return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d already exists", v.Version)
+		}
 		if err := putJSON(b, versionKey(v.Version), v); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// replaceVersions overwrites existing TMK versions; ECONFLICT if one is
+// missing or already revoked. The check reads the stored version, not the
+// caller's copy: a re-wrap that read the versions before a concurrent
+// revoke must not write the erased blob back.
+func replaceVersions(tx *bolt.Tx, tenantID string, vs []keyseal.TMKVersion) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	b := tenantBucket(tx, bucketVersions, tenantID)
+	for _, v := range vs {
+		var raw []byte
+		if b != nil {
+			raw = b.Get(versionKey(v.Version))
+		}
+		if raw == nil {
+			return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d is missing or revoked", v.Version)
+		}
+		cur, err := decodeVersion(raw)
+		if err != nil {
+			return err
+		}
+		if cur.RevokedAt != nil {
+			return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d is missing or revoked", v.Version)
+		}
+		if err := putJSON(b, versionKey(v.Version), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeVersion(raw []byte) (keyseal.TMKVersion, error) {
+	var v keyseal.TMKVersion
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("decode version: %w", err)
+	}
+	v.CreatedAt = v.CreatedAt.UTC()
+	utcPtr(v.RevokedAt)
+	return v, nil
 }
 
 func readTenant(tx *bolt.Tx, tenantID string) (*keyseal.Tenant, error) {
