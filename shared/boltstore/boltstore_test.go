@@ -91,16 +91,16 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	created := time.Date(2025, 6, 1, 12, 0, 0, 123000, time.UTC)
-	tn := &keyseal.Tenant{ID: "tenant-a", Key: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: "k1"},
+	tn := &keyseal.Tenant{ID: "tenant-a", Key: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "k1", Access: map[string]string{"role_arn": "r"}},
 		Status: keyseal.StatusActive, ActiveVersion: 1, CreatedAt: created, UpdatedAt: created}
 	v1 := keyseal.TMKVersion{TenantID: "tenant-a", Version: 1, Wrapped: []byte("wrapped"), Key: tn.Key,
 		SigningPublicKey: []byte("pub"), CreatedAt: created}
-	rec := keyseal.AuditRecord{Action: keyseal.ActionTenantProvision, Severity: keyseal.SeverityInfo, Actor: "system"}
+	rec := keyseal.AuditRecord{At: created, Action: keyseal.ActionTenantProvision, Severity: keyseal.SeverityInfo, Actor: "system"}
 	if err := s.CreateTenant(ctx, tn, v1, rec); err != nil {
 		t.Fatalf("CreateTenant: %v", err)
 	}
 	agent := &keyseal.Agent{ID: "agent-1", TenantID: "tenant-a", Name: "ci", KeyHash: "hash-1", CreatedAt: created, CreatedBy: "admin"}
-	if err := s.CreateAgent(ctx, agent, keyseal.AuditRecord{Action: keyseal.ActionAgentCreate, Severity: keyseal.SeverityInfo, Actor: "admin"}); err != nil {
+	if err := s.CreateAgent(ctx, agent, keyseal.AuditRecord{At: created, Action: keyseal.ActionAgentCreate, Severity: keyseal.SeverityInfo, Actor: "admin"}); err != nil {
 		t.Fatalf("CreateAgent: %v", err)
 	}
 	if err := s.PutStepUp(ctx, keyseal.StepUpToken{Hash: "step-1", Subject: "admin", TenantID: "tenant-a", ExpiresAt: created}); err != nil {
@@ -119,7 +119,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetTenant after reopen: %v", err)
 	}
-	if got.Revision != 1 || got.Key != tn.Key || !got.CreatedAt.Equal(created) {
+	if got.Revision != 1 || !got.Key.Equal(tn.Key) || !got.CreatedAt.Equal(created) {
 		t.Fatalf("tenant after reopen = %+v, want revision 1, key %+v, created %s", got, tn.Key, created)
 	}
 	if vs, err := s.Versions(ctx, "tenant-a"); err != nil || len(vs) != 1 || string(vs[0].Wrapped) != "wrapped" {
@@ -132,7 +132,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("UseStepUp after reopen: %v", err)
 	}
 	// The chain continues where it stopped: the head survived.
-	e, err := s.AppendAudit(ctx, "tenant-a", keyseal.AuditRecord{Action: keyseal.ActionSeal, Severity: keyseal.SeverityCritical, Actor: "poller"})
+	e, err := s.AppendAudit(ctx, "tenant-a", keyseal.AuditRecord{At: created, Action: keyseal.ActionSeal, Severity: keyseal.SeverityCritical, Actor: "poller"})
 	if err != nil {
 		t.Fatalf("AppendAudit after reopen: %v", err)
 	}
@@ -218,14 +218,14 @@ func TestRejectsForeignVersion(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	tn := &keyseal.Tenant{ID: "tenant-a", Status: keyseal.StatusActive, ActiveVersion: 1, CreatedAt: now, UpdatedAt: now}
 	v1 := keyseal.TMKVersion{TenantID: "tenant-a", Version: 1, Wrapped: []byte("w"), CreatedAt: now}
-	rec := keyseal.AuditRecord{Action: keyseal.ActionTenantProvision, Severity: keyseal.SeverityInfo, Actor: "system"}
+	rec := keyseal.AuditRecord{At: now, Action: keyseal.ActionTenantProvision, Severity: keyseal.SeverityInfo, Actor: "system"}
 	if err := s.CreateTenant(ctx, tn, v1, rec); err != nil {
 		t.Fatalf("CreateTenant: %v", err)
 	}
 	foreign := keyseal.TMKVersion{TenantID: "tenant-b", Version: 2, Wrapped: []byte("x"), CreatedAt: now}
 	upd := tn.Clone()
 	upd.ActiveVersion = 2
-	err := s.UpdateTenant(ctx, upd, keyseal.Change{PutVersions: []keyseal.TMKVersion{foreign}, Audit: &rec})
+	err := s.UpdateTenant(ctx, upd, keyseal.Change{NewVersions: []keyseal.TMKVersion{foreign}, Audit: &rec})
 	if code := keyseal.ErrorCode(err); code != keyseal.EINVALID {
 		t.Fatalf("UpdateTenant with a foreign version: %v, want %s", err, keyseal.EINVALID)
 	}

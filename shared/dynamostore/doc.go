@@ -34,9 +34,10 @@
 //
 //	pk "tenant#<tenant_id>"   sk "config"
 //	poll_shard S   two-digit shard, keyseal.ShardOf(tenant_id) as "%02d" ("00".."15")
-//	tenant_id S, key_provider S, key_id S, key_role_arn S (optional),
-//	key_external_id S (optional), byok BOOL, status S,
-//	sealed_since S (optional), seal_reason S (optional),
+//	tenant_id S, key_provider S, key_id S,
+//	key_access M of S (optional: KeyRef.Access, the provider's access
+//	fields such as role_arn and external_id for aws-kms),
+//	byok BOOL, status S, sealed_since S (optional), seal_reason S (optional),
 //	last_verify_error S (optional), last_verified_at S (optional),
 //	last_latency_ms N, active_version N, created_at S, updated_at S,
 //	revision N     optimistic lock: every write is conditional on it
@@ -45,9 +46,15 @@
 //
 //	pk "tenant#<tenant_id>"   sk "tmk#%08d" (version)
 //	tenant_id S, version N, wrapped B (optional: absent once revoked),
-//	key_provider S, key_id S, key_role_arn S (optional),
-//	key_external_id S (optional), signing_public_key B, created_at S,
-//	revoked_at S (optional)
+//	key_version S (optional: the provider key version that made wrapped),
+//	key_provider S, key_id S, key_access M of S (optional),
+//	signing_public_key B, created_at S, revoked_at S (optional)
+//
+// Every version write is conditional on the version itself: a new version
+// on attribute_not_exists(pk), a replaced one (a re-wrap, a revoke) on
+// attribute_exists(pk) AND attribute_not_exists(revoked_at). A revoked
+// version is therefore final: no later write, however stale its read, can
+// put the erased blob back.
 //
 // Audit chain head (absent until the first entry):
 //
@@ -57,7 +64,8 @@
 // Audit entry (append-only; never updated, deleted or given a TTL):
 //
 //	pk "tenant#<tenant_id>"   sk "audit#%020d" (seq)
-//	tenant_id S, seq N, ts S, action S, severity S, actor S,
+//	tenant_id S, seq N, ts S (the record's At from the service's clock,
+//	truncated to microseconds), action S, severity S, actor S,
 //	details M of S (optional), prev_hash S (empty for seq 1), hash S
 //
 // Agent:

@@ -213,13 +213,17 @@ func TestItemLayout(t *testing.T) {
 	s, client, table := newStore(t)
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tn := &keyseal.Tenant{ID: "acme", Key: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: "k1"}, Status: keyseal.StatusActive, ActiveVersion: 1, CreatedAt: now, UpdatedAt: now}
-	v := keyseal.TMKVersion{TenantID: "acme", Version: 1, Wrapped: []byte{1, 2, 3}, Key: tn.Key, SigningPublicKey: []byte{4, 5}, CreatedAt: now}
-	if err := s.CreateTenant(ctx, tn, v, keyseal.AuditRecord{Action: keyseal.ActionTenantProvision, Severity: keyseal.SeverityInfo, Actor: "system"}); err != nil {
+	access := map[string]string{"role_arn": "arn:aws:iam::111122223333:role/keyseal", "external_id": "ext-1"}
+	tn := &keyseal.Tenant{ID: "acme", Key: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "k1", Access: access}, Status: keyseal.StatusActive, ActiveVersion: 1, CreatedAt: now, UpdatedAt: now}
+	v := keyseal.TMKVersion{TenantID: "acme", Version: 1, Wrapped: []byte{1, 2, 3}, KeyVersion: "kv-1", Key: tn.Key, SigningPublicKey: []byte{4, 5}, CreatedAt: now}
+	// The record's time is the service's, deliberately not "now", so an
+	// entry stamped by the store's clock shows.
+	recAt := now.Add(-time.Hour).Add(789 * time.Nanosecond)
+	if err := s.CreateTenant(ctx, tn, v, keyseal.AuditRecord{At: recAt, Action: keyseal.ActionTenantProvision, Severity: keyseal.SeverityInfo, Actor: "system"}); err != nil {
 		t.Fatalf("CreateTenant: %v", err)
 	}
 	a := &keyseal.Agent{ID: "ag1", TenantID: "acme", Name: "n", KeyHash: "abc", CreatedAt: now, CreatedBy: "admin"}
-	if err := s.CreateAgent(ctx, a, keyseal.AuditRecord{Action: keyseal.ActionAgentCreate, Severity: keyseal.SeverityInfo, Actor: "admin"}); err != nil {
+	if err := s.CreateAgent(ctx, a, keyseal.AuditRecord{At: now, Action: keyseal.ActionAgentCreate, Severity: keyseal.SeverityInfo, Actor: "admin"}); err != nil {
 		t.Fatalf("CreateAgent: %v", err)
 	}
 	exp := now.Add(2 * time.Minute)
@@ -261,15 +265,20 @@ func TestItemLayout(t *testing.T) {
 	if _, ok := row["ttl"]; ok {
 		t.Error("tenant row has a ttl attribute")
 	}
+	requireS(row, "key_provider", keyseal.ProviderAWS)
+	requireAccess(t, row, access)
 	ver := raw("tenant#acme", "tmk#00000001")
 	if b, ok := ver["wrapped"].(*types.AttributeValueMemberB); !ok || !slices.Equal(b.Value, []byte{1, 2, 3}) {
 		t.Errorf("version wrapped = %#v, want B 010203", ver["wrapped"])
 	}
+	requireS(ver, "key_version", "kv-1")
+	requireAccess(t, ver, access)
 	head := raw("tenant#acme", "audit#head")
 	requireN(head, "seq", "2")
 	entry := raw("tenant#acme", "audit#00000000000000000001")
 	requireN(entry, "seq", "1")
 	requireS(entry, "action", keyseal.ActionTenantProvision)
+	requireS(entry, "ts", recAt.Truncate(time.Microsecond).Format(time.RFC3339Nano))
 	for _, item := range []map[string]types.AttributeValue{ver, head, entry} {
 		if _, ok := item["poll_shard"]; ok {
 			t.Errorf("item %v carries poll_shard; only tenant rows may", item["sk"])
@@ -314,14 +323,14 @@ func TestFailedConditionWritesNothing(t *testing.T) {
 	s, client, table := newStore(t)
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	rec := keyseal.AuditRecord{Action: keyseal.ActionSeal, Severity: keyseal.SeverityWarning, Actor: "poller"}
+	rec := keyseal.AuditRecord{At: now, Action: keyseal.ActionSeal, Severity: keyseal.SeverityWarning, Actor: "poller"}
 	version := func(n int) keyseal.TMKVersion {
 		return keyseal.TMKVersion{TenantID: "acme", Version: n, Wrapped: []byte{byte(n)}, CreatedAt: now}
 	}
 
 	// Unknown tenant: ENOTFOUND, and the partition stays empty.
 	ghost := &keyseal.Tenant{ID: "acme", Status: keyseal.StatusSealed, Revision: 1, CreatedAt: now, UpdatedAt: now}
-	err := s.UpdateTenant(ctx, ghost, keyseal.Change{PutVersions: []keyseal.TMKVersion{version(2)}, Audit: &rec})
+	err := s.UpdateTenant(ctx, ghost, keyseal.Change{NewVersions: []keyseal.TMKVersion{version(2)}, Audit: &rec})
 	if keyseal.ErrorCode(err) != keyseal.ENOTFOUND {
 		t.Fatalf("UpdateTenant(unknown) = %v, want %s", err, keyseal.ENOTFOUND)
 	}
@@ -342,7 +351,7 @@ func TestFailedConditionWritesNothing(t *testing.T) {
 	stale := tn.Clone()
 	stale.Revision = 7
 	stale.Status = keyseal.StatusRevoked
-	err = s.UpdateTenant(ctx, stale, keyseal.Change{PutVersions: []keyseal.TMKVersion{version(2), version(3)}, Audit: &rec})
+	err = s.UpdateTenant(ctx, stale, keyseal.Change{NewVersions: []keyseal.TMKVersion{version(2), version(3)}, Audit: &rec})
 	if keyseal.ErrorCode(err) != keyseal.ECONFLICT {
 		t.Fatalf("UpdateTenant(stale) = %v, want %s", err, keyseal.ECONFLICT)
 	}
@@ -374,7 +383,7 @@ func TestConcurrentAppendsAcrossStores(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	tn := &keyseal.Tenant{ID: "acme", Status: keyseal.StatusActive, ActiveVersion: 1, CreatedAt: now, UpdatedAt: now}
-	if err := stores[0].CreateTenant(ctx, tn, keyseal.TMKVersion{TenantID: "acme", Version: 1, CreatedAt: now}, keyseal.AuditRecord{Action: keyseal.ActionTenantProvision}); err != nil {
+	if err := stores[0].CreateTenant(ctx, tn, keyseal.TMKVersion{TenantID: "acme", Version: 1, CreatedAt: now}, keyseal.AuditRecord{At: now, Action: keyseal.ActionTenantProvision}); err != nil {
 		t.Fatalf("CreateTenant: %v", err)
 	}
 
@@ -389,7 +398,7 @@ func TestConcurrentAppendsAcrossStores(t *testing.T) {
 	for i := range appenders {
 		wg.Go(func() {
 			for j := range perAppender {
-				e, err := stores[i%2].AppendAudit(ctx, "acme", keyseal.AuditRecord{Action: keyseal.ActionStepUp, Actor: fmt.Sprintf("w%d/%d", i, j)})
+				e, err := stores[i%2].AppendAudit(ctx, "acme", keyseal.AuditRecord{At: now, Action: keyseal.ActionStepUp, Actor: fmt.Sprintf("w%d/%d", i, j)})
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
@@ -409,7 +418,7 @@ func TestConcurrentAppendsAcrossStores(t *testing.T) {
 				cur, err := stores[i%2].GetTenant(ctx, "acme")
 				if err == nil {
 					cur.LastLatencyMS = int64(i)
-					rec := keyseal.AuditRecord{Action: keyseal.ActionSeal, Actor: fmt.Sprintf("u%d", i)}
+					rec := keyseal.AuditRecord{At: now, Action: keyseal.ActionSeal, Actor: fmt.Sprintf("u%d", i)}
 					err = stores[i%2].UpdateTenant(ctx, cur, keyseal.Change{Audit: &rec})
 				}
 				if keyseal.ErrorCode(err) == keyseal.ECONFLICT {
@@ -471,7 +480,7 @@ func TestListTenantsWholeShard(t *testing.T) {
 	for i := range 50 {
 		id := fmt.Sprintf("t%03d", i)
 		tn := &keyseal.Tenant{ID: id, Status: keyseal.StatusActive, CreatedAt: now, UpdatedAt: now}
-		if err := s.CreateTenant(ctx, tn, keyseal.TMKVersion{TenantID: id, Version: 1, CreatedAt: now}, keyseal.AuditRecord{Action: keyseal.ActionTenantProvision}); err != nil {
+		if err := s.CreateTenant(ctx, tn, keyseal.TMKVersion{TenantID: id, Version: 1, CreatedAt: now}, keyseal.AuditRecord{At: now, Action: keyseal.ActionTenantProvision}); err != nil {
 			t.Fatalf("CreateTenant(%s): %v", id, err)
 		}
 		byShard[keyseal.ShardOf(id)] = append(byShard[keyseal.ShardOf(id)], id)

@@ -111,7 +111,7 @@ func newFakeStore(f *fakeAPI) *Store {
 
 var (
 	fixedTime = time.Date(2025, 6, 7, 8, 9, 10, 123456000, time.UTC)
-	sealRec   = keyseal.AuditRecord{Action: keyseal.ActionSeal, Severity: keyseal.SeverityWarning, Actor: "poller"}
+	sealRec   = keyseal.AuditRecord{At: fixedTime, Action: keyseal.ActionSeal, Severity: keyseal.SeverityWarning, Actor: "poller"}
 )
 
 func testTenant() *keyseal.Tenant {
@@ -294,7 +294,7 @@ func TestCreateAgentCancellationMapping(t *testing.T) {
 				return nil
 			}
 			a := &keyseal.Agent{ID: "ag1", TenantID: "acme", KeyHash: "abc", CreatedAt: fixedTime}
-			err := newFakeStore(f).CreateAgent(t.Context(), a, keyseal.AuditRecord{Action: keyseal.ActionAgentCreate})
+			err := newFakeStore(f).CreateAgent(t.Context(), a, keyseal.AuditRecord{At: fixedTime, Action: keyseal.ActionAgentCreate})
 			if got := keyseal.ErrorCode(err); got != tc.wantCode {
 				t.Fatalf("CreateAgent error %v (code %q), want %q", err, got, tc.wantCode)
 			}
@@ -319,7 +319,7 @@ func TestRevokeAgentCancellationMapping(t *testing.T) {
 		f.transact = func(int, *dynamodb.TransactWriteItemsInput) error {
 			return cancelled(reasonCondition, reasonNone, reasonNone)
 		}
-		err := newFakeStore(f).RevokeAgent(t.Context(), "acme", "ag1", fixedTime, keyseal.AuditRecord{Action: keyseal.ActionAgentRevoke})
+		err := newFakeStore(f).RevokeAgent(t.Context(), "acme", "ag1", fixedTime, keyseal.AuditRecord{At: fixedTime, Action: keyseal.ActionAgentRevoke})
 		want := keyseal.ENOTFOUND
 		if exists {
 			want = keyseal.ECONFLICT
@@ -374,7 +374,7 @@ func TestUseStepUpMapping(t *testing.T) {
 func TestItemRoundTrip(t *testing.T) {
 	later := fixedTime.Add(time.Hour + 7*time.Nanosecond)
 	tenants := []*keyseal.Tenant{
-		{ID: "acme", Key: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "k", RoleARN: "r", ExternalID: "x"}, BYOK: true,
+		{ID: "acme", Key: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "k", Access: map[string]string{"role_arn": "r", "external_id": "x"}}, BYOK: true,
 			Status: keyseal.StatusSealed, SealedSince: &later, SealReason: keyseal.ReasonKeyDisabled, LastVerifyError: "e",
 			LastVerifiedAt: &fixedTime, LastLatencyMS: 12, ActiveVersion: 3, CreatedAt: fixedTime, UpdatedAt: later, Revision: 9},
 		{ID: "plain", Status: keyseal.StatusActive, CreatedAt: fixedTime, UpdatedAt: fixedTime, Revision: 1},
@@ -384,6 +384,7 @@ func TestItemRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		requireAccess(t, item, want.Key.Access)
 		got, err := decodeTenant(item)
 		if err != nil {
 			t.Fatal(err)
@@ -393,21 +394,33 @@ func TestItemRoundTrip(t *testing.T) {
 		}
 	}
 
-	v := keyseal.TMKVersion{TenantID: "acme", Version: 2, Wrapped: []byte{1, 2}, Key: keyseal.KeyRef{Provider: "local", KeyID: "k"},
-		SigningPublicKey: []byte{3}, CreatedAt: fixedTime, RevokedAt: &later}
-	item, err := encodeVersion(v)
-	if err != nil {
-		t.Fatal(err)
+	versions := []keyseal.TMKVersion{
+		{TenantID: "acme", Version: 2, Wrapped: []byte{1, 2}, KeyVersion: "7",
+			Key:              keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: "k", Access: map[string]string{"service_account": "sa"}},
+			SigningPublicKey: []byte{3}, CreatedAt: fixedTime, RevokedAt: &later},
+		{TenantID: "acme", Version: 3, Key: keyseal.KeyRef{Provider: "local", KeyID: "k"}, CreatedAt: fixedTime},
 	}
-	if _, ok := item["wrapped"].(*types.AttributeValueMemberB); !ok {
-		t.Errorf("wrapped stored as %T, want B", item["wrapped"])
-	}
-	if gotV, err := decodeVersion(item); err != nil || !reflect.DeepEqual(gotV, v) {
-		t.Errorf("version round trip: %+v, %v; want %+v", gotV, err, v)
+	for _, v := range versions {
+		item, err := encodeVersion(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := item["wrapped"].(*types.AttributeValueMemberB); !ok && v.Wrapped != nil {
+			t.Errorf("wrapped stored as %T, want B", item["wrapped"])
+		}
+		requireAccess(t, item, v.Key.Access)
+		if kv, ok := item["key_version"].(*types.AttributeValueMemberS); v.KeyVersion != "" && (!ok || kv.Value != v.KeyVersion) {
+			t.Errorf("key_version stored as %#v, want S %q", item["key_version"], v.KeyVersion)
+		} else if _, ok := item["key_version"]; v.KeyVersion == "" && ok {
+			t.Errorf("empty key_version stored as %#v, want it absent", item["key_version"])
+		}
+		if gotV, err := decodeVersion(item); err != nil || !reflect.DeepEqual(gotV, v) {
+			t.Errorf("version round trip: %+v, %v; want %+v", gotV, err, v)
+		}
 	}
 
 	e := audit.Next("acme", keyseal.AuditHead{Seq: 4, Hash: "ab"}, sealRec, later)
-	item, err = encodeEntry(e)
+	item, err := encodeEntry(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,5 +444,153 @@ func TestItemRoundTrip(t *testing.T) {
 	}
 	if gotT, err := decodeStepUp(item); err != nil || !reflect.DeepEqual(*gotT, tok) {
 		t.Errorf("step-up round trip: %+v, %v; want %+v", gotT, err, tok)
+	}
+}
+
+// requireAccess checks a KeyRef's access fields are stored as one M of S
+// named key_access, absent when there are none, and that none of the
+// flattened columns of the old layout is written.
+func requireAccess(t *testing.T, item map[string]types.AttributeValue, want map[string]string) {
+	t.Helper()
+	for _, old := range []string{"key_role_arn", "key_external_id"} {
+		if _, ok := item[old]; ok {
+			t.Errorf("item carries %s; access fields belong in key_access", old)
+		}
+	}
+	got, ok := item["key_access"]
+	if len(want) == 0 {
+		if ok {
+			t.Errorf("empty access stored as %#v, want key_access absent", got)
+		}
+		return
+	}
+	m, ok := got.(*types.AttributeValueMemberM)
+	if !ok || len(m.Value) != len(want) {
+		t.Fatalf("key_access stored as %#v, want M of %d S", got, len(want))
+	}
+	for name, v := range want {
+		if s, ok := m.Value[name].(*types.AttributeValueMemberS); !ok || s.Value != v {
+			t.Errorf("key_access[%s] = %#v, want S %q", name, m.Value[name], v)
+		}
+	}
+}
+
+// TestItemEmptyAccess checks a non-nil but empty access map is not stored
+// as an empty M either.
+func TestItemEmptyAccess(t *testing.T) {
+	tn := testTenant()
+	tn.Key = keyseal.KeyRef{Provider: "local", KeyID: "k", Access: map[string]string{}}
+	item, err := encodeTenant(tn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireAccess(t, item, nil)
+	item, err = encodeVersion(keyseal.TMKVersion{TenantID: "acme", Version: 1, Key: tn.Key, CreatedAt: fixedTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireAccess(t, item, nil)
+}
+
+// UpdateTenant with a new and a replaced version sends [tenant row, new
+// version, replaced version, audit head, audit entry]; each version write
+// carries its own condition, and the entry is stamped with rec.At.
+func TestUpdateTenantVersionConditions(t *testing.T) {
+	v2 := keyseal.TMKVersion{TenantID: "acme", Version: 2, Wrapped: []byte{2}, CreatedAt: fixedTime}
+	v1 := keyseal.TMKVersion{TenantID: "acme", Version: 1, Wrapped: []byte{1}, KeyVersion: "9", CreatedAt: fixedTime}
+	change := func() keyseal.Change {
+		rec := sealRec
+		rec.At = fixedTime.Add(1234 * time.Nanosecond) // truncated to 1 µs in the entry
+		return keyseal.Change{NewVersions: []keyseal.TMKVersion{v2}, Replace: []keyseal.TMKVersion{v1}, Audit: &rec}
+	}
+
+	f := newFake()
+	if err := newFakeStore(f).UpdateTenant(t.Context(), testTenant(), change()); err != nil {
+		t.Fatalf("UpdateTenant: %v", err)
+	}
+	items := f.calls[0].TransactItems
+	if len(items) != 5 {
+		t.Fatalf("transaction has %d items, want 5", len(items))
+	}
+	for i, want := range []struct{ sk, cond string }{
+		{skConfig, "#rev = :rev"},
+		{versionSK(2), "attribute_not_exists(pk)"},
+		{versionSK(1), "attribute_exists(pk) AND attribute_not_exists(revoked_at)"},
+		{skAuditHead, "attribute_not_exists(pk)"},
+		{auditSK(1), "attribute_not_exists(pk)"},
+	} {
+		put := items[i].Put
+		if put == nil || !reflect.DeepEqual(put.Item[attrSK], str(want.sk)) || aws.ToString(put.ConditionExpression) != want.cond {
+			t.Errorf("item %d = %+v, want a Put of %s conditional on %q", i, put, want.sk, want.cond)
+		}
+	}
+	wantTS := str(fixedTime.Add(time.Microsecond).Format(time.RFC3339Nano))
+	if got := items[4].Put.Item["ts"]; !reflect.DeepEqual(got, wantTS) {
+		t.Errorf("entry ts = %#v, want rec.At truncated to the microsecond %#v", got, wantTS)
+	}
+
+	for _, tc := range []struct {
+		name    string
+		reasons []string
+		want    string
+	}{
+		{"new version exists", []string{reasonNone, reasonCondition, reasonNone, reasonNone, reasonNone}, "TMK version 2 already exists"},
+		{"replaced version gone", []string{reasonNone, reasonNone, reasonCondition, reasonNone, reasonNone}, "TMK version 1 is missing or revoked"},
+		{"replaced version gone, head moved", []string{reasonNone, reasonNone, reasonCondition, reasonCondition, reasonNone}, "TMK version 1 is missing or revoked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.transact = func(int, *dynamodb.TransactWriteItemsInput) error { return cancelled(tc.reasons...) }
+			tn := testTenant()
+			err := newFakeStore(f).UpdateTenant(t.Context(), tn, change())
+			if keyseal.ErrorCode(err) != keyseal.ECONFLICT || keyseal.ErrorMessage(err) != tc.want {
+				t.Fatalf("UpdateTenant = %v, want %s %q", err, keyseal.ECONFLICT, tc.want)
+			}
+			if len(f.calls) != 1 {
+				t.Fatalf("TransactWriteItems called %d times, want 1: a failed version condition is final", len(f.calls))
+			}
+			if tn.Revision != 3 {
+				t.Fatalf("t.Revision = %d after a failed update, want 3", tn.Revision)
+			}
+		})
+	}
+}
+
+// TestCreateTenantVersionIsNew checks the first version is written only
+// where none is.
+func TestCreateTenantVersionIsNew(t *testing.T) {
+	f := newFake()
+	tn := testTenant()
+	v1 := keyseal.TMKVersion{TenantID: "acme", Version: 1, CreatedAt: fixedTime}
+	if err := newFakeStore(f).CreateTenant(t.Context(), tn, v1, sealRec); err != nil {
+		t.Fatalf("CreateTenant: %v", err)
+	}
+	if got := aws.ToString(f.calls[0].TransactItems[1].Put.ConditionExpression); got != "attribute_not_exists(pk)" {
+		t.Fatalf("first version written on condition %q, want attribute_not_exists(pk)", got)
+	}
+}
+
+// TestRecordWithoutTime checks every write that takes an audit record
+// refuses one without a time before sending anything.
+func TestRecordWithoutTime(t *testing.T) {
+	noTime := keyseal.AuditRecord{Action: keyseal.ActionSeal}
+	f := newFake()
+	s := newFakeStore(f)
+	ctx := t.Context()
+	agent := &keyseal.Agent{ID: "ag1", TenantID: "acme", KeyHash: "abc", CreatedAt: fixedTime}
+	_, appendErr := s.AppendAudit(ctx, "acme", noTime)
+	for name, err := range map[string]error{
+		"CreateTenant": s.CreateTenant(ctx, testTenant(), keyseal.TMKVersion{TenantID: "acme", Version: 1}, noTime),
+		"UpdateTenant": s.UpdateTenant(ctx, testTenant(), keyseal.Change{Audit: &noTime}),
+		"AppendAudit":  appendErr,
+		"CreateAgent":  s.CreateAgent(ctx, agent, noTime),
+		"RevokeAgent":  s.RevokeAgent(ctx, "acme", "ag1", fixedTime, noTime),
+	} {
+		if keyseal.ErrorCode(err) != keyseal.EINVALID {
+			t.Errorf("%s with a zero At = %v, want %s", name, err, keyseal.EINVALID)
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Fatalf("TransactWriteItems called %d times, want none", len(f.calls))
 	}
 }

@@ -91,27 +91,37 @@ func parseTimePtr(field, s string) (*time.Time, error) {
 	return &t, nil
 }
 
+// accessAttr returns a KeyRef's access fields as stored: nil when there
+// are none, so the attribute is absent rather than an empty map.
+func accessAttr(access map[string]string) map[string]string {
+	if len(access) == 0 {
+		return nil
+	}
+	return access
+}
+
 // tenantItem is the stored tenant row.
 type tenantItem struct {
-	PK              string `dynamodbav:"pk"`
-	SK              string `dynamodbav:"sk"`
-	PollShard       string `dynamodbav:"poll_shard"`
-	TenantID        string `dynamodbav:"tenant_id"`
-	KeyProvider     string `dynamodbav:"key_provider"`
-	KeyID           string `dynamodbav:"key_id"`
-	KeyRoleARN      string `dynamodbav:"key_role_arn,omitempty"`
-	KeyExternalID   string `dynamodbav:"key_external_id,omitempty"`
-	BYOK            bool   `dynamodbav:"byok"`
-	Status          string `dynamodbav:"status"`
-	SealedSince     string `dynamodbav:"sealed_since,omitempty"`
-	SealReason      string `dynamodbav:"seal_reason,omitempty"`
-	LastVerifyError string `dynamodbav:"last_verify_error,omitempty"`
-	LastVerifiedAt  string `dynamodbav:"last_verified_at,omitempty"`
-	LastLatencyMS   int64  `dynamodbav:"last_latency_ms"`
-	ActiveVersion   int    `dynamodbav:"active_version"`
-	CreatedAt       string `dynamodbav:"created_at"`
-	UpdatedAt       string `dynamodbav:"updated_at"`
-	Revision        int64  `dynamodbav:"revision"`
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	PollShard   string `dynamodbav:"poll_shard"`
+	TenantID    string `dynamodbav:"tenant_id"`
+	KeyProvider string `dynamodbav:"key_provider"`
+	KeyID       string `dynamodbav:"key_id"`
+	// KeyAccess is KeyRef.Access as one map, so a provider's access fields
+	// need no column of their own.
+	KeyAccess       map[string]string `dynamodbav:"key_access,omitempty"`
+	BYOK            bool              `dynamodbav:"byok"`
+	Status          string            `dynamodbav:"status"`
+	SealedSince     string            `dynamodbav:"sealed_since,omitempty"`
+	SealReason      string            `dynamodbav:"seal_reason,omitempty"`
+	LastVerifyError string            `dynamodbav:"last_verify_error,omitempty"`
+	LastVerifiedAt  string            `dynamodbav:"last_verified_at,omitempty"`
+	LastLatencyMS   int64             `dynamodbav:"last_latency_ms"`
+	ActiveVersion   int               `dynamodbav:"active_version"`
+	CreatedAt       string            `dynamodbav:"created_at"`
+	UpdatedAt       string            `dynamodbav:"updated_at"`
+	Revision        int64             `dynamodbav:"revision"`
 }
 
 func encodeTenant(t *keyseal.Tenant, revision int64) (map[string]types.AttributeValue, error) {
@@ -122,8 +132,7 @@ func encodeTenant(t *keyseal.Tenant, revision int64) (map[string]types.Attribute
 		TenantID:        t.ID,
 		KeyProvider:     t.Key.Provider,
 		KeyID:           t.Key.KeyID,
-		KeyRoleARN:      t.Key.RoleARN,
-		KeyExternalID:   t.Key.ExternalID,
+		KeyAccess:       accessAttr(t.Key.Access),
 		BYOK:            t.BYOK,
 		Status:          t.Status,
 		SealedSince:     formatTimePtr(t.SealedSince),
@@ -145,7 +154,7 @@ func decodeTenant(av map[string]types.AttributeValue) (*keyseal.Tenant, error) {
 	}
 	t := &keyseal.Tenant{
 		ID:              it.TenantID,
-		Key:             keyseal.KeyRef{Provider: it.KeyProvider, KeyID: it.KeyID, RoleARN: it.KeyRoleARN, ExternalID: it.KeyExternalID},
+		Key:             keyseal.KeyRef{Provider: it.KeyProvider, KeyID: it.KeyID, Access: it.KeyAccess},
 		BYOK:            it.BYOK,
 		Status:          it.Status,
 		SealReason:      it.SealReason,
@@ -172,18 +181,18 @@ func decodeTenant(av map[string]types.AttributeValue) (*keyseal.Tenant, error) {
 
 // versionItem is a stored TMK version.
 type versionItem struct {
-	PK               string `dynamodbav:"pk"`
-	SK               string `dynamodbav:"sk"`
-	TenantID         string `dynamodbav:"tenant_id"`
-	Version          int    `dynamodbav:"version"`
-	Wrapped          []byte `dynamodbav:"wrapped,omitempty"`
-	KeyProvider      string `dynamodbav:"key_provider"`
-	KeyID            string `dynamodbav:"key_id"`
-	KeyRoleARN       string `dynamodbav:"key_role_arn,omitempty"`
-	KeyExternalID    string `dynamodbav:"key_external_id,omitempty"`
-	SigningPublicKey []byte `dynamodbav:"signing_public_key,omitempty"`
-	CreatedAt        string `dynamodbav:"created_at"`
-	RevokedAt        string `dynamodbav:"revoked_at,omitempty"`
+	PK               string            `dynamodbav:"pk"`
+	SK               string            `dynamodbav:"sk"`
+	TenantID         string            `dynamodbav:"tenant_id"`
+	Version          int               `dynamodbav:"version"`
+	Wrapped          []byte            `dynamodbav:"wrapped,omitempty"`
+	KeyVersion       string            `dynamodbav:"key_version,omitempty"`
+	KeyProvider      string            `dynamodbav:"key_provider"`
+	KeyID            string            `dynamodbav:"key_id"`
+	KeyAccess        map[string]string `dynamodbav:"key_access,omitempty"`
+	SigningPublicKey []byte            `dynamodbav:"signing_public_key,omitempty"`
+	CreatedAt        string            `dynamodbav:"created_at"`
+	RevokedAt        string            `dynamodbav:"revoked_at,omitempty"`
 }
 
 func encodeVersion(v keyseal.TMKVersion) (map[string]types.AttributeValue, error) {
@@ -193,10 +202,10 @@ func encodeVersion(v keyseal.TMKVersion) (map[string]types.AttributeValue, error
 		TenantID:         v.TenantID,
 		Version:          v.Version,
 		Wrapped:          v.Wrapped,
+		KeyVersion:       v.KeyVersion,
 		KeyProvider:      v.Key.Provider,
 		KeyID:            v.Key.KeyID,
-		KeyRoleARN:       v.Key.RoleARN,
-		KeyExternalID:    v.Key.ExternalID,
+		KeyAccess:        accessAttr(v.Key.Access),
 		SigningPublicKey: v.SigningPublicKey,
 		CreatedAt:        formatTime(v.CreatedAt),
 		RevokedAt:        formatTimePtr(v.RevokedAt),
@@ -212,7 +221,8 @@ func decodeVersion(av map[string]types.AttributeValue) (keyseal.TMKVersion, erro
 		TenantID:         it.TenantID,
 		Version:          it.Version,
 		Wrapped:          it.Wrapped,
-		Key:              keyseal.KeyRef{Provider: it.KeyProvider, KeyID: it.KeyID, RoleARN: it.KeyRoleARN, ExternalID: it.KeyExternalID},
+		KeyVersion:       it.KeyVersion,
+		Key:              keyseal.KeyRef{Provider: it.KeyProvider, KeyID: it.KeyID, Access: it.KeyAccess},
 		SigningPublicKey: it.SigningPublicKey,
 	}
 	var err error

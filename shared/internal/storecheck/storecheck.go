@@ -32,3 +32,39 @@ func Versions(tenantID string, vs []keyseal.TMKVersion) error {
 	}
 	return nil
 }
+
+// Change checks what UpdateTenant writes beside the row: every version as
+// Versions does, each version named at most once (DynamoDB refuses a
+// transaction that touches one item twice, and the other stores would
+// apply the two writes in some order), and the audit record if any.
+func Change(tenantID string, c keyseal.Change) error {
+	if err := Versions(tenantID, c.NewVersions); err != nil {
+		return err
+	}
+	if err := Versions(tenantID, c.Replace); err != nil {
+		return err
+	}
+	seen := make(map[int]bool, len(c.NewVersions)+len(c.Replace))
+	for _, vs := range [][]keyseal.TMKVersion{c.NewVersions, c.Replace} {
+		for _, v := range vs {
+			if seen[v.Version] {
+				return keyseal.Errorf(keyseal.EINVALID, "TMK version %d is written twice in one change", v.Version)
+			}
+			seen[v.Version] = true
+		}
+	}
+	if c.Audit != nil {
+		return Record(*c.Audit)
+	}
+	return nil
+}
+
+// Record refuses an audit record without a time. An entry's ts is rec.At,
+// from the service's clock; a store never falls back to its own, so the
+// chain and the service agree on when things happened.
+func Record(rec keyseal.AuditRecord) error {
+	if rec.At.IsZero() {
+		return keyseal.Errorf(keyseal.EINVALID, "audit record %q has no time", rec.Action)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/keyseal/keyseal/shared/internal/storecheck"
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+// agentRecord is the stored form of an agent. keyseal.Agent keeps KeyHash
+// out of its JSON so it never reaches API responses; the store needs it.
+type agentRecord struct {
+	keyseal.Agent
+	KeyHash string `json:"key_hash"`
+}
+
+// agentRef is the key-hash index entry: where the agent lives.
+type agentRef struct {
+	TenantID string `json:"tenant_id"`
+	AgentID  string `json:"agent_id"`
+}
+
+// CreateAgent implements keyseal.Store. A key hash already indexed is a
+// conflict too: two agents must never share a key.
+func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.AuditRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := storecheck.TenantID(a.TenantID); err != nil {
+		return err
+	}
+	if a.ID == "" || a.KeyHash == "" {
+		return keyseal.Errorf(keyseal.EINVALID, "agent id and key hash are required")
+	}
+	if err := storecheck.Record(rec); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		agents, err := tx.Bucket(bucketAgents).CreateBucketIfNotExists([]byte(a.TenantID))
+		if err != nil {
+			return err
+		}
+		if agents.Get([]byte(a.ID)) != nil {
+			return keyseal.Errorf(keyseal.ECONFLICT, "agent %s already exists", a.ID)
+		}
+		keys := tx.Bucket(bucketAgentKey)
+		if keys.Get([]byte(a.KeyHash)) != nil {
+			return keyseal.Errorf(keyseal.ECONFLICT, "agent key already registered")
+		}
+		row := agentRecord{Agent: *a, KeyHash: a.KeyHash}
+		if err := putJSON(agents, []byte(a.ID), row); err != nil {
+			return err
+		}
+		if err := putJSON(keys, []byte(a.KeyHash), agentRef{TenantID: a.TenantID, AgentID: a.ID}); err != nil {
+			return err
+		}
+		_, err = appendAudit(tx, a.TenantID, rec)
+		return err
+	})
+	return wrap("create agent", err)
+}
+
+// AgentByKeyHash implements keyseal.Store.
+func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Agent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var a *keyseal.Agent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketAgentKey).Get([]byte(keyHash))
+		if raw == nil || keyHash == "" {
+			return keyseal.Errorf(keyseal.ENOTFOUND, "unknown agent key")
+		}
+		var ref agentRef
+		if err := json.Unmarshal(raw, &ref); err != nil {
+			return fmt.Errorf("decode agent key index: %w", err)
+		}
+		var err error
+		a, err = readAgent(tx, ref.TenantID, ref.AgentID)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("agent by key", err)
+	}
+	return a, nil
+}
+
+// ListAgents implements keyseal.Store. Agents are keyed by id, so they are
+// sorted by creation time here (ties by id, for a stable order).
+func (s *Store) ListAgents(ctx context.Context, tenantID string) ([]keyseal.Agent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []keyseal.Agent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tenantBucket(tx, bucketAgents, tenantID)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, raw []byte) error {
+			a, err := decodeAgent(raw)
+			if err != nil {
+				return err
+			}
+			out = append(out, *a)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, wrap("list agents", err)
+	}
+	slices.SortStableFunc(out, func(x, y keyseal.Agent) int {
+		if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	return out, nil
+}
+
+// RevokeAgent implements keyseal.Store. The agent is looked up under
+// tenantID only, so one tenant can never revoke another's agent.
+func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at time.Time, rec keyseal.AuditRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := storecheck.Record(rec); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		a, err := readAgent(tx, tenantID, agentID)
+		if err != nil {
+			return err
+		}
+		if a.RevokedAt != nil {
+			return keyseal.Errorf(keyseal.ECONFLICT, "agent %s is already revoked", agentID)
+		}
+		when := at.UTC()
+		a.RevokedAt = &when
+		row := agentRecord{Agent: *a, KeyHash: a.KeyHash}
+		if err := putJSON(tx.Bucket(bucketAgents).Bucket([]byte(tenantID)), []byte(agentID), row); err != nil {
+			return err
+		}
+		_, err = appendAudit(tx, tenantID, rec)
+		return err
+	})
+	return wrap("revoke agent", err)
+}
+
+func readAgent(tx *bolt.Tx, tenantID, agentID string) (*keyseal.Agent, error) {
+	var raw []byte
+	if b := tenantBucket(tx, bucketAgents, tenantID); b != nil && agentID != "" {
+		raw = b.Get([]byte(agentID))
+	}
+	if raw == nil {
+		return nil, keyseal.Errorf(keyseal.ENOTFOUND, "agent %s not found", agentID)
+	}
+	return decodeAgent(raw)
+}
+
+func decodeAgent(raw []byte) (*keyseal.Agent, error) {
+	var r agentRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("decode agent: %w", err)
+	}
+	a := r.Agent
+	a.KeyHash = r.KeyHash
+	a.CreatedAt = a.CreatedAt.UTC()
+	utcPtr(a.RevokedAt)
+	return &a, nil
+}

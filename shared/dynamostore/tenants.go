@@ -1,0 +1,223 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keyseal/keyseal/shared/internal/storecheck"
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+// GetTenant implements keyseal.Store.
+func (s *Store) GetTenant(ctx context.Context, tenantID string) (*keyseal.Tenant, error) {
+	av, err := s.get(ctx, tenantPK(tenantID), skConfig)
+	if err != nil {
+		return nil, fmt.Errorf("dynamostore: get tenant: %w", err)
+	}
+	if av == nil {
+		return nil, keyseal.Errorf(keyseal.ENOTFOUND, "tenant %s has no KMS configuration", tenantID)
+	}
+	t, err := decodeTenant(av)
+	if err != nil {
+		return nil, fmt.Errorf("dynamostore: %w", err)
+	}
+	return t, nil
+}
+
+// CreateTenant implements keyseal.Store. The row, the first version and
+// the audit entry go in one transaction conditional on the row (and the
+// version) being new; on success t.Revision is 1.
+func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.TMKVersion, rec keyseal.AuditRecord) error {
+	if err := storecheck.TenantID(t.ID); err != nil {
+		return err
+	}
+	if err := storecheck.Versions(t.ID, []keyseal.TMKVersion{v}); err != nil {
+		return err
+	}
+	if err := storecheck.Record(rec); err != nil {
+		return err
+	}
+	row, err := encodeTenant(t, 1)
+	if err != nil {
+		return fmt.Errorf("dynamostore: create tenant: %w", err)
+	}
+	writes := []write{{
+		item: types.TransactWriteItem{Put: &types.Put{
+			TableName:           &s.table,
+			Item:                row,
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}},
+		onConditionFailed: func(context.Context) error {
+			return keyseal.Errorf(keyseal.ECONFLICT, "tenant %s already exists", t.ID)
+		},
+	}}
+	vw, err := s.versionWrites([]keyseal.TMKVersion{v}, nil)
+	if err != nil {
+		return fmt.Errorf("dynamostore: create tenant: %w", err)
+	}
+	writes = append(writes, vw...)
+	if _, err := s.transact(ctx, "create tenant", t.ID, writes, &rec); err != nil {
+		return err
+	}
+	t.Revision = 1
+	return nil
+}
+
+// UpdateTenant implements keyseal.Store. The row is replaced only if its
+// stored revision is still t.Revision; t.Revision is incremented only once
+// the transaction has committed, so a failed write can be retried as is.
+func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.Change) error {
+	if err := storecheck.TenantID(t.ID); err != nil {
+		return err
+	}
+	if err := storecheck.Change(t.ID, c); err != nil {
+		return err
+	}
+	row, err := encodeTenant(t, t.Revision+1)
+	if err != nil {
+		return fmt.Errorf("dynamostore: update tenant: %w", err)
+	}
+	writes := []write{{
+		item: types.TransactWriteItem{Put: &types.Put{
+			TableName:                 &s.table,
+			Item:                      row,
+			ConditionExpression:       aws.String("#rev = :rev"),
+			ExpressionAttributeNames:  map[string]string{"#rev": "revision"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":rev": number(t.Revision)},
+		}},
+		onConditionFailed: func(ctx context.Context) error {
+			// The condition fails the same way for a missing row and a
+			// moved revision; a strongly consistent read tells them apart.
+			cur, err := s.get(ctx, tenantPK(t.ID), skConfig)
+			switch {
+			case err != nil:
+				return fmt.Errorf("read after failed condition: %w", err)
+			case cur == nil:
+				return keyseal.Errorf(keyseal.ENOTFOUND, "tenant %s has no KMS configuration", t.ID)
+			default:
+				return keyseal.Errorf(keyseal.ECONFLICT, "tenant %s changed concurrently (expected revision %d)", t.ID, t.Revision)
+			}
+		},
+	}}
+	vw, err := s.versionWrites(c.NewVersions, c.Replace)
+	if err != nil {
+		return fmt.Errorf("dynamostore: update tenant: %w", err)
+	}
+	writes = append(writes, vw...)
+	if _, err := s.transact(ctx, "update tenant", t.ID, writes, c.Audit); err != nil {
+		return err
+	}
+	t.Revision++
+	return nil
+}
+
+// versionWrites returns the Puts of TMK versions, each conditional
+// on the version's own state, not only on the tenant row beside it: a new
+// version must not exist, and a replaced one must exist and not be
+// revoked. The row's revision alone would not do: a re-wrap that read the
+// versions before a concurrent revoke, and the row after it, would write
+// the crypto-erased blob back.
+func (s *Store) versionWrites(create, replace []keyseal.TMKVersion) ([]write, error) {
+	out := make([]write, 0, len(create)+len(replace))
+	for _, v := range create {
+		item, err := encodeVersion(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, write{
+			item: types.TransactWriteItem{Put: &types.Put{
+				TableName:           &s.table,
+				Item:                item,
+				ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			}},
+			onConditionFailed: func(context.Context) error {
+				return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d already exists", v.Version)
+			},
+		})
+	}
+	for _, v := range replace {
+		item, err := encodeVersion(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, write{
+			item: types.TransactWriteItem{Put: &types.Put{
+				TableName:           &s.table,
+				Item:                item,
+				ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(revoked_at)"),
+			}},
+			onConditionFailed: func(context.Context) error {
+				return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d is missing or revoked", v.Version)
+			},
+		})
+	}
+	return out, nil
+}
+
+// ListTenants implements keyseal.Store on the sparse poll-shard index. The
+// cursor is the last tenant id of the previous page; a limit of zero or
+// less lists the whole shard. The index is eventually consistent, which
+// the poller tolerates: a tenant created a moment ago is seen next sweep.
+func (s *Store) ListTenants(ctx context.Context, shard int, cursor string, limit int) ([]string, string, error) {
+	if shard < 0 || shard >= keyseal.PollShards {
+		return nil, "", keyseal.Errorf(keyseal.EINVALID, "shard %d out of range 0..%d", shard, keyseal.PollShards-1)
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		IndexName:                 aws.String(pollShardIndex),
+		KeyConditionExpression:    aws.String("poll_shard = :shard"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":shard": str(shardKey(shard))},
+	}
+	if cursor != "" {
+		in.KeyConditionExpression = aws.String("poll_shard = :shard AND tenant_id > :cursor")
+		in.ExpressionAttributeValues[":cursor"] = str(cursor)
+	}
+	var ids []string
+	for {
+		if limit > 0 {
+			in.Limit = aws.Int32(int32(min(limit-len(ids), math.MaxInt32)))
+		}
+		out, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, "", fmt.Errorf("dynamostore: list tenants: %w", err)
+		}
+		for _, item := range out.Items {
+			id, ok := item[attrTenantID].(*types.AttributeValueMemberS)
+			if !ok {
+				return nil, "", fmt.Errorf("dynamostore: list tenants: index item without tenant_id")
+			}
+			ids = append(ids, id.Value)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return ids, "", nil
+		}
+		if limit > 0 && len(ids) >= limit {
+			// More may follow; an empty last page is allowed by the
+			// contract and cheaper than probing for one.
+			return ids, ids[len(ids)-1], nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// Versions implements keyseal.Store. An unknown tenant has no versions.
+func (s *Store) Versions(ctx context.Context, tenantID string) ([]keyseal.TMKVersion, error) {
+	var out []keyseal.TMKVersion
+	err := s.queryPrefix(ctx, tenantPK(tenantID), skVersionPre, func(item map[string]types.AttributeValue) error {
+		v, err := decodeVersion(item)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dynamostore: versions: %w", err)
+	}
+	return out, nil
+}
