@@ -320,7 +320,7 @@ func (e *env) call(method, path, bearer, stepUp string, body any) *reply {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	if stepUp != "" {
-		req.Header.Set(api.StepUpHeader, stepUp)
+		req.Header.Set(auth.StepUpHeader, stepUp)
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")

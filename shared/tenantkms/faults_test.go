@@ -31,9 +31,9 @@ type flakyKMS struct {
 	failAt int64
 }
 
-func (f *flakyKMS) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) ([]byte, error) {
+func (f *flakyKMS) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) (keyseal.Wrapped, error) {
 	if f.wraps.Add(1) == f.failAt {
-		return nil, &keyseal.KMSError{Reason: keyseal.ReasonUnreachable, Code: "KMSInternalException", Err: errors.New("injected")}
+		return keyseal.Wrapped{}, &keyseal.KMSError{Reason: keyseal.ReasonUnreachable, Code: "KMSInternalException", Err: errors.New("injected")}
 	}
 	return f.KMS.Wrap(ctx, key, plaintext, ec)
 }
@@ -96,7 +96,7 @@ func TestRegisterKMSFailureMidwayLeavesNothingHalfWritten(t *testing.T) {
 		t.Fatalf("register with a failing re-wrap: %v, want %s", err, keyseal.ECMKACCESS)
 	}
 	after := e.tenant(t, "acme")
-	if after.BYOK || after.Key != before.Key || after.Revision != before.Revision {
+	if after.BYOK || !after.Key.Equal(before.Key) || after.Revision != before.Revision {
 		t.Fatalf("tenant changed by a failed register: %+v", after)
 	}
 	versionsAfter, err := e.store.Versions(ctx, "acme")
@@ -113,7 +113,7 @@ func TestRegisterKMSFailureMidwayLeavesNothingHalfWritten(t *testing.T) {
 	if _, err := e.svc.Register(ctx, "acme", e.cmk, "admin:test"); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if tn := e.tenant(t, "acme"); !tn.BYOK || tn.Key != e.cmk {
+	if tn := e.tenant(t, "acme"); !tn.BYOK || !tn.Key.Equal(e.cmk) {
 		t.Fatalf("after retry: %+v", tn)
 	}
 	if _, _, err := e.svc.SessionTMK(ctx, "acme"); err != nil {

@@ -138,11 +138,11 @@ func TestRegisterRewrapsUnderCMK(t *testing.T) {
 	}
 	e.byokTenant(t, "t1")
 	tn := e.tenant(t, "t1")
-	if !tn.BYOK || tn.Key != e.cmk {
+	if !tn.BYOK || !tn.Key.Equal(e.cmk) {
 		t.Fatalf("tenant key = %+v byok=%v, want the CMK", tn.Key, tn.BYOK)
 	}
 	versions, _ := e.store.Versions(ctx, "t1")
-	if len(versions) != 1 || versions[0].Key != e.cmk {
+	if len(versions) != 1 || !versions[0].Key.Equal(e.cmk) {
 		t.Fatalf("versions = %+v, want v1 wrapped under the CMK", versions)
 	}
 	// The TMK itself is unchanged: only its wrapping moved.
