@@ -36,17 +36,30 @@ type access struct {
 type fnSpec struct {
 	name    string
 	timeout float64 // seconds
-	access  access
+	// http: the function is an API Gateway proxy target, so routes.json
+	// names it; the poller runs on a schedule only.
+	http   bool
+	access access
 }
 
 var fnSpecs = []fnSpec{
-	{FnSession, 10, access{store: "write", kms: true, events: true}},
-	{FnAdmin, 20, access{store: "write", kms: true, events: true, admin: true}},
-	{FnUnseal, 20, access{store: "write", kms: true, events: true, admin: true}},
-	{FnHealth, 5, access{store: "ping"}},
+	{FnSession, 10, true, access{store: "write", kms: true, events: true}},
+	{FnAdmin, 20, true, access{store: "write", kms: true, events: true, admin: true}},
+	{FnUnseal, 20, true, access{store: "write", kms: true, events: true, admin: true}},
+	{FnHealth, 5, true, access{store: "ping"}},
 	// Two sweeps 30 s apart plus the second sweep's run: see
 	// shared/poller for why one invocation sweeps twice.
-	{FnPoller, 75, access{store: "write", kms: true, events: true}},
+	{FnPoller, 75, false, access{store: "write", kms: true, events: true}},
+}
+
+// FunctionNames are the Lambdas' names (their folders under functions/),
+// in the order the stack creates them.
+func FunctionNames() []string {
+	names := make([]string, len(fnSpecs))
+	for i, s := range fnSpecs {
+		names[i] = s.name
+	}
+	return names
 }
 
 // Functions are keyseal's five Lambdas with their permissions.
