@@ -414,7 +414,82 @@ func resolve(v any) string {
 	return s
 }
 
-// TestLeastPrivilege reads every IAM statement in the template.
+// strings of an IAM Action or Resource (one string or a list), sorted.
+func sortedStrings(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		out = []string{x}
+	case []any:
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// rolePolicies reads every inline IAM statement in the template, per
+// function, in the form "actions on resources [if conditions]", and the
+// union of each function's actions. A policy on a role that is no
+// function's fails the test.
+func (tpl template) rolePolicies(t *testing.T) (statements, actions map[string][]string) {
+	t.Helper()
+	roleOf := map[string]string{}
+	for fn, id := range tpl.functionIDs(t) {
+		att := tpl.Resources[id].Properties["Role"].(map[string]any)["Fn::GetAtt"].([]any)
+		roleOf[att[0].(string)] = fn
+	}
+	statements, actions = map[string][]string{}, map[string][]string{}
+	seen := map[string]map[string]bool{}
+	for id, p := range tpl.ofType("AWS::IAM::Policy") {
+		for _, ref := range p.Properties["Roles"].([]any) {
+			role, _ := ref.(map[string]any)["Ref"].(string)
+			fn, ok := roleOf[role]
+			if !ok {
+				t.Errorf("policy %s is on role %v, which is no function's", id, ref)
+				continue
+			}
+			if seen[fn] == nil {
+				seen[fn] = map[string]bool{}
+			}
+			doc := p.Properties["PolicyDocument"].(map[string]any)
+			for _, s := range doc["Statement"].([]any) {
+				st := tpl.resolve(s).(map[string]any)
+				for k := range st {
+					if k != "Effect" && k != "Action" && k != "Resource" && k != "Condition" {
+						t.Errorf("%s: statement with %s: %s", fn, k, jsonString(st))
+					}
+				}
+				if st["Effect"] != "Allow" {
+					t.Errorf("%s: statement with effect %v", fn, st["Effect"])
+				}
+				acts := sortedStrings(st["Action"])
+				line := strings.Join(acts, ",") + " on " + strings.Join(sortedStrings(st["Resource"]), ",")
+				if st["Condition"] != nil {
+					line += " if " + jsonString(st["Condition"])
+				}
+				statements[fn] = append(statements[fn], line)
+				for _, a := range acts {
+					if !seen[fn][a] {
+						seen[fn][a] = true
+						actions[fn] = append(actions[fn], a)
+					}
+				}
+			}
+		}
+	}
+	for fn := range statements {
+		sort.Strings(statements[fn])
+		sort.Strings(actions[fn])
+	}
+	return statements, actions
+}
+
+// TestLeastPrivilege checks, for each function, the exact set of IAM
+// actions its role may use and every statement granting them: resources
+// and conditions (keyseal's encryption context on customers' keys, keys of
+// other accounts only, AssumeRole only with an ExternalId).
 func TestLeastPrivilege(t *testing.T) {
 	tpl := synth(t, "prod")
 	for id, r := range tpl.ofType("AWS::IAM::Role") {
@@ -426,56 +501,74 @@ func TestLeastPrivilege(t *testing.T) {
 			t.Errorf("role %s has another managed policy: %s", id, jsonString(r.Properties["ManagedPolicyArns"]))
 		}
 	}
-	byFn := map[string][]map[string]any{}
-	fnIDs := tpl.functionIDs(t)
-	for _, p := range tpl.ofType("AWS::IAM::Policy") {
-		roles := jsonString(p.Properties["Roles"])
-		doc := p.Properties["PolicyDocument"].(map[string]any)
-		for _, s := range doc["Statement"].([]any) {
-			st := s.(map[string]any)
-			var actions []string
-			switch a := st["Action"].(type) {
-			case string:
-				actions = []string{a}
-			case []any:
-				for _, x := range a {
-					actions = append(actions, x.(string))
-				}
-			}
-			for _, a := range actions {
-				if a == "*" || strings.HasSuffix(a, ":*") {
-					t.Errorf("wildcard action %s", a)
-				}
-				if a == "dynamodb:DeleteItem" || a == "dynamodb:Scan" || a == "dynamodb:BatchWriteItem" || a == "kms:*" {
-					t.Errorf("action %s is not used by keyseal", a)
-				}
-				if a == "sts:AssumeRole" && jsonString(st["Condition"]) != `{"Null":{"sts:ExternalId":"false"}}` {
-					t.Errorf("sts:AssumeRole without the ExternalId condition: %s", jsonString(st))
-				}
-				if (a == "kms:Encrypt" || a == "kms:Decrypt") && jsonString(st["Resource"]) == `"arn:aws:kms:*:*:key/*"` &&
-					!strings.Contains(jsonString(st["Condition"]), "keyseal:tenant") {
-					t.Errorf("customer-key %s without the encryption-context condition", a)
-				}
-			}
-			for fn := range fnIDs {
-				if strings.Contains(roles, strings.ReplaceAll(fn, "-", "")) {
-					byFn[fn] = append(byFn[fn], st)
-				}
-			}
+
+	const (
+		table       = "<AWS::DynamoDB::Table>"
+		platformKey = "<AWS::KMS::Key>"
+		bus         = "<AWS::Events::EventBus>"
+		otherAcct   = `"StringNotEquals":{"aws:ResourceAccount":"${AWS::AccountId}"}`
+	)
+	// Tracing: Active makes CDK add the X-Ray actions to every role.
+	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+	store := []string{"dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+	kmsActions := append(append(append([]string{}, store...), "events:PutEvents", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "sts:AssumeRole"), xray...)
+	kmsStatements := []string{
+		strings.Join(store, ",") + " on " + table + "," + table + "/index/poll-shard",
+		"events:PutEvents on " + bus,
+		`kms:Decrypt,kms:Encrypt on arn:aws:kms:*:*:key/* if {"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"keyseal:tenant"},` + otherAcct + `}`,
+		"kms:Decrypt,kms:DescribeKey,kms:Encrypt on " + platformKey,
+		`kms:DescribeKey on arn:aws:kms:*:*:key/* if {` + otherAcct + `}`,
+		`sts:AssumeRole on arn:aws:iam::*:role/* if {"Null":{"sts:ExternalId":"false"}}`,
+		strings.Join(xray, ",") + " on *",
+	}
+	wantActions := map[string][]string{
+		stack.FnHealth:  append([]string{"dynamodb:DescribeTable"}, xray...),
+		stack.FnSession: kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
+	}
+	wantStatements := map[string][]string{
+		stack.FnHealth:  {"dynamodb:DescribeTable on " + table, strings.Join(xray, ",") + " on *"},
+		stack.FnSession: kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
+	}
+
+	statements, actions := tpl.rolePolicies(t)
+	for _, fn := range stack.FunctionNames() {
+		if missing, extra := diff(actions[fn], wantActions[fn]); len(missing)+len(extra) > 0 {
+			t.Errorf("%s: actions lack %v, have extra %v", fn, missing, extra)
+		}
+		if missing, extra := diff(statements[fn], wantStatements[fn]); len(missing)+len(extra) > 0 {
+			t.Errorf("%s: statements\n lack  %s\n extra %s", fn, strings.Join(missing, "\n       "), strings.Join(extra, "\n       "))
 		}
 	}
-	health := jsonString(byFn[stack.FnHealth])
-	if !strings.Contains(health, "dynamodb:DescribeTable") || strings.Contains(health, "kms:") || strings.Contains(health, "PutItem") || strings.Contains(health, "events:") {
-		t.Errorf("health may do more than DescribeTable: %s", health)
+}
+
+// diff returns what want has and got lacks, and what got has beyond want
+// (both sorted lists; duplicates count).
+func diff(got, want []string) (missing, extra []string) {
+	count := map[string]int{}
+	for _, w := range want {
+		count[w]++
 	}
-	for _, fn := range []string{stack.FnSession, stack.FnAdmin, stack.FnUnseal, stack.FnPoller} {
-		all := jsonString(byFn[fn])
-		for _, want := range []string{"dynamodb:PutItem", "kms:Decrypt", "events:PutEvents", "sts:AssumeRole"} {
-			if !strings.Contains(all, want) {
-				t.Errorf("%s lacks %s", fn, want)
-			}
+	for _, g := range got {
+		count[g]--
+	}
+	for _, k := range sortedKeys(count) {
+		for ; count[k] > 0; count[k]-- {
+			missing = append(missing, k)
+		}
+		for ; count[k] < 0; count[k]++ {
+			extra = append(extra, k)
 		}
 	}
+	return missing, extra
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func TestAlarms(t *testing.T) {
