@@ -1,6 +1,7 @@
 # keyseal — `make help` lists the targets.
 SHELL := /bin/bash
-FUNCTIONS := session-issue admin-tenant-kms unseal health verify-poller
+# One Lambda per folder under functions/ (each has a main.go).
+FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 ENV ?= dev

@@ -9,32 +9,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// Route is one API route and the Lambda that serves it.
-type Route struct {
-	Method, Path, Function string
-}
-
-// Routes are the routes of SPEC §3 that keyseal serves today, each wired
-// to the Lambda whose router handles it (shared/api: SessionRoutes,
-// AdminRoutes, UnsealRoutes, HealthRoutes). API Gateway sends everything
-// else to no Lambda at all (403 from API Gateway), so a route exists only
-// where a handler does.
-var Routes = []Route{
-	{"POST", "/agent/v1/session", FnSession},
-	{"GET", "/agent/v1/jwks/{tenant_id}", FnSession},
-	{"GET", "/health", FnHealth},
-	{"GET", "/admin/tenant-kms", FnAdmin},
-	{"PUT", "/admin/tenant-kms", FnAdmin},
-	{"DELETE", "/admin/tenant-kms", FnAdmin},
-	{"POST", "/admin/tenant-kms/unseal", FnUnseal},
-	{"POST", "/admin/auth/step-up", FnAdmin},
-	{"POST", "/admin/agents", FnAdmin},
-	{"GET", "/admin/agents", FnAdmin},
-	{"DELETE", "/admin/agents/{id}", FnAdmin},
-	{"GET", "/admin/audit", FnAdmin},
-	{"GET", "/admin/audit/verify", FnAdmin},
-}
-
 // API is the REST API (v1: LocalStack Community has no HTTP API) in front
 // of the Lambdas, with stage throttling and JSON access logs.
 type API struct {
@@ -42,9 +16,10 @@ type API struct {
 	Rest awsapigateway.RestApi
 }
 
-// NewAPI creates the API and wires every route in Routes with a Lambda
-// proxy integration.
-func NewAPI(scope constructs.Construct, id string, c Config, fns *Functions) *API {
+// NewAPI creates the API and wires each of routes, and each of its
+// aliases, to its Lambda with a proxy integration (one integration per
+// Lambda). The stack passes Routes; tests pass tables of their own.
+func NewAPI(scope constructs.Construct, id string, c Config, fns *Functions, routes []Route) *API {
 	s := constructs.NewConstruct(scope, jsii.String(id))
 	access := awslogs.NewLogGroup(s, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
 		LogGroupName: jsii.String("/keyseal/" + c.Name + "/api-access"), Retention: c.Retention(), RemovalPolicy: c.RemovalPolicy(),
@@ -67,14 +42,21 @@ func NewAPI(scope constructs.Construct, id string, c Config, fns *Functions) *AP
 		CloudWatchRole: jsii.Bool(true),
 	})
 	integrations := map[string]awsapigateway.LambdaIntegration{}
-	for _, r := range Routes {
+	for _, r := range routes {
 		in, ok := integrations[r.Function]
 		if !ok {
-			in = awsapigateway.NewLambdaIntegration(fns.ByName[r.Function], &awsapigateway.LambdaIntegrationOptions{Proxy: jsii.Bool(true)})
+			fn, found := fns.ByName[r.Function]
+			if !found {
+				panic("api: route " + r.Method + " " + r.Path + ": no function " + r.Function)
+			}
+			in = awsapigateway.NewLambdaIntegration(fn, &awsapigateway.LambdaIntegrationOptions{Proxy: jsii.Bool(true)})
 			integrations[r.Function] = in
 		}
-		resource := rest.Root().ResourceForPath(jsii.String(strings.TrimPrefix(r.Path, "/")))
-		resource.AddMethod(jsii.String(r.Method), in, nil)
+		pairs := append([]Alias{{Method: r.Method, Path: r.Path}}, r.Aliases...)
+		for _, p := range pairs {
+			resource := rest.Root().ResourceForPath(jsii.String(strings.TrimPrefix(p.Path, "/")))
+			resource.AddMethod(jsii.String(p.Method), in, nil)
+		}
 	}
 	return &API{Construct: s, Rest: rest}
 }

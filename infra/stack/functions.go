@@ -36,17 +36,30 @@ type access struct {
 type fnSpec struct {
 	name    string
 	timeout float64 // seconds
-	access  access
+	// http: the function is an API Gateway proxy target, so routes.json
+	// names it; the poller runs on a schedule only.
+	http   bool
+	access access
 }
 
 var fnSpecs = []fnSpec{
-	{FnSession, 10, access{store: "write", kms: true, events: true}},
-	{FnAdmin, 20, access{store: "write", kms: true, events: true, admin: true}},
-	{FnUnseal, 20, access{store: "write", kms: true, events: true, admin: true}},
-	{FnHealth, 5, access{store: "ping"}},
+	{FnSession, 10, true, access{store: "write", kms: true, events: true}},
+	{FnAdmin, 20, true, access{store: "write", kms: true, events: true, admin: true}},
+	{FnUnseal, 20, true, access{store: "write", kms: true, events: true, admin: true}},
+	{FnHealth, 5, true, access{store: "ping"}},
 	// Two sweeps 30 s apart plus the second sweep's run: see
 	// shared/poller for why one invocation sweeps twice.
-	{FnPoller, 75, access{store: "write", kms: true, events: true}},
+	{FnPoller, 75, false, access{store: "write", kms: true, events: true}},
+}
+
+// FunctionNames are the Lambdas' names (their folders under functions/),
+// in the order the stack creates them.
+func FunctionNames() []string {
+	names := make([]string, len(fnSpecs))
+	for i, s := range fnSpecs {
+		names[i] = s.name
+	}
+	return names
 }
 
 // Functions are keyseal's five Lambdas with their permissions.
@@ -119,6 +132,10 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 	return f
 }
 
+// customerKeys is every KMS key ARN in every account and region (aliases
+// excluded), the resource of the customer-key statements.
+const customerKeys = "arn:aws:kms:*:*:key/*"
+
 // grant gives fn exactly the actions its access needs.
 func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) {
 	table := data.Table.TableArn()
@@ -136,13 +153,33 @@ func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) 
 	if a.kms {
 		fn.AddToRolePolicy(statement([]string{"kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"}, []*string{keys.Platform.KeyArn()}, nil))
 		// Customers' CMKs live in their accounts and are named at
-		// registration, so the resource is every key, but only with
-		// keyseal's own encryption context: this role cannot use a
-		// customer's key for anything but wrapping keyseal TMKs. The
-		// customer's key policy is the other half of the grant.
-		fn.AddToRolePolicy(statement([]string{"kms:Encrypt", "kms:Decrypt"}, []*string{jsii.String("arn:aws:kms:*:*:key/*")},
-			map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:EncryptionContextKeys": "keyseal:tenant"}}))
-		fn.AddToRolePolicy(statement([]string{"kms:DescribeKey"}, []*string{jsii.String("arn:aws:kms:*:*:key/*")}, nil))
+		// registration, so the resource is every key (key ARNs only, never
+		// alias/*), but only with keyseal's own encryption context: this
+		// role cannot use a customer's key for anything but wrapping keyseal
+		// TMKs. The customer's key policy is the other half of the grant.
+		//
+		// And only keys in other accounts than keyseal's own. The platform
+		// key has its statement above; without this, the role could also
+		// use every other key of this account whose key policy defers to
+		// IAM (CDK's default does), such as another stage's platform key
+		// where stages share an account: dev's Lambdas could then unwrap
+		// prod's TMKs, whose encryption context names keyseal:tenant too.
+		// A tenant key inside keyseal's account would not be BYOK anyway.
+		otherAccounts := map[string]any{"aws:ResourceAccount": awscdk.Aws_ACCOUNT_ID()}
+		fn.AddToRolePolicy(statement([]string{"kms:Encrypt", "kms:Decrypt"}, []*string{jsii.String(customerKeys)},
+			map[string]any{
+				"ForAnyValue:StringEquals": map[string]any{"kms:EncryptionContextKeys": "keyseal:tenant"},
+				"StringNotEquals":          otherAccounts,
+			}))
+		// DescribeKey (shared/awskms calls it to tell a disabled key from one
+		// pending deletion after KMSInvalidStateException) supports no
+		// kms:EncryptionContext* condition keys, only kms:CallerAccount and
+		// kms:ViaService besides the global ones (AWS KMS permissions
+		// reference): its request has no encryption context, so the
+		// condition above would never match and would deny it. What is left
+		// to scope it: key ARNs only, in other accounts.
+		fn.AddToRolePolicy(statement([]string{"kms:DescribeKey"}, []*string{jsii.String(customerKeys)},
+			map[string]any{"StringNotEquals": otherAccounts}))
 		// Cross-account access through a customer's role, only with an
 		// ExternalId (the confused-deputy guard).
 		fn.AddToRolePolicy(statement([]string{"sts:AssumeRole"}, []*string{jsii.String("arn:aws:iam::*:role/*")},

@@ -26,7 +26,7 @@ func New(scope constructs.Construct, c Config) awscdk.Stack {
 	keys := NewKeys(st, "Keys", c)
 	events := NewEvents(st, "Events", c)
 	fns := NewFunctions(st, "Functions", c, data, keys, events)
-	api := NewAPI(st, "Api", c, fns)
+	api := NewAPI(st, "Api", c, fns, Routes)
 	NewPoller(st, "Poller", c, fns)
 	NewAlarms(st, "Alarms", c)
 

@@ -2,8 +2,10 @@ package stack_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -38,7 +40,7 @@ func cdkContext(t *testing.T) any {
 func assets(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, fn := range []string{stack.FnSession, stack.FnAdmin, stack.FnUnseal, stack.FnHealth, stack.FnPoller} {
+	for _, fn := range stack.FunctionNames() {
 		if err := os.MkdirAll(filepath.Join(dir, fn), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -79,10 +81,14 @@ func synth(t *testing.T, env string) template {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := awscdk.NewApp(nil)
-	st := stack.New(app, cfg)
-	raw := assertions.Template_FromStack(st, nil).ToJSON()
-	b, err := json.Marshal(raw)
+	tpl := toTemplate(t, stack.New(awscdk.NewApp(nil), cfg))
+	synthed[env] = tpl
+	return tpl
+}
+
+func toTemplate(t *testing.T, st awscdk.Stack) template {
+	t.Helper()
+	b, err := json.Marshal(assertions.Template_FromStack(st, nil).ToJSON())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +96,6 @@ func synth(t *testing.T, env string) template {
 	if err := json.Unmarshal(b, &tpl); err != nil {
 		t.Fatal(err)
 	}
-	synthed[env] = tpl
 	return tpl
 }
 
@@ -110,7 +115,7 @@ func (tpl template) functionIDs(t *testing.T) map[string]string {
 	ids := map[string]string{}
 	for id, r := range tpl.ofType("AWS::Lambda::Function") {
 		name, _ := r.Properties["FunctionName"].(string)
-		for _, fn := range []string{stack.FnSession, stack.FnAdmin, stack.FnUnseal, stack.FnHealth, stack.FnPoller} {
+		for _, fn := range stack.FunctionNames() {
 			if strings.HasSuffix(name, "-"+fn) {
 				ids[fn] = id
 			}
@@ -129,11 +134,11 @@ func jsonString(v any) string {
 
 var envs = []string{"dev", "staging", "prod"}
 
-// TestEveryRouteReachesItsFunction walks API Gateway's resource tree in the
-// template and checks each method's path, verb and target Lambda against
-// the routes keyseal serves (SPEC §3).
-func TestEveryRouteReachesItsFunction(t *testing.T) {
-	tpl := synth(t, "dev")
+// methodTargets walks API Gateway's resource tree in the template and maps
+// each method ("GET /admin/agents/{id}") to the function its Lambda proxy
+// integration invokes.
+func (tpl template) methodTargets(t *testing.T) map[string]string {
+	t.Helper()
 	fnIDs := tpl.functionIDs(t)
 	resources := tpl.ofType("AWS::ApiGateway::Resource")
 	var pathOf func(ref any) string
@@ -155,32 +160,137 @@ func TestEveryRouteReachesItsFunction(t *testing.T) {
 		if integ["Type"] != "AWS_PROXY" {
 			t.Fatalf("method %v is not a Lambda proxy integration", m.Properties)
 		}
-		uri := jsonString(integ["Uri"])
-		target := ""
-		for fn, id := range fnIDs {
-			if strings.Contains(uri, `"`+id+`"`) {
-				target = fn
-			}
+		got[m.Properties["HttpMethod"].(string)+" "+pathOf(m.Properties["ResourceId"])] = tpl.functionIn(fnIDs, integ["Uri"])
+	}
+	return got
+}
+
+// invokeGrants maps each stage's lambda:InvokeFunction grant to API Gateway
+// ("GET /agent/v1/jwks/*": path variables are wildcards there) to its
+// function. Without the grant a wired method answers 500.
+func (tpl template) invokeGrants(t *testing.T) map[string]string {
+	t.Helper()
+	fnIDs := tpl.functionIDs(t)
+	got := map[string]string{}
+	for _, p := range tpl.ofType("AWS::Lambda::Permission") {
+		if p.Properties["Principal"] != "apigateway.amazonaws.com" {
+			continue
 		}
-		got[m.Properties["HttpMethod"].(string)+" "+pathOf(m.Properties["ResourceId"])] = target
+		src := resolve(p.Properties["SourceArn"])
+		if strings.Contains(src, "/test-invoke-stage/") {
+			continue // the console's test button
+		}
+		// arn:...:${RestApi}/${Stage}/METHOD/path
+		i := strings.LastIndex(src, "}/")
+		if i < 0 {
+			t.Fatalf("source ARN %s", src)
+		}
+		method, path, _ := strings.Cut(src[i+2:], "/")
+		got[method+" /"+path] = tpl.functionIn(fnIDs, p.Properties["FunctionName"])
 	}
-	want := map[string]string{
-		"POST /agent/v1/session":         stack.FnSession,
-		"GET /agent/v1/jwks/{tenant_id}": stack.FnSession,
-		"GET /health":                    stack.FnHealth,
-		"GET /admin/tenant-kms":          stack.FnAdmin,
-		"PUT /admin/tenant-kms":          stack.FnAdmin,
-		"DELETE /admin/tenant-kms":       stack.FnAdmin,
-		"POST /admin/tenant-kms/unseal":  stack.FnUnseal,
-		"POST /admin/auth/step-up":       stack.FnAdmin,
-		"POST /admin/agents":             stack.FnAdmin,
-		"GET /admin/agents":              stack.FnAdmin,
-		"DELETE /admin/agents/{id}":      stack.FnAdmin,
-		"GET /admin/audit":               stack.FnAdmin,
-		"GET /admin/audit/verify":        stack.FnAdmin,
+	return got
+}
+
+// functionIn names the function whose logical id ref mentions.
+func (tpl template) functionIn(fnIDs map[string]string, ref any) string {
+	s := jsonString(ref)
+	for fn, id := range fnIDs {
+		if strings.Contains(s, `"`+id+`"`) {
+			return fn
+		}
 	}
-	if jsonString(got) != jsonString(want) {
-		t.Fatalf("routes:\n got %s\nwant %s", jsonString(got), jsonString(want))
+	return ""
+}
+
+// routeTargets is what API Gateway should serve for routes: each route and
+// each of its aliases to the route's function, keyed by method and path;
+// with wildcards, the same keyed as invokeGrants keys them.
+func routeTargets(routes []stack.Route) (methods, grants map[string]string) {
+	methods, grants = map[string]string{}, map[string]string{}
+	variable := regexp.MustCompile(`\{[^/]+\}`)
+	for _, r := range routes {
+		pairs := append([]stack.Alias{{Method: r.Method, Path: r.Path}}, r.Aliases...)
+		for _, p := range pairs {
+			methods[p.Method+" "+p.Path] = r.Function
+			grants[p.Method+" "+variable.ReplaceAllString(p.Path, "*")] = r.Function
+		}
+	}
+	return methods, grants
+}
+
+// TestEveryRouteReachesItsFunction checks each method's path, verb, target
+// Lambda and invoke grant against routes.json, the one route table (SPEC
+// §3): no route missing, none extra.
+func TestEveryRouteReachesItsFunction(t *testing.T) {
+	tpl := synth(t, "dev")
+	methods, grants := routeTargets(stack.Routes)
+	if got := tpl.methodTargets(t); jsonString(got) != jsonString(methods) {
+		t.Fatalf("routes:\n got %s\nwant %s", jsonString(got), jsonString(methods))
+	}
+	if got := tpl.invokeGrants(t); jsonString(got) != jsonString(grants) {
+		t.Fatalf("invoke grants:\n got %s\nwant %s", jsonString(got), jsonString(grants))
+	}
+}
+
+// TestAliasesReachTheirRoutesFunction wires a test-only table, routes.json
+// plus aliases (seed 004's, and one made up on a route of another Lambda),
+// and checks each alias reaches its route's function like the route does.
+func TestAliasesReachTheirRoutesFunction(t *testing.T) {
+	aliases := map[string][]stack.Alias{
+		"GET /admin/tenant-kms":          {{Method: "GET", Path: "/api/v1/byok/keys"}},
+		"PUT /admin/tenant-kms":          {{Method: "POST", Path: "/api/v1/byok/keys"}},
+		"DELETE /admin/tenant-kms":       {{Method: "DELETE", Path: "/api/v1/byok/keys"}},
+		"POST /agent/v1/session":         {{Method: "POST", Path: "/api/v1/agent/session"}, {Method: "PUT", Path: "/agent/v1/session"}},
+		"GET /agent/v1/jwks/{tenant_id}": {{Method: "GET", Path: "/api/v1/jwks/{tenant_id}"}},
+	}
+	var routes []stack.Route
+	for _, r := range stack.Routes {
+		r.Aliases = aliases[r.Method+" "+r.Path]
+		delete(aliases, r.Method+" "+r.Path)
+		routes = append(routes, r)
+	}
+	if len(aliases) != 0 {
+		t.Fatalf("aliases of routes routes.json lacks: %v", aliases)
+	}
+	b, err := json.Marshal(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if routes, err = stack.ParseRoutes(b); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := stack.LoadConfig(cdkContext(t), "dev", assets(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("aliases"), nil)
+	data, keys, events := stack.NewData(st, "Data", cfg), stack.NewKeys(st, "Keys", cfg), stack.NewEvents(st, "Events", cfg)
+	stack.NewAPI(st, "Api", cfg, stack.NewFunctions(st, "Functions", cfg, data, keys, events), routes)
+	tpl := toTemplate(t, st)
+
+	got, gotGrants := tpl.methodTargets(t), tpl.invokeGrants(t)
+	for key, fn := range map[string]string{
+		"GET /api/v1/byok/keys":        stack.FnAdmin,
+		"POST /api/v1/byok/keys":       stack.FnAdmin,
+		"DELETE /api/v1/byok/keys":     stack.FnAdmin,
+		"POST /api/v1/agent/session":   stack.FnSession,
+		"PUT /agent/v1/session":        stack.FnSession,
+		"GET /api/v1/jwks/{tenant_id}": stack.FnSession,
+	} {
+		if got[key] != fn {
+			t.Errorf("alias %s reaches %q, want %q", key, got[key], fn)
+		}
+	}
+	if gotGrants["GET /api/v1/jwks/*"] != stack.FnSession {
+		t.Errorf("alias GET /api/v1/jwks/{tenant_id}: no invoke grant to %s: %v", stack.FnSession, gotGrants)
+	}
+	methods, grants := routeTargets(routes)
+	if len(methods) != len(stack.Routes)+6 || jsonString(got) != jsonString(methods) {
+		t.Fatalf("routes with aliases:\n got %s\nwant %s", jsonString(got), jsonString(methods))
+	}
+	if jsonString(gotGrants) != jsonString(grants) {
+		t.Fatalf("invoke grants with aliases:\n got %s\nwant %s", jsonString(gotGrants), jsonString(grants))
 	}
 }
 
@@ -263,7 +373,123 @@ func TestTable(t *testing.T) {
 	}
 }
 
-// TestLeastPrivilege reads every IAM statement in the template.
+// resolve renders a template value with CloudFormation's intrinsics
+// spelled out readably: a resource's ARN as <its type>, a Ref as
+// ${name}, an empty-separator Fn::Join as the concatenation; maps and
+// lists resolve member by member.
+func (tpl template) resolve(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if att, ok := x["Fn::GetAtt"].([]any); ok && len(att) == 2 && att[1] == "Arn" {
+			return "<" + tpl.Resources[att[0].(string)].Type + ">"
+		}
+		if ref, ok := x["Ref"].(string); ok {
+			return "${" + ref + "}"
+		}
+		if join, ok := x["Fn::Join"].([]any); ok && join[0] == "" {
+			var b strings.Builder
+			for _, part := range join[1].([]any) {
+				fmt.Fprint(&b, tpl.resolve(part))
+			}
+			return b.String()
+		}
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = tpl.resolve(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = tpl.resolve(e)
+		}
+		return out
+	}
+	return v
+}
+
+// resolve is template.resolve for values that name no resource.
+func resolve(v any) string {
+	s, _ := template{}.resolve(v).(string)
+	return s
+}
+
+// strings of an IAM Action or Resource (one string or a list), sorted.
+func sortedStrings(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		out = []string{x}
+	case []any:
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// rolePolicies reads every inline IAM statement in the template, per
+// function, in the form "actions on resources [if conditions]", and the
+// union of each function's actions. A policy on a role that is no
+// function's fails the test.
+func (tpl template) rolePolicies(t *testing.T) (statements, actions map[string][]string) {
+	t.Helper()
+	roleOf := map[string]string{}
+	for fn, id := range tpl.functionIDs(t) {
+		att := tpl.Resources[id].Properties["Role"].(map[string]any)["Fn::GetAtt"].([]any)
+		roleOf[att[0].(string)] = fn
+	}
+	statements, actions = map[string][]string{}, map[string][]string{}
+	seen := map[string]map[string]bool{}
+	for id, p := range tpl.ofType("AWS::IAM::Policy") {
+		for _, ref := range p.Properties["Roles"].([]any) {
+			role, _ := ref.(map[string]any)["Ref"].(string)
+			fn, ok := roleOf[role]
+			if !ok {
+				t.Errorf("policy %s is on role %v, which is no function's", id, ref)
+				continue
+			}
+			if seen[fn] == nil {
+				seen[fn] = map[string]bool{}
+			}
+			doc := p.Properties["PolicyDocument"].(map[string]any)
+			for _, s := range doc["Statement"].([]any) {
+				st := tpl.resolve(s).(map[string]any)
+				for k := range st {
+					if k != "Effect" && k != "Action" && k != "Resource" && k != "Condition" {
+						t.Errorf("%s: statement with %s: %s", fn, k, jsonString(st))
+					}
+				}
+				if st["Effect"] != "Allow" {
+					t.Errorf("%s: statement with effect %v", fn, st["Effect"])
+				}
+				acts := sortedStrings(st["Action"])
+				line := strings.Join(acts, ",") + " on " + strings.Join(sortedStrings(st["Resource"]), ",")
+				if st["Condition"] != nil {
+					line += " if " + jsonString(st["Condition"])
+				}
+				statements[fn] = append(statements[fn], line)
+				for _, a := range acts {
+					if !seen[fn][a] {
+						seen[fn][a] = true
+						actions[fn] = append(actions[fn], a)
+					}
+				}
+			}
+		}
+	}
+	for fn := range statements {
+		sort.Strings(statements[fn])
+		sort.Strings(actions[fn])
+	}
+	return statements, actions
+}
+
+// TestLeastPrivilege checks, for each function, the exact set of IAM
+// actions its role may use and every statement granting them: resources
+// and conditions (keyseal's encryption context on customers' keys, keys of
+// other accounts only, AssumeRole only with an ExternalId).
 func TestLeastPrivilege(t *testing.T) {
 	tpl := synth(t, "prod")
 	for id, r := range tpl.ofType("AWS::IAM::Role") {
@@ -275,56 +501,74 @@ func TestLeastPrivilege(t *testing.T) {
 			t.Errorf("role %s has another managed policy: %s", id, jsonString(r.Properties["ManagedPolicyArns"]))
 		}
 	}
-	byFn := map[string][]map[string]any{}
-	fnIDs := tpl.functionIDs(t)
-	for _, p := range tpl.ofType("AWS::IAM::Policy") {
-		roles := jsonString(p.Properties["Roles"])
-		doc := p.Properties["PolicyDocument"].(map[string]any)
-		for _, s := range doc["Statement"].([]any) {
-			st := s.(map[string]any)
-			var actions []string
-			switch a := st["Action"].(type) {
-			case string:
-				actions = []string{a}
-			case []any:
-				for _, x := range a {
-					actions = append(actions, x.(string))
-				}
-			}
-			for _, a := range actions {
-				if a == "*" || strings.HasSuffix(a, ":*") {
-					t.Errorf("wildcard action %s", a)
-				}
-				if a == "dynamodb:DeleteItem" || a == "dynamodb:Scan" || a == "dynamodb:BatchWriteItem" || a == "kms:*" {
-					t.Errorf("action %s is not used by keyseal", a)
-				}
-				if a == "sts:AssumeRole" && jsonString(st["Condition"]) != `{"Null":{"sts:ExternalId":"false"}}` {
-					t.Errorf("sts:AssumeRole without the ExternalId condition: %s", jsonString(st))
-				}
-				if (a == "kms:Encrypt" || a == "kms:Decrypt") && jsonString(st["Resource"]) == `"arn:aws:kms:*:*:key/*"` &&
-					!strings.Contains(jsonString(st["Condition"]), "keyseal:tenant") {
-					t.Errorf("customer-key %s without the encryption-context condition", a)
-				}
-			}
-			for fn := range fnIDs {
-				if strings.Contains(roles, strings.ReplaceAll(fn, "-", "")) {
-					byFn[fn] = append(byFn[fn], st)
-				}
-			}
+
+	const (
+		table       = "<AWS::DynamoDB::Table>"
+		platformKey = "<AWS::KMS::Key>"
+		bus         = "<AWS::Events::EventBus>"
+		otherAcct   = `"StringNotEquals":{"aws:ResourceAccount":"${AWS::AccountId}"}`
+	)
+	// Tracing: Active makes CDK add the X-Ray actions to every role.
+	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+	store := []string{"dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+	kmsActions := append(append(append([]string{}, store...), "events:PutEvents", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "sts:AssumeRole"), xray...)
+	kmsStatements := []string{
+		strings.Join(store, ",") + " on " + table + "," + table + "/index/poll-shard",
+		"events:PutEvents on " + bus,
+		`kms:Decrypt,kms:Encrypt on arn:aws:kms:*:*:key/* if {"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"keyseal:tenant"},` + otherAcct + `}`,
+		"kms:Decrypt,kms:DescribeKey,kms:Encrypt on " + platformKey,
+		`kms:DescribeKey on arn:aws:kms:*:*:key/* if {` + otherAcct + `}`,
+		`sts:AssumeRole on arn:aws:iam::*:role/* if {"Null":{"sts:ExternalId":"false"}}`,
+		strings.Join(xray, ",") + " on *",
+	}
+	wantActions := map[string][]string{
+		stack.FnHealth:  append([]string{"dynamodb:DescribeTable"}, xray...),
+		stack.FnSession: kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
+	}
+	wantStatements := map[string][]string{
+		stack.FnHealth:  {"dynamodb:DescribeTable on " + table, strings.Join(xray, ",") + " on *"},
+		stack.FnSession: kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
+	}
+
+	statements, actions := tpl.rolePolicies(t)
+	for _, fn := range stack.FunctionNames() {
+		if missing, extra := diff(actions[fn], wantActions[fn]); len(missing)+len(extra) > 0 {
+			t.Errorf("%s: actions lack %v, have extra %v", fn, missing, extra)
+		}
+		if missing, extra := diff(statements[fn], wantStatements[fn]); len(missing)+len(extra) > 0 {
+			t.Errorf("%s: statements\n lack  %s\n extra %s", fn, strings.Join(missing, "\n       "), strings.Join(extra, "\n       "))
 		}
 	}
-	health := jsonString(byFn[stack.FnHealth])
-	if !strings.Contains(health, "dynamodb:DescribeTable") || strings.Contains(health, "kms:") || strings.Contains(health, "PutItem") || strings.Contains(health, "events:") {
-		t.Errorf("health may do more than DescribeTable: %s", health)
+}
+
+// diff returns what want has and got lacks, and what got has beyond want
+// (both sorted lists; duplicates count).
+func diff(got, want []string) (missing, extra []string) {
+	count := map[string]int{}
+	for _, w := range want {
+		count[w]++
 	}
-	for _, fn := range []string{stack.FnSession, stack.FnAdmin, stack.FnUnseal, stack.FnPoller} {
-		all := jsonString(byFn[fn])
-		for _, want := range []string{"dynamodb:PutItem", "kms:Decrypt", "events:PutEvents", "sts:AssumeRole"} {
-			if !strings.Contains(all, want) {
-				t.Errorf("%s lacks %s", fn, want)
-			}
+	for _, g := range got {
+		count[g]--
+	}
+	for _, k := range sortedKeys(count) {
+		for ; count[k] > 0; count[k]-- {
+			missing = append(missing, k)
+		}
+		for ; count[k] < 0; count[k]++ {
+			extra = append(extra, k)
 		}
 	}
+	return missing, extra
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func TestAlarms(t *testing.T) {
