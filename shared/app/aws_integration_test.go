@@ -19,7 +19,9 @@ import (
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
+	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/dynamostore"
+	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
@@ -44,11 +46,11 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 	if err := dynamostore.CreateTable(ctx, dynamodb.NewFromConfig(cfg), table); err != nil {
 		t.Fatal(err)
 	}
-	platform, err := app.EnsureKey(ctx, kms.NewFromConfig(cfg), "alias/keyseal-wiring-platform")
+	platform, err := localserver.EnsureKey(ctx, kms.NewFromConfig(cfg), "alias/keyseal-wiring-platform")
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer, err := auth.NewDevIssuer(filepath.Join(t.TempDir(), "issuer.json"), "https://idp.test/", "keyseal-admin")
+	issuer, err := devissuer.New(filepath.Join(t.TempDir(), "issuer.json"), "https://idp.test/", "keyseal-admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,23 +70,23 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	session := api.NewRouter(a.Log, api.SessionRoutes(a.Deps))
+	session := api.NewRouter(a.Log, a.Deps.Routes(api.FnSession))
 	resp, _ := session.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/agent/v1/session",
 		Headers: map[string]string{"Authorization": "Bearer " + agent.Key}})
 	if resp.StatusCode != 201 {
 		t.Fatalf("session through the Lambda wiring: %d %s", resp.StatusCode, resp.Body)
 	}
-	admin, err := issuer.Mint(auth.DevClaims{Subject: "alice", TenantID: "acme", TTL: time.Hour, Roles: []string{auth.AdminRole}})
+	admin, err := issuer.Mint(devissuer.Claims{Subject: "alice", TenantID: "acme", TTL: time.Hour, Roles: []string{auth.AdminRole}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminRouter := api.NewRouter(a.Log, api.AdminRoutes(a.Deps))
+	adminRouter := api.NewRouter(a.Log, a.Deps.Routes(api.FnAdmin))
 	resp, _ = adminRouter.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/admin/audit/verify",
 		Headers: map[string]string{"Authorization": "Bearer " + admin}})
 	if resp.StatusCode != 200 {
 		t.Fatalf("admin through the Lambda wiring: %d %s", resp.StatusCode, resp.Body)
 	}
-	health := api.NewRouter(a.Log, api.HealthRoutes(a.Deps))
+	health := api.NewRouter(a.Log, a.Deps.Routes(api.FnHealth))
 	resp, _ = health.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/health"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("health: %d %s", resp.StatusCode, resp.Body)

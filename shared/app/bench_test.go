@@ -7,8 +7,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keyseal/keyseal/shared/api"
-	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
