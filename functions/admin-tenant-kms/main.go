@@ -11,5 +11,5 @@ import (
 
 func main() {
 	a := app.MustAWS("admin-tenant-kms", app.Needs{Admin: true, Events: true})
-	lambda.Start(api.NewRouter(a.Log, a.Deps.Routes(api.FnAdmin)).Handle)
+	lambda.Start(api.NewRouter(a.Log, a.Deps.AdminRoutes()).Handle)
 }

@@ -10,5 +10,5 @@ import (
 
 func main() {
 	a := app.MustAWS("health", app.Needs{})
-	lambda.Start(api.NewRouter(a.Log, a.Deps.Routes(api.FnHealth)).Handle)
+	lambda.Start(api.NewRouter(a.Log, a.Deps.HealthRoutes()).Handle)
 }

@@ -11,5 +11,5 @@ import (
 
 func main() {
 	a := app.MustAWS("session-issue", app.Needs{Events: true})
-	lambda.Start(api.NewRouter(a.Log, a.Deps.Routes(api.FnSession)).Handle)
+	lambda.Start(api.NewRouter(a.Log, a.Deps.SessionRoutes()).Handle)
 }

@@ -10,5 +10,5 @@ import (
 
 func main() {
 	a := app.MustAWS("unseal", app.Needs{Admin: true, Events: true})
-	lambda.Start(api.NewRouter(a.Log, a.Deps.Routes(api.FnUnseal)).Handle)
+	lambda.Start(api.NewRouter(a.Log, a.Deps.UnsealRoutes()).Handle)
 }

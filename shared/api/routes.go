@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/keyseal/keyseal/shared/auth"
 )
@@ -89,44 +90,74 @@ func GoldenRoutes() []byte {
 
 func routeKey(method, path string) string { return method + " " + path }
 
-// handlers binds each row of Table to the method that serves it.
-func (d *Deps) handlers() map[string]HandlerFunc {
-	return map[string]HandlerFunc{
+// The handler sets, one per Lambda: each Lambda binds only its own, so its
+// binary links only the handlers (and services) it serves.
+
+// SessionRoutes are the session-issue Lambda's rows of Table.
+func (d *Deps) SessionRoutes() []Route {
+	return d.bind(FnSession, map[string]HandlerFunc{
 		routeKey(http.MethodPost, "/agent/v1/session"):         d.issueSession,
 		routeKey(http.MethodGet, "/agent/v1/jwks/{tenant_id}"): d.jwks,
-		routeKey(http.MethodGet, "/health"):                    d.health,
-		routeKey(http.MethodGet, "/admin/tenant-kms"):          d.getTenantKMS,
-		routeKey(http.MethodPut, "/admin/tenant-kms"):          d.registerKey,
-		routeKey(http.MethodDelete, "/admin/tenant-kms"):       d.deregisterKey,
-		routeKey(http.MethodPost, "/admin/tenant-kms/unseal"):  d.unseal,
-		routeKey(http.MethodPost, "/admin/auth/step-up"):       d.issueStepUp,
-		routeKey(http.MethodPost, "/admin/agents"):             d.createAgent,
-		routeKey(http.MethodGet, "/admin/agents"):              d.listAgents,
-		routeKey(http.MethodDelete, "/admin/agents/{id}"):      d.revokeAgent,
-		routeKey(http.MethodGet, "/admin/audit"):               d.listAudit,
-		routeKey(http.MethodGet, "/admin/audit/verify"):        d.verifyAudit,
-	}
+	})
 }
 
-// Routes returns the rows of Table that function serves ("" for all of
-// them: the local server), each bound to its handler behind the auth and
-// step-up the row names, aliases included.
-func (d *Deps) Routes(function string) []Route {
-	hs := d.handlers()
+// HealthRoutes are the health Lambda's rows of Table.
+func (d *Deps) HealthRoutes() []Route {
+	return d.bind(FnHealth, map[string]HandlerFunc{
+		routeKey(http.MethodGet, "/health"): d.health,
+	})
+}
+
+// AdminRoutes are the admin-tenant-kms Lambda's rows of Table.
+func (d *Deps) AdminRoutes() []Route {
+	return d.bind(FnAdmin, map[string]HandlerFunc{
+		routeKey(http.MethodGet, "/admin/tenant-kms"):     d.getTenantKMS,
+		routeKey(http.MethodPut, "/admin/tenant-kms"):     d.registerKey,
+		routeKey(http.MethodDelete, "/admin/tenant-kms"):  d.deregisterKey,
+		routeKey(http.MethodPost, "/admin/auth/step-up"):  d.issueStepUp,
+		routeKey(http.MethodPost, "/admin/agents"):        d.createAgent,
+		routeKey(http.MethodGet, "/admin/agents"):         d.listAgents,
+		routeKey(http.MethodDelete, "/admin/agents/{id}"): d.revokeAgent,
+		routeKey(http.MethodGet, "/admin/audit"):          d.listAudit,
+		routeKey(http.MethodGet, "/admin/audit/verify"):   d.verifyAudit,
+	})
+}
+
+// UnsealRoutes are the unseal Lambda's rows of Table.
+func (d *Deps) UnsealRoutes() []Route {
+	return d.bind(FnUnseal, map[string]HandlerFunc{
+		routeKey(http.MethodPost, "/admin/tenant-kms/unseal"): d.unseal,
+	})
+}
+
+// AllRoutes is every row of Table: what the local server serves.
+func (d *Deps) AllRoutes() []Route {
+	return slices.Concat(d.SessionRoutes(), d.HealthRoutes(), d.AdminRoutes(), d.UnsealRoutes())
+}
+
+// bind returns function's rows of Table, each bound to its handler in hs
+// behind the auth and step-up the row names, aliases included. A row
+// without a handler, or a handler without a row, is a programming error
+// (TestTableHandlers catches both).
+func (d *Deps) bind(function string, hs map[string]HandlerFunc) []Route {
 	var out []Route
 	for _, spec := range Table {
-		if function != "" && spec.Function != function {
+		if spec.Function != function {
 			continue
 		}
 		h, ok := hs[routeKey(spec.Method, spec.Path)]
 		if !ok {
-			panic(fmt.Sprintf("api: route %s %s has no handler", spec.Method, spec.Path)) // caught by TestTableHandlers
+			panic(fmt.Sprintf("api: route %s %s has no handler", spec.Method, spec.Path))
 		}
+		delete(hs, routeKey(spec.Method, spec.Path))
 		h = d.guard(spec, h)
 		out = append(out, Route{Method: spec.Method, Path: spec.Path, Handler: h})
 		for _, a := range spec.Aliases {
 			out = append(out, Route{Method: a.Method, Path: a.Path, Handler: h})
 		}
+	}
+	for k := range hs {
+		panic(fmt.Sprintf("api: handler %s of %s has no row in Table", k, function))
 	}
 	return out
 }

@@ -37,18 +37,22 @@ func TestRoutesGolden(t *testing.T) {
 	}
 }
 
-// TestTableHandlers: every row has a handler and every handler a row, no
-// method and path (aliases included) appears twice, and every row names a
-// function that exists under functions/ and a known auth kind.
+// TestTableHandlers: binding every Lambda's handler set matches Table
+// row for row (bind panics on a row without a handler or a handler
+// without a row), no method and path (aliases included) appears twice,
+// and every row names a function under functions/ and a known auth kind.
 func TestTableHandlers(t *testing.T) {
-	hs := (&Deps{}).handlers()
+	d := &Deps{}
+	want := 0
+	for _, r := range Table {
+		want += 1 + len(r.Aliases)
+	}
+	if got := len(d.AllRoutes()); got != want {
+		t.Fatalf("the handler sets bind %d routes, Table has %d", got, want)
+	}
 	seen := map[string]bool{}
 	for _, r := range Table {
 		k := routeKey(r.Method, r.Path)
-		if _, ok := hs[k]; !ok {
-			t.Errorf("route %s has no handler", k)
-		}
-		delete(hs, k)
 		for _, p := range append([]Alias{{r.Method, r.Path}}, r.Aliases...) {
 			if seen[routeKey(p.Method, p.Path)] {
 				t.Errorf("%s %s served twice", p.Method, p.Path)
@@ -70,8 +74,25 @@ func TestTableHandlers(t *testing.T) {
 			t.Errorf("route %s: agent routes live under /agent/ (their errors take the agent shape)", k)
 		}
 	}
-	for k := range hs {
-		t.Errorf("handler %s has no row in Table", k)
+}
+
+// TestBindRefusesDrift: a row without a handler, or a handler without a
+// row, stops the process at start rather than serving a table that lies.
+func TestBindRefusesDrift(t *testing.T) {
+	d := &Deps{}
+	ok := func(context.Context, *Request) (Response, error) { return Response{}, nil }
+	for name, hs := range map[string]map[string]HandlerFunc{
+		"missing handler": {},
+		"extra handler":   {routeKey(http.MethodGet, "/health"): ok, routeKey(http.MethodGet, "/healthz"): ok},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: bind did not panic", name)
+				}
+			}()
+			d.bind(FnHealth, hs)
+		}()
 	}
 }
 

@@ -70,7 +70,7 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	session := api.NewRouter(a.Log, a.Deps.Routes(api.FnSession))
+	session := api.NewRouter(a.Log, a.Deps.SessionRoutes())
 	resp, _ := session.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/agent/v1/session",
 		Headers: map[string]string{"Authorization": "Bearer " + agent.Key}})
 	if resp.StatusCode != 201 {
@@ -80,13 +80,13 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminRouter := api.NewRouter(a.Log, a.Deps.Routes(api.FnAdmin))
+	adminRouter := api.NewRouter(a.Log, a.Deps.AdminRoutes())
 	resp, _ = adminRouter.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/admin/audit/verify",
 		Headers: map[string]string{"Authorization": "Bearer " + admin}})
 	if resp.StatusCode != 200 {
 		t.Fatalf("admin through the Lambda wiring: %d %s", resp.StatusCode, resp.Body)
 	}
-	health := api.NewRouter(a.Log, a.Deps.Routes(api.FnHealth))
+	health := api.NewRouter(a.Log, a.Deps.HealthRoutes())
 	resp, _ = health.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/health"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("health: %d %s", resp.StatusCode, resp.Body)

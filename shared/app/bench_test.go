@@ -36,7 +36,7 @@ func BenchmarkSessionIssueWarmCache(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	router := api.NewRouter(a.Log, a.Deps.Routes(api.FnSession))
+	router := api.NewRouter(a.Log, a.Deps.SessionRoutes())
 	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/agent/v1/session", Resource: "/agent/v1/session",
 		Headers: map[string]string{"Authorization": "Bearer " + agent.Key}, Body: "{}"}
 	issue := func() {

@@ -62,7 +62,7 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 		return nil, fmt.Errorf("listen %s: %w", opt.Addr, err)
 	}
 	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
-	s.Router = api.NewRouter(a.Log, a.Deps.Routes(""), s.devRoutes())
+	s.Router = api.NewRouter(a.Log, a.Deps.AllRoutes(), s.devRoutes())
 	if err := s.provisionDemo(ctx, opt); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("provision demo tenant: %w", err)
