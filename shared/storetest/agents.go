@@ -1,8 +1,6 @@
 package storetest
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,14 +14,6 @@ func agentTests() []test {
 		{"Agents/ListOldestFirst", testAgentList},
 		{"Agents/Revoke", testAgentRevoke},
 		{"Agents/RevokeErrors", testAgentRevokeErrors},
-	}
-}
-
-func stepUpTests() []test {
-	return []test{
-		{"StepUp/RoundTrip", testStepUpRoundTrip},
-		{"StepUp/Use", testStepUpUse},
-		{"StepUp/ConcurrentUse", testStepUpConcurrentUse},
 	}
 }
 
@@ -147,125 +137,4 @@ func testAgentRevokeErrors(t *testing.T, s keyseal.Store) {
 	requireEqual(t, "agent after failed revokes", agentByKeyHash(t, s, a.KeyHash), newAgent("tenant-a", "agent-1", at(0)))
 	requireChainLen(t, s, "tenant-a", 1)
 	requireChainLen(t, s, "tenant-b", 0)
-}
-
-func testStepUpRoundTrip(t *testing.T, s keyseal.Store) {
-	tok := newStepUp(keyHash("step-up-1"))
-	if err := s.PutStepUp(t.Context(), tok); err != nil {
-		t.Fatalf("PutStepUp: %v", err)
-	}
-	got, err := s.GetStepUp(t.Context(), tok.Hash)
-	if err != nil {
-		t.Fatalf("GetStepUp: %v", err)
-	}
-	requireEqual(t, "GetStepUp", got, &tok)
-
-	dup := newStepUp(tok.Hash)
-	dup.Subject = "admin:mallory@example.com"
-	dup.Used = true
-	requireCode(t, s.PutStepUp(t.Context(), dup), keyseal.ECONFLICT, "PutStepUp(duplicate hash)")
-	got, err = s.GetStepUp(t.Context(), tok.Hash)
-	if err != nil {
-		t.Fatalf("GetStepUp after duplicate: %v", err)
-	}
-	requireEqual(t, "GetStepUp after duplicate", got, &tok)
-
-	_, err = s.GetStepUp(t.Context(), keyHash("unknown token"))
-	requireCode(t, err, keyseal.ENOTFOUND, "GetStepUp(unknown)")
-}
-
-func testStepUpUse(t *testing.T, s keyseal.Store) {
-	tok := newStepUp(keyHash("step-up-1"))
-	other := newStepUp(keyHash("step-up-2"))
-	for _, tk := range []keyseal.StepUpToken{tok, other} {
-		if err := s.PutStepUp(t.Context(), tk); err != nil {
-			t.Fatalf("PutStepUp: %v", err)
-		}
-	}
-	if err := s.UseStepUp(t.Context(), tok.Hash); err != nil {
-		t.Fatalf("UseStepUp: %v", err)
-	}
-	used := tok
-	used.Used = true
-	requireStepUp(t, s, used)
-	requireStepUp(t, s, other) // using one token leaves others alone
-
-	requireCode(t, s.UseStepUp(t.Context(), tok.Hash), keyseal.ECONFLICT, "UseStepUp(second use)")
-	requireStepUp(t, s, used)
-	requireCode(t, s.UseStepUp(t.Context(), keyHash("unknown token")), keyseal.ENOTFOUND, "UseStepUp(unknown)")
-}
-
-func testStepUpConcurrentUse(t *testing.T, s keyseal.Store) {
-	tok := newStepUp(keyHash("step-up-1"))
-	if err := s.PutStepUp(t.Context(), tok); err != nil {
-		t.Fatalf("PutStepUp: %v", err)
-	}
-	const workers = 10
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for i := range workers {
-		wg.Go(func() { errs[i] = s.UseStepUp(t.Context(), tok.Hash) })
-	}
-	wg.Wait()
-	wins := 0
-	for i, err := range errs {
-		switch keyseal.ErrorCode(err) {
-		case "":
-			wins++
-		case keyseal.ECONFLICT:
-		default:
-			t.Fatalf("worker %d: %v, want nil or %s", i, err, keyseal.ECONFLICT)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d concurrent UseStepUp calls succeeded, want exactly 1", wins)
-	}
-	tok.Used = true
-	requireStepUp(t, s, tok)
-}
-
-// requireStepUp fails unless the stored token equals want.
-func requireStepUp(t *testing.T, s keyseal.Store, want keyseal.StepUpToken) {
-	t.Helper()
-	got, err := s.GetStepUp(t.Context(), want.Hash)
-	if err != nil {
-		t.Fatalf("GetStepUp: %v", err)
-	}
-	requireEqual(t, "GetStepUp", got, &want)
-}
-
-func testPing(t *testing.T, s keyseal.Store) {
-	if err := s.Ping(t.Context()); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-}
-
-// testCanceledContext checks that calls made with a canceled context fail
-// and leave nothing behind.
-func testCanceledContext(t *testing.T, s keyseal.Store) {
-	existing := createTenant(t, s, "tenant-b")
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-
-	if err := s.CreateTenant(ctx, newTenant("tenant-a"), newVersion("tenant-a", 1), newRecord(keyseal.ActionTenantProvision, "canceled")); err == nil {
-		t.Fatal("CreateTenant with a canceled context succeeded")
-	}
-	if _, err := s.AppendAudit(ctx, "tenant-a", newRecord(keyseal.ActionSeal, "canceled")); err == nil {
-		t.Fatal("AppendAudit with a canceled context succeeded")
-	}
-	upd := existing.Clone()
-	upd.LastLatencyMS = 1234
-	rec := newRecord(keyseal.ActionSeal, "canceled")
-	if err := s.UpdateTenant(ctx, upd, keyseal.Change{Audit: &rec}); err == nil {
-		t.Fatal("UpdateTenant with a canceled context succeeded")
-	}
-	if _, err := s.GetTenant(ctx, "tenant-b"); err == nil {
-		t.Fatal("GetTenant with a canceled context succeeded")
-	}
-
-	_, err := s.GetTenant(t.Context(), "tenant-a")
-	requireCode(t, err, keyseal.ENOTFOUND, "GetTenant after canceled CreateTenant")
-	requireChainLen(t, s, "tenant-a", 0)
-	requireEqual(t, "tenant after canceled UpdateTenant", getTenant(t, s, "tenant-b"), existing)
-	requireChainLen(t, s, "tenant-b", 1)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -21,6 +22,7 @@ func auditTests(h Harness) []test {
 		{"ListAudit/BeforeCursor", testListAuditBefore},
 		{"ScanAudit/Empty", testScanAuditEmpty},
 		{"ScanAudit/StopsOnError", testScanAuditStops},
+		{"AuditRecord/ZeroTime", testRecordZeroTime},
 		{"Tamper/EditedEntry", func(t *testing.T, s keyseal.Store) {
 			if h.Tamper == nil {
 				t.Skip("Harness.Tamper is nil")
@@ -222,6 +224,42 @@ func testScanAuditStops(t *testing.T, s keyseal.Store) {
 	if !slices.Equal(seen, []int64{1, 2}) {
 		t.Fatalf("ScanAudit called fn for seqs %v after fn failed at 2, want [1 2]", seen)
 	}
+}
+
+// testRecordZeroTime checks every write that takes an audit record
+// refuses one without a time, and writes nothing: an entry's ts is the
+// service's clock, and a store has no business making one up.
+func testRecordZeroTime(t *testing.T, s keyseal.Store) {
+	ctx := t.Context()
+	existing := createTenant(t, s, "tenant-b")
+	agent := newAgent("tenant-b", "agent-1", at(0))
+	createAgent(t, s, agent)
+	noTime := func(action string) keyseal.AuditRecord {
+		rec := newRecord(action, "no time")
+		rec.At = time.Time{}
+		return rec
+	}
+
+	err := s.CreateTenant(ctx, newTenant("tenant-a"), newVersion("tenant-a", 1), noTime(keyseal.ActionTenantProvision))
+	requireCode(t, err, keyseal.EINVALID, "CreateTenant(record without a time)")
+	_, err = s.GetTenant(ctx, "tenant-a")
+	requireCode(t, err, keyseal.ENOTFOUND, "GetTenant after the refused CreateTenant")
+	requireChainLen(t, s, "tenant-a", 0)
+
+	_, err = s.AppendAudit(ctx, "tenant-b", noTime(keyseal.ActionSeal))
+	requireCode(t, err, keyseal.EINVALID, "AppendAudit(record without a time)")
+
+	rec := noTime(keyseal.ActionSeal)
+	refusedUpdate(t, s, existing, keyseal.Change{NewVersions: []keyseal.TMKVersion{newVersion("tenant-b", 2)}, Audit: &rec},
+		keyseal.EINVALID, "UpdateTenant(record without a time)")
+
+	err = s.CreateAgent(ctx, newAgent("tenant-b", "agent-2", at(time.Minute)), noTime(keyseal.ActionAgentCreate))
+	requireCode(t, err, keyseal.EINVALID, "CreateAgent(record without a time)")
+	err = s.RevokeAgent(ctx, "tenant-b", "agent-1", at(time.Hour), noTime(keyseal.ActionAgentRevoke))
+	requireCode(t, err, keyseal.EINVALID, "RevokeAgent(record without a time)")
+	requireEqual(t, "ListAgents after the refused writes", listAgents(t, s, "tenant-b"), []keyseal.Agent{*agent})
+
+	requireUnchanged(t, s, "tenant-b", existing, []keyseal.TMKVersion{newVersion("tenant-b", 1)}, 2)
 }
 
 func testTamperEdit(t *testing.T, s keyseal.Store, tamper func(*testing.T, keyseal.Store, string, int64, func(*keyseal.AuditEntry))) {

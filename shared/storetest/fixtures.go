@@ -28,10 +28,12 @@ func newTenant(id string) *keyseal.Tenant {
 	return &keyseal.Tenant{
 		ID: id,
 		Key: keyseal.KeyRef{
-			Provider:   keyseal.ProviderAWS,
-			KeyID:      "arn:aws:kms:eu-west-1:111122223333:key/" + id,
-			RoleARN:    "arn:aws:iam::111122223333:role/keyseal-" + id,
-			ExternalID: "ext-" + id,
+			Provider: keyseal.ProviderAWS,
+			KeyID:    "arn:aws:kms:eu-west-1:111122223333:key/" + id,
+			Access: map[string]string{
+				"role_arn":    "arn:aws:iam::111122223333:role/keyseal-" + id,
+				"external_id": "ext-" + id,
+			},
 		},
 		BYOK:            true,
 		Status:          keyseal.StatusSealed,
@@ -47,21 +49,33 @@ func newTenant(id string) *keyseal.Tenant {
 }
 
 // newVersion returns TMK version n of a tenant with distinct wrapped and
-// public-key bytes per tenant and version.
+// public-key bytes, provider key version and access fields per tenant and
+// version.
 func newVersion(tenantID string, n int) keyseal.TMKVersion {
 	wrapped := sha256.Sum256([]byte(fmt.Sprintf("wrapped/%s/%d", tenantID, n)))
 	pub := sha256.Sum256([]byte(fmt.Sprintf("public/%s/%d", tenantID, n)))
 	return keyseal.TMKVersion{
-		TenantID: tenantID,
-		Version:  n,
-		Wrapped:  wrapped[:],
+		TenantID:   tenantID,
+		Version:    n,
+		Wrapped:    wrapped[:],
+		KeyVersion: fmt.Sprintf("%d", 100+n),
 		Key: keyseal.KeyRef{
-			Provider: keyseal.ProviderLocal,
-			KeyID:    fmt.Sprintf("local-key-%d", n),
+			Provider: keyseal.ProviderGCP,
+			KeyID:    fmt.Sprintf("projects/p/locations/global/keyRings/keyseal/cryptoKeys/%s-%d", tenantID, n),
+			Access:   map[string]string{"service_account": "keyseal-" + tenantID + "@p.iam.gserviceaccount.com"},
 		},
 		SigningPublicKey: pub[:],
 		CreatedAt:        at(time.Duration(n) * time.Hour),
 	}
+}
+
+// rewrapped returns v wrapped anew (another blob, another key version),
+// the way a re-wrap after a key change writes it.
+func rewrapped(v keyseal.TMKVersion, marker string) keyseal.TMKVersion {
+	wrapped := sha256.Sum256([]byte(fmt.Sprintf("rewrapped/%s/%d/%s", v.TenantID, v.Version, marker)))
+	v.Wrapped = wrapped[:]
+	v.KeyVersion = "rewrap-" + marker
+	return v
 }
 
 // revoked returns v crypto-erased the way the revoke flow writes it.
@@ -71,9 +85,16 @@ func revoked(v keyseal.TMKVersion, when time.Time) keyseal.TMKVersion {
 	return v
 }
 
+// recordTime is the fixtures' audit record time: baseTime's clock, but
+// off the microsecond and outside UTC, so a store must stamp the entry
+// with rec.At truncated to the microsecond in UTC (what audit.Next does),
+// not with its own clock.
+var recordTime = at(30 * time.Minute).Add(789 * time.Nanosecond).In(time.FixedZone("UTC+2", 2*60*60))
+
 // newRecord returns an audit record whose details identify it.
 func newRecord(action, marker string) keyseal.AuditRecord {
 	return keyseal.AuditRecord{
+		At:       recordTime,
 		Action:   action,
 		Severity: keyseal.SeverityWarning,
 		Actor:    "admin:alice@example.com",
@@ -153,7 +174,9 @@ func appendAudit(t *testing.T, s keyseal.Store, tenantID, action string, n int) 
 	t.Helper()
 	out := make([]keyseal.AuditEntry, 0, n)
 	for i := range n {
-		e, err := s.AppendAudit(t.Context(), tenantID, newRecord(action, fmt.Sprintf("%s#%d", action, i)))
+		rec := newRecord(action, fmt.Sprintf("%s#%d", action, i))
+		rec.At = rec.At.Add(time.Duration(i) * time.Second)
+		e, err := s.AppendAudit(t.Context(), tenantID, rec)
 		if err != nil {
 			t.Fatalf("AppendAudit(%q) #%d: %v", tenantID, i, err)
 		}
@@ -227,8 +250,9 @@ func requireEntry(t *testing.T, e keyseal.AuditEntry, tenantID string, seq int64
 			e.Seq, e.Action, e.Severity, e.Actor, rec.Action, rec.Severity, rec.Actor)
 	}
 	requireEqual(t, fmt.Sprintf("entry %d details", e.Seq), e.Details, rec.Details)
-	if e.TS.IsZero() || !e.TS.Equal(e.TS.Truncate(time.Microsecond)) || e.TS.Location() != time.UTC {
-		t.Errorf("entry %d ts = %s, want a non-zero UTC time truncated to the microsecond", e.Seq, e.TS.Format(time.RFC3339Nano))
+	if want := rec.At.UTC().Truncate(time.Microsecond); !e.TS.Equal(want) || e.TS.Location() != time.UTC {
+		t.Errorf("entry %d ts = %s, want the record's At truncated to the microsecond, in UTC: %s",
+			e.Seq, e.TS.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
 	}
 	if e.Hash == "" || e.Hash != audit.Hash(e) {
 		t.Errorf("entry %d hash = %q, want audit.Hash(entry) = %q", e.Seq, e.Hash, audit.Hash(e))

@@ -1,8 +1,9 @@
 // Package storetest is the conformance suite for keyseal.Store adapters.
-// Every adapter (the embedded bbolt store, the DynamoDB store) runs Run from
-// its own tests, so they all honour exactly the contract written in
-// shared/keyseal/tenant.go: the same error codes, orderings, optimistic
-// locking and all-or-nothing writes.
+// Every adapter (the embedded bbolt store, the DynamoDB store, the
+// in-memory memstore) runs Run from its own tests, so they all honour
+// exactly the contract written in shared/keyseal/store.go: the same error
+// codes, orderings, optimistic locking, conditional version writes and
+// all-or-nothing writes.
 package storetest
 
 import (
@@ -47,10 +48,7 @@ func Run(t *testing.T, h Harness) {
 	tests = append(tests, auditTests(h)...)
 	tests = append(tests, agentTests()...)
 	tests = append(tests, stepUpTests()...)
-	tests = append(tests,
-		test{"Ping", testPing},
-		test{"CanceledContext", testCanceledContext},
-	)
+	tests = append(tests, miscTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := h.New(t)
