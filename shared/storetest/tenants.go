@@ -543,7 +543,7 @@ func testRewrapRacesRevoke(t *testing.T, s keyseal.Store) {
 			}
 			vs, err := s.Versions(ctx, "tenant-a")
 			if err == nil && len(vs) != 2 {
-				err = fmt.Errorf("Versions returned %d versions, want 2", len(vs))
+				err = fmt.Errorf("revoke: the store listed %d versions, want 2", len(vs))
 			}
 			if err != nil {
 				errs[rewrappers] = err
