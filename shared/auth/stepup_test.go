@@ -8,91 +8,62 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/internal/testclock"
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/memstore"
 )
 
-// memStore keeps step-up tokens and audit records in memory. StepUp uses
-// nothing else of keyseal.Store; the embedded nil interface makes any other
-// call panic, which would expose an unexpected dependency.
-type memStore struct {
-	keyseal.Store
-	mu     sync.Mutex
-	tokens map[string]keyseal.StepUpToken
-	audit  []auditCall
+// testStore is the shared in-memory store with a fault hook for
+// GetStepUp.
+type testStore struct {
+	*memstore.Store
 	// getErr, when set, is returned by GetStepUp (fault injection).
 	getErr error
+	// puts counts the tokens stored.
+	puts atomic.Int64
 }
 
-type auditCall struct {
-	tenantID string
-	rec      keyseal.AuditRecord
+func (s *testStore) PutStepUp(ctx context.Context, tok keyseal.StepUpToken) error {
+	s.puts.Add(1)
+	return s.Store.PutStepUp(ctx, tok)
 }
 
-func newMemStore() *memStore { return &memStore{tokens: map[string]keyseal.StepUpToken{}} }
-
-func (m *memStore) PutStepUp(_ context.Context, tok keyseal.StepUpToken) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.tokens[tok.Hash]; ok {
-		return keyseal.Errorf(keyseal.ECONFLICT, "duplicate step-up token")
+func (s *testStore) GetStepUp(ctx context.Context, hash string) (*keyseal.StepUpToken, error) {
+	if s.getErr != nil {
+		return nil, s.getErr
 	}
-	m.tokens[tok.Hash] = tok
-	return nil
+	return s.Store.GetStepUp(ctx, hash)
 }
 
-func (m *memStore) GetStepUp(_ context.Context, hash string) (*keyseal.StepUpToken, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.getErr != nil {
-		return nil, m.getErr
-	}
-	tok, ok := m.tokens[hash]
-	if !ok {
-		return nil, keyseal.Errorf(keyseal.ENOTFOUND, "unknown step-up token")
-	}
-	return &tok, nil
-}
-
-func (m *memStore) UseStepUp(_ context.Context, hash string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tok, ok := m.tokens[hash]
-	switch {
-	case !ok:
-		return keyseal.Errorf(keyseal.ENOTFOUND, "unknown step-up token")
-	case tok.Used:
-		return keyseal.Errorf(keyseal.ECONFLICT, "step-up token already used")
-	}
-	tok.Used = true
-	m.tokens[hash] = tok
-	return nil
-}
-
-func (m *memStore) AppendAudit(_ context.Context, tenantID string, rec keyseal.AuditRecord) (keyseal.AuditEntry, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.audit = append(m.audit, auditCall{tenantID, rec})
-	return keyseal.AuditEntry{TenantID: tenantID, Seq: int64(len(m.audit)), Action: rec.Action,
-		Severity: rec.Severity, Actor: rec.Actor, Details: rec.Details}, nil
-}
-
-func (m *memStore) token(raw string) (keyseal.StepUpToken, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// token looks a raw token up the way StepUp stores it: by its hash.
+func (s *testStore) token(raw string) (keyseal.StepUpToken, bool) {
 	sum := sha256.Sum256([]byte(raw))
-	tok, ok := m.tokens[hex.EncodeToString(sum[:])]
-	return tok, ok
+	tok, err := s.Store.GetStepUp(context.Background(), hex.EncodeToString(sum[:]))
+	if err != nil {
+		return keyseal.StepUpToken{}, false
+	}
+	return *tok, true
+}
+
+// audit lists a tenant's audit entries, newest first.
+func (s *testStore) audit(t *testing.T, tenantID string) []keyseal.AuditEntry {
+	t.Helper()
+	entries, err := s.ListAudit(context.Background(), tenantID, keyseal.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }
 
 // newStepUp returns a StepUp as the admin API configures it, on a clock
 // standing at 12:00:00.7, so expiry truncation shows.
-func newStepUp() (*auth.StepUp, *memStore, *testclock.Clock) {
-	store := newMemStore()
+func newStepUp() (*auth.StepUp, *testStore, *testclock.Clock) {
+	store := &testStore{Store: memstore.New()}
 	clk := testclock.New(t0.Add(700 * time.Millisecond))
 	return &auth.StepUp{Tokens: store, Audit: store, MaxAge: 300 * time.Second, ACRValues: []string{"mfa"}, TTL: 120 * time.Second, Now: clk.Now}, store, clk
 }
@@ -115,19 +86,20 @@ func TestStepUpIssue(t *testing.T) {
 	if !ok || stored.Subject != "alice" || stored.TenantID != "acme" || !stored.ExpiresAt.Equal(exp) || stored.Used {
 		t.Fatalf("stored token %+v (found by hash: %v)", stored, ok)
 	}
-	if _, ok := store.tokens[tok]; ok {
+	if _, err := store.Store.GetStepUp(ctx, tok); err == nil {
 		t.Fatal("the token itself is a store key")
 	}
-	if len(store.audit) != 1 {
-		t.Fatalf("audit: %+v", store.audit)
+	entries := store.audit(t, "acme")
+	if len(entries) != 1 {
+		t.Fatalf("audit: %+v", entries)
 	}
-	a := store.audit[0]
-	if a.tenantID != "acme" || a.rec.Action != keyseal.ActionStepUp || a.rec.Severity != keyseal.SeverityInfo || a.rec.Actor != "admin:alice" {
-		t.Fatalf("audit record %+v", a)
+	a := entries[0]
+	if a.Action != keyseal.ActionStepUp || a.Severity != keyseal.SeverityInfo || a.Actor != "admin:alice" || !a.TS.Equal(clk.Now().Truncate(time.Microsecond)) {
+		t.Fatalf("audit entry %+v", a)
 	}
-	for k, v := range a.rec.Details {
+	for k, v := range a.Details {
 		if strings.Contains(v, tok) || strings.Contains(v, tok[4:]) || strings.Contains(k, tok[4:]) {
-			t.Fatalf("audit details carry the token: %v", a.rec.Details)
+			t.Fatalf("audit details carry the token: %v", a.Details)
 		}
 	}
 
@@ -183,7 +155,7 @@ func TestStepUpIssueInsufficient(t *testing.T) {
 			}
 		})
 	}
-	if len(store.tokens) != 0 || len(store.audit) != 0 {
+	if store.puts.Load() != 0 || len(store.audit(t, "acme")) != 0 {
 		t.Fatal("a refused step-up stored a token or an audit record")
 	}
 
