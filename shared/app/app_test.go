@@ -2,12 +2,16 @@ package app_test
 
 import (
 	"context"
+	"log/slog"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/config"
+	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/memstore"
 )
 
 // TestNewAWSNamesMissingConfiguration: a Lambda started without its
@@ -67,5 +71,17 @@ func TestLambdasLinkNoLocalWiring(t *testing.T) {
 	}
 	if !slices.Contains(deps, "github.com/keyseal/keyseal/shared/dynamostore") {
 		t.Fatal("go list output does not look like the Lambdas' dependencies")
+	}
+}
+
+// TestAssembleNeedsThePlatformProvider: a process that cannot wrap a new
+// tenant's TMK fails at start, naming the provider, instead of at the
+// first tenant.
+func TestAssembleNeedsThePlatformProvider(t *testing.T) {
+	_, err := app.Assemble(config.Config{}, slog.New(slog.DiscardHandler), app.Parts{
+		Store: memstore.New(), Providers: keyseal.Providers{},
+		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "arn:aws:kms:us-east-1:111122223333:key/x"}})
+	if err == nil || !strings.Contains(err.Error(), `"aws-kms" is not configured`) {
+		t.Fatalf("Assemble without the platform key's provider: %v", err)
 	}
 }

@@ -188,6 +188,41 @@ func TestDevModeWalkthrough(t *testing.T) {
 	}
 }
 
+// TestDevModeShowsDegradedKMS: during a transient outage the config row
+// says the KMS is unreachable and until when the tenant serves from its
+// cached TMK, and the session path keeps working meanwhile.
+func TestDevModeShowsDegradedKMS(t *testing.T) {
+	s := devServer(t, t.TempDir(), nil)
+	admin := bearer(s.Credentials.AdminToken)
+	sweep := func() {
+		if _, err := s.App.Tenants.Sweep(context.Background(), tenantkms.AllShards()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweep()
+	v := do(t, s, http.MethodGet, "/admin/tenant-kms", admin, "")
+	if v.body["kms_reachable"] != true || v.body["serving_from_cache_until"] != nil {
+		t.Fatalf("healthy: %s", v.raw)
+	}
+	if r := do(t, s, http.MethodPost, "/dev/kms/keys/"+s.Credentials.KMSKeyID+"/state", nil, `{"state":"unreachable"}`); r.status != http.StatusOK {
+		t.Fatalf("set state: %d %s", r.status, r.raw)
+	}
+	sweep()
+	v = do(t, s, http.MethodGet, "/admin/tenant-kms", admin, "")
+	verified, err := time.Parse(time.RFC3339Nano, v.body["last_verified_at"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	until, _ := v.body["serving_from_cache_until"].(string)
+	if v.body["status"] != "active" || v.body["kms_reachable"] != false || v.body["last_verify_error"] == nil ||
+		until != verified.Add(5*time.Minute).Format(time.RFC3339Nano) {
+		t.Fatalf("degraded: %s; want active, kms_reachable false, serving_from_cache_until = last_verified_at + 5m", v.raw)
+	}
+	if r := do(t, s, http.MethodPost, "/agent/v1/session", bearer(s.Credentials.AgentKey), ""); r.status != http.StatusCreated {
+		t.Fatalf("session while degraded: %d %s", r.status, r.raw)
+	}
+}
+
 // TestDevModeSurvivesRestart checks the embedded store is durable: a second
 // start on the same data dir keeps the tenant and the agent key.
 func TestDevModeSurvivesRestart(t *testing.T) {

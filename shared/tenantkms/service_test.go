@@ -443,3 +443,69 @@ func TestSweepChecksEveryTenantAndSurvivesFailures(t *testing.T) {
 		t.Fatalf("sweep stats = %+v, want 35 tenants: 30 healthy, 5 sealed", stats)
 	}
 }
+
+// TestReachabilityShowsTheCacheWindow: while a transient outage lasts the
+// row says the KMS is unreachable and until when the tenant serves from
+// its cached TMK (the last verify plus the cache TTL); a successful check
+// clears it; a sealed tenant is unreachable with no window.
+func TestReachabilityShowsTheCacheWindow(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.byokTenant(t, "t1")
+	if _, err := e.svc.Check(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	verified := *e.tenant(t, "t1").LastVerifiedAt
+	if r := e.svc.Reachability(e.tenant(t, "t1")); !r.Reachable || r.ServingFromCacheUntil != nil {
+		t.Fatalf("healthy tenant: %+v", r)
+	}
+
+	e.setState(t, "unreachable")
+	e.clock.Advance(time.Minute)
+	if out, _ := e.svc.Check(ctx, "t1"); out != tenantkms.OutcomeDegraded {
+		t.Fatalf("Check = %s, want degraded", out)
+	}
+	r := e.svc.Reachability(e.tenant(t, "t1"))
+	if r.Reachable || r.ServingFromCacheUntil == nil || !r.ServingFromCacheUntil.Equal(verified.Add(cacheTTL)) {
+		t.Fatalf("degraded tenant: %+v, want unreachable until %v", r, verified.Add(cacheTTL))
+	}
+
+	e.setState(t, "enabled")
+	if _, err := e.svc.Check(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.svc.Reachability(e.tenant(t, "t1")); !r.Reachable || r.ServingFromCacheUntil != nil {
+		t.Fatalf("recovered tenant: %+v", r)
+	}
+
+	e.setState(t, "disabled")
+	if out, _ := e.svc.Check(ctx, "t1"); out != tenantkms.OutcomeSealed {
+		t.Fatalf("Check = %s, want sealed", out)
+	}
+	if r := e.svc.Reachability(e.tenant(t, "t1")); r.Reachable || r.ServingFromCacheUntil != nil {
+		t.Fatalf("sealed tenant: %+v", r)
+	}
+}
+
+// TestUnconfiguredProviderNeverSeals: a tenant whose key names a provider
+// this process does not run (a deployment fault, not the customer's kill
+// switch) is reported as an error by the poller and by the session path,
+// and stays active.
+func TestUnconfiguredProviderNeverSeals(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.byokTenant(t, "t1")
+	// A process over the same store that does not run the tenant's
+	// provider (local), as after a deployment lost a provider's settings.
+	svc := tenantkms.New(e.store, keyseal.Providers{}, e.events, tenantkms.Options{CacheTTL: cacheTTL, Now: e.clock.Now})
+	e.clock.Advance(2 * cacheTTL) // past any cache window: a KMS error would seal now
+	if out, err := svc.Check(ctx, "t1"); out != tenantkms.OutcomeError || err == nil {
+		t.Fatalf("Check = %s, %v; want an error outcome", out, err)
+	}
+	if _, _, err := svc.SessionTMK(ctx, "t1"); code(err) != keyseal.EINTERNAL {
+		t.Fatalf("SessionTMK = %v, want an internal error", err)
+	}
+	if got := e.tenant(t, "t1"); got.Status != keyseal.StatusActive || len(e.auditActions(t, "t1", keyseal.ActionSeal)) != 0 || e.events.count(keyseal.EventSealed) != 0 {
+		t.Fatalf("tenant sealed over a missing provider: %+v", got)
+	}
+}
