@@ -40,7 +40,7 @@ type Config struct {
 	ThrottleRate  float64 `json:"throttleRate"`
 	ThrottleBurst float64 `json:"throttleBurst"`
 
-	// Admin identity provider (SPEC §3).
+	// Admin identity provider (docs/contract.md §3).
 	AdminJWKSURL     string `json:"adminJwksUrl"`
 	AdminIssuer      string `json:"adminIssuer"`
 	AdminAudience    string `json:"adminAudience"`

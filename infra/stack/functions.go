@@ -69,7 +69,7 @@ type Functions struct {
 }
 
 // NewFunctions creates the Lambdas from bin/<name>/bootstrap (arm64,
-// provided.al2023, built by `make build`), with the environment of SPEC §8,
+// provided.al2023, built by `make build`), with the environment of docs/contract.md §8,
 // X-Ray tracing and a log group each.
 func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, keys *Keys, ev *Events) *Functions {
 	s := constructs.NewConstruct(scope, jsii.String(id))
@@ -84,7 +84,7 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			"KEYSEAL_PLATFORM_KEY_ID": keys.Platform.KeyArn(),
 		}
 		if spec.access.kms {
-			// SPEC §8 defaults, spelled out so an operator sees them on
+			// docs/contract.md §8 defaults, spelled out so an operator sees them on
 			// the function: the TMK cache bound, the BYOK session bound and
 			// the per-call KMS timeout.
 			env["KEYSEAL_TMK_CACHE_TTL"] = jsii.String("5m")

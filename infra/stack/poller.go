@@ -12,7 +12,7 @@ import (
 //
 // Why a rate(1 minute) rule whose invocation sweeps twice, 30 s apart,
 // rather than a Step Functions wait loop: EventBridge rules fire at most
-// once a minute, and SPEC §4 wants a 30 s cadence. One rule and one
+// once a minute, and docs/contract.md §4 wants a 30 s cadence. One rule and one
 // function give that cadence with nothing billed per state transition and
 // no long-running execution to keep alive or restart; reserved concurrency
 // 1 and the function's 75 s timeout keep invocations from overlapping, and

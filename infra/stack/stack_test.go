@@ -219,8 +219,8 @@ func routeTargets(routes []stack.Route) (methods, grants map[string]string) {
 }
 
 // TestEveryRouteReachesItsFunction checks each method's path, verb, target
-// Lambda and invoke grant against routes.json, the one route table (SPEC
-// §3): no route missing, none extra.
+// Lambda and invoke grant against routes.json, the one route table
+// (docs/contract.md §3): no route missing, none extra.
 func TestEveryRouteReachesItsFunction(t *testing.T) {
 	tpl := synth(t, "dev")
 	methods, grants := routeTargets(stack.Routes)

@@ -20,7 +20,7 @@ func main() {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: localserver [flags]
 
-Runs keyseal's API locally. Configuration is the environment of SPEC §8
+Runs keyseal's API locally. Configuration is the environment of docs/contract.md §8
 (KEYSEAL_TMK_CACHE_TTL, KEYSEAL_SESSION_TTL, KEYSEAL_POLL_INTERVAL, ...);
 these flags default to KEYSEAL_ADDR, KEYSEAL_DATA_DIR and KEYSEAL_MODE.
 

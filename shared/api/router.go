@@ -25,7 +25,7 @@ import (
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
-// MaxBody is the largest request body accepted (SPEC §3).
+// MaxBody is the largest request body accepted (docs/contract.md §3).
 const MaxBody = 64 << 10
 
 // Style selects the error body shape.

@@ -1,5 +1,5 @@
 // Package audit computes and verifies the per-tenant audit hash chain
-// (SPEC §7). Stores call Next to link an entry; Verify recomputes a chain.
+// (docs/contract.md §7). Stores call Next to link an entry; Verify recomputes a chain.
 package audit
 
 import (

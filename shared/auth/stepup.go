@@ -14,7 +14,7 @@ import (
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
-// Step-up defaults (SPEC §3).
+// Step-up defaults (docs/contract.md §3).
 const (
 	defaultStepUpMaxAge = 300 * time.Second
 	defaultStepUpTTL    = 120 * time.Second

@@ -2,7 +2,7 @@
 // under the customer's CMK, bound to an encryption context naming the
 // tenant, and unwrapped with Decrypt pinned to that key. Keys may name a
 // role in the customer's account that keyseal assumes (with an ExternalId)
-// to reach them. Every failure comes back classified per SPEC §4.
+// to reach them. Every failure comes back classified per docs/contract.md §4.
 package awskms
 
 import (

@@ -1,4 +1,4 @@
-// Package config reads keyseal's environment (SPEC §8) once at start and
+// Package config reads keyseal's environment (docs/contract.md §8) once at start and
 // validates it; a bad value stops the process with a message naming the
 // variable.
 package config

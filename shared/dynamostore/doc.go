@@ -1,6 +1,6 @@
 // Package dynamostore is the production keyseal.Store: one DynamoDB table in
 // a single-table design. Every state change that carries an audit record is
-// one TransactWriteItems with the chain's head and entry (SPEC §4, §7), so a
+// one TransactWriteItems with the chain's head and entry (docs/contract.md §4, §7), so a
 // tenant row can never move without its audit entry, and an audit entry can
 // never be written twice or out of order.
 //

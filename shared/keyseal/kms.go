@@ -42,7 +42,7 @@ type Provider interface {
 	ParseKey(fields map[string]string) (KeyRef, error)
 }
 
-// KMSError is a provider failure classified per SPEC §4: Terminal failures
+// KMSError is a provider failure classified per docs/contract.md §4: Terminal failures
 // seal at once; transient ones are retried until the TMK cache TTL ends.
 type KMSError struct {
 	Terminal bool

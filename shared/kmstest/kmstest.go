@@ -16,7 +16,7 @@ import (
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
-// Key states a harness can drive a key into (SPEC §10).
+// Key states a harness can drive a key into (docs/contract.md §10).
 const (
 	Enabled         = "enabled"
 	Disabled        = "disabled"

@@ -1,5 +1,5 @@
 // Package localkms is the `local` KMS provider: software keys for dev mode
-// and tests, with the five key states of SPEC §10 so every seal trigger can
+// and tests, with the five key states of docs/contract.md §10 so every seal trigger can
 // be rehearsed without a cloud. It is never wired outside dev mode and tests.
 package localkms
 

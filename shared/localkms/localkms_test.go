@@ -235,7 +235,7 @@ func TestSetStateErrors(t *testing.T) {
 		}
 	}
 	if len(localkms.States) != 5 {
-		t.Fatalf("%d states, SPEC §10 names five", len(localkms.States))
+		t.Fatalf("%d states, docs/contract.md §10 names five", len(localkms.States))
 	}
 	if s, _ := p.State(key.KeyID); s != localkms.StateEnabled {
 		t.Fatalf("a refused SetState changed the state to %q", s)

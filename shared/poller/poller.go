@@ -1,7 +1,7 @@
 // Package poller is the verify/unseal poller Lambda's handler.
 //
 // Why a rate(1 minute) rule that sweeps twice instead of a Step Functions
-// wait loop: EventBridge schedules fire at most once a minute, and SPEC §4
+// wait loop: EventBridge schedules fire at most once a minute, and docs/contract.md §4
 // wants a 30 s cadence. One invocation that sweeps, waits out the rest of
 // 30 s and sweeps again gives that cadence with one rule, one function and
 // no state machine to pay for per transition or to keep alive; the Lambda

@@ -1,4 +1,4 @@
-// Package session mints agent session bundles (SPEC §5): JWTs signed with an
+// Package session mints agent session bundles (docs/contract.md §5): JWTs signed with an
 // Ed25519 key derived from the tenant's unwrapped TMK, and the JWKS that
 // verifies them.
 package session

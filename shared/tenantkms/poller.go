@@ -24,7 +24,7 @@ const (
 )
 
 // Check verifies one tenant live and applies the result: auto-unseal on
-// success of a sealed tenant, seal on failure per the taxonomy of SPEC §4.
+// success of a sealed tenant, seal on failure per the taxonomy of docs/contract.md §4.
 func (s *Service) Check(ctx context.Context, tenantID string) (Outcome, error) {
 	r := s.check(ctx, tenantID)
 	return r.outcome, r.err

@@ -213,7 +213,7 @@ type verification struct {
 	latency time.Duration
 }
 
-// verify is the live check of SPEC §4: wrap a probe under the tenant's key
+// verify is the live check of docs/contract.md §4: wrap a probe under the tenant's key
 // AND unwrap the stored TMK. Both must work: a key that still decrypts but no
 // longer encrypts would fail the next rotation.
 func (s *Service) verify(ctx context.Context, t *keyseal.Tenant) (verification, error) {
