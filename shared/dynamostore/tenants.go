@@ -124,37 +124,26 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 // the crypto-erased blob back.
 func (s *Store) versionWrites(create, replace []keyseal.TMKVersion) ([]write, error) {
 	out := make([]write, 0, len(create)+len(replace))
-	for _, v := range create {
-		item, err := encodeVersion(v)
-		if err != nil {
-			return nil, err
+	add := func(vs []keyseal.TMKVersion, condition, problem string) error {
+		for _, v := range vs {
+			item, err := encodeVersion(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, write{
+				item: types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(condition)}},
+				onConditionFailed: func(context.Context) error {
+					return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d %s", v.Version, problem)
+				},
+			})
 		}
-		out = append(out, write{
-			item: types.TransactWriteItem{Put: &types.Put{
-				TableName:           &s.table,
-				Item:                item,
-				ConditionExpression: aws.String("attribute_not_exists(pk)"),
-			}},
-			onConditionFailed: func(context.Context) error {
-				return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d already exists", v.Version)
-			},
-		})
+		return nil
 	}
-	for _, v := range replace {
-		item, err := encodeVersion(v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, write{
-			item: types.TransactWriteItem{Put: &types.Put{
-				TableName:           &s.table,
-				Item:                item,
-				ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(revoked_at)"),
-			}},
-			onConditionFailed: func(context.Context) error {
-				return keyseal.Errorf(keyseal.ECONFLICT, "TMK version %d is missing or revoked", v.Version)
-			},
-		})
+	if err := add(create, "attribute_not_exists(pk)", "already exists"); err != nil {
+		return nil, err
+	}
+	if err := add(replace, "attribute_exists(pk) AND attribute_not_exists(revoked_at)", "is missing or revoked"); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
