@@ -79,12 +79,12 @@ cleanup() {
     kill -TERM -- "-$step_pid" 2>/dev/null || true
     wait "$step_pid" 2>/dev/null || true
   fi
+  ((rc == 0)) || end_tier
   if ((${#started[@]})); then
     printf '\n=== stopping the stand-ins this run started: %s\n' "${started[*]}"
     bash scripts/standins.sh stop "${started[@]}" || rc=1
   fi
   if ((rc != 0)); then
-    end_tier
     summary
     if ((rc == 130 || rc == 143)); then
       printf '\ntest.sh: interrupted in the %s tier\n' "${failed:-first}" >&2
