@@ -29,11 +29,14 @@ run-localstack: ## Run the local server against LocalStack + DynamoDB Local (sta
 	bash scripts/standins.sh install && bash scripts/standins.sh start
 	eval "$$(bash scripts/standins.sh env)" && $(GO) run ./scripts/localserver -mode localstack -data-dir .keyseal-localstack
 
-test: ## Install what is missing, start the stand-ins, run every test tier, stop them
+test: ## Lint, then the unit, infra and integration tiers (starts the stand-ins, stops them after)
 	bash scripts/test.sh
 
 test-unit: ## Unit tests only (no stand-ins)
 	$(GO) test -race -count=1 ./...
+
+test-integration: ## Integration tier only: the integration-tagged tests (starts and stops the stand-ins like make test)
+	bash scripts/test.sh integration
 
 bench: ## Benchmarks: session issue with a warm cache, one sweep over 10,000 tenants (make drill: the kill switch)
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/tenantkms/
@@ -65,17 +68,17 @@ deploy-localstack: build infra-deps ## Deploy the dev stack to LocalStack in Doc
 	$(CDKLOCAL) bootstrap -c env=dev
 	$(CDKLOCAL) deploy -c env=dev --require-approval never --outputs-file cdk.out/outputs-localstack.json
 
-lint: ## gofmt, go vet, staticcheck, go mod tidy check
+lint: ## gofmt, go vet, staticcheck (each with and without -tags integration), go mod tidy check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags integration ./...
 	$(GO) -C infra vet ./...
 	cd infra && $(GO) run $(STATICCHECK) ./...
+	@# -diff changes nothing and fails when tidy would change go.mod or go.sum.
 	@for m in . infra; do \
-	  cp $$m/go.mod /tmp/keyseal-go.mod.bak; cp $$m/go.sum /tmp/keyseal-go.sum.bak; $(GO) -C $$m mod tidy; \
-	  if ! git diff --quiet $$m/go.mod $$m/go.sum; then cp /tmp/keyseal-go.mod.bak $$m/go.mod; cp /tmp/keyseal-go.sum.bak $$m/go.sum; \
-	    echo "$$m/go.mod or go.sum is not tidy: run go mod tidy there"; exit 1; fi; \
+	  $(GO) -C $$m mod tidy -diff || { echo "$$m/go.mod or go.sum is not tidy: run go mod tidy there (diff above)"; exit 1; }; \
 	done
 
 standins-start: ## Start LocalStack and DynamoDB Local (host mode)
@@ -87,4 +90,4 @@ standins-stop: ## Stop the stand-ins
 clean: ## Remove build output and local data
 	rm -rf bin cdk.out .keyseal .keyseal-localstack
 
-.PHONY: help build run run-localstack test test-unit bench drill infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
+.PHONY: help build run run-localstack test test-unit test-integration bench drill infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean

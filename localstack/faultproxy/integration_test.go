@@ -5,26 +5,22 @@ package faultproxy
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/keyseal/keyseal/localstack/standin"
 )
 
 // TestKMSClientThroughProxy drives a real SDK KMS client through the proxy
 // to LocalStack: the errors the proxy invents must decode exactly like the
 // ones AWS sends, and everything else must pass through untouched.
 func TestKMSClientThroughProxy(t *testing.T) {
-	endpoint := os.Getenv("AWS_ENDPOINT_URL")
-	if endpoint == "" {
-		t.Fatal(`AWS_ENDPOINT_URL is unset: run the integration tier with make test (or eval "$(bash scripts/standins.sh env)")`)
-	}
-	p, err := New(endpoint)
+	p, err := New(standin.LocalStack(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,13 +30,12 @@ func TestKMSClientThroughProxy(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close() })
 
-	client := kms.NewFromConfig(aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+	client := standin.KMS(t, func(o *kms.Options) {
+		o.BaseEndpoint = aws.String(base)
 		// One attempt, so each call is one request the proxy counts and a
 		// retryable fault surfaces instead of being retried away.
-		RetryMaxAttempts: 1,
-	}, func(o *kms.Options) { o.BaseEndpoint = aws.String(base) })
+		o.RetryMaxAttempts = 1
+	})
 	ctx := context.Background()
 
 	newKey := func() *types.KeyMetadata {

@@ -11,13 +11,10 @@ package suite
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -32,8 +29,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/keyseal/keyseal/localstack/faultproxy"
+	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/auth"
-	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/poller"
@@ -68,29 +65,15 @@ type busEvent struct {
 	} `json:"detail"`
 }
 
-func requireStandins(tb testing.TB) {
-	tb.Helper()
-	for _, v := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"} {
-		if os.Getenv(v) == "" {
-			tb.Fatalf("%s is unset: run the integration tier with `make test` (or eval \"$(bash scripts/standins.sh env)\")", v)
-		}
-	}
-}
-
-func randomName(prefix string) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
 // newEnv starts keyseal in LocalStack mode with settings overriding the
 // test defaults (manual sweeps: the in-process poller is parked at 1h).
 func newEnv(tb testing.TB, settings map[string]string) *env {
 	tb.Helper()
-	requireStandins(tb)
 	ctx := context.Background()
+	localstack := standin.LocalStack(tb)
+	standin.DynamoDBEndpoint(tb)
 
-	proxy, err := faultproxy.New(os.Getenv("AWS_ENDPOINT_URL"))
+	proxy, err := faultproxy.New(localstack)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -100,12 +83,8 @@ func newEnv(tb testing.TB, settings map[string]string) *env {
 	}
 	tb.Cleanup(func() { proxy.Close() })
 
-	cfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e := &env{tb: tb, proxy: proxy, kms: kms.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg),
-		table: randomName("keyseal-it-")}
+	e := &env{tb: tb, proxy: proxy, kms: standin.KMS(tb), ddb: standin.DynamoDB(tb), sqs: standin.SQS(tb),
+		table: standin.Name("keyseal-it-")}
 
 	vars := map[string]string{
 		"KEYSEAL_TABLE":          e.table,
@@ -115,7 +94,7 @@ func newEnv(tb testing.TB, settings map[string]string) *env {
 		"KEYSEAL_TMK_CACHE_TTL":  "5m",
 		"KEYSEAL_LOG_LEVEL":      "warn",
 		"AWS_ENDPOINT_URL_KMS":   proxyURL, // keyseal reaches KMS only through the proxy
-		"AWS_ENDPOINT_URL":       os.Getenv("AWS_ENDPOINT_URL"),
+		"AWS_ENDPOINT_URL":       localstack,
 		"KEYSEAL_SESSION_TTL":    "5m",
 		"KEYSEAL_STEPUP_MAX_AGE": "300s",
 	}
@@ -138,13 +117,13 @@ func newEnv(tb testing.TB, settings map[string]string) *env {
 	})
 	e.srv = srv
 	e.poller = &poller.Handler{Tenants: a.Tenants, Sweeps: 1, Log: a.Log}
-	e.subscribe(ctx, cfg)
+	e.subscribe(ctx)
 	return e
 }
 
 // subscribe routes every keyseal event on the env's bus to a fresh SQS
 // queue, the way an operator would observe tenant.kms.* events.
-func (e *env) subscribe(ctx context.Context, cfg aws.Config) {
+func (e *env) subscribe(ctx context.Context) {
 	tb := e.tb
 	q, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(e.table)})
 	if err != nil {
@@ -156,7 +135,7 @@ func (e *env) subscribe(ctx context.Context, cfg aws.Config) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	eb := eventbridge.NewFromConfig(cfg)
+	eb := standin.EventBridge(tb)
 	rule := e.table + "-all"
 	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: aws.String(e.table),
 		EventPattern: aws.String(`{"source":["keyseal"]}`)}); err != nil {
@@ -229,7 +208,7 @@ func (e *env) newTenant() tenant {
 	if err != nil {
 		e.tb.Fatal(err)
 	}
-	t := tenant{ID: randomName("t-"), KeyARN: aws.ToString(k.KeyMetadata.Arn), KeyID: aws.ToString(k.KeyMetadata.KeyId)}
+	t := tenant{ID: standin.Name("t-"), KeyARN: aws.ToString(k.KeyMetadata.Arn), KeyID: aws.ToString(k.KeyMetadata.KeyId)}
 	admin := e.adminToken(t.ID, "alice")
 	r := e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), map[string]any{"provider": "aws-kms", "key_arn": t.KeyARN})
 	r.want(http.StatusOK)

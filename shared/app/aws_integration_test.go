@@ -4,21 +4,16 @@ package app_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/auth"
-	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/dynamostore"
 	"github.com/keyseal/keyseal/shared/localserver"
@@ -30,23 +25,12 @@ import (
 // Local, and serves a session and a health check through the Lambdas'
 // routers.
 func TestLambdaWiringOnLocalStack(t *testing.T) {
-	for _, v := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"} {
-		if os.Getenv(v) == "" {
-			t.Fatalf("%s is unset: run with `make test`", v)
-		}
-	}
 	ctx := context.Background()
-	cfg, err := awsconfig.Load(ctx)
-	if err != nil {
+	table := standin.Name("keyseal-wiring-")
+	if err := dynamostore.CreateTable(ctx, standin.DynamoDB(t), table); err != nil {
 		t.Fatal(err)
 	}
-	var raw [4]byte
-	rand.Read(raw[:])
-	table := "keyseal-wiring-" + hex.EncodeToString(raw[:])
-	if err := dynamostore.CreateTable(ctx, dynamodb.NewFromConfig(cfg), table); err != nil {
-		t.Fatal(err)
-	}
-	platform, err := localserver.EnsureKey(ctx, kms.NewFromConfig(cfg), "alias/keyseal-wiring-platform")
+	platform, err := localserver.EnsureKey(ctx, standin.KMS(t), "alias/keyseal-wiring-platform")
 	if err != nil {
 		t.Fatal(err)
 	}

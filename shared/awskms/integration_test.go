@@ -5,17 +5,15 @@ package awskms_test
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyseal/keyseal/localstack/faultproxy"
-	"github.com/keyseal/keyseal/shared/awsconfig"
+	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/kmstest"
@@ -25,16 +23,9 @@ import (
 // states through the KMS API itself, access denied and partitions through
 // the fault proxy (LocalStack enforces no IAM and cannot cut the network).
 func TestConformanceOnLocalStack(t *testing.T) {
-	upstream := os.Getenv("AWS_ENDPOINT_URL")
-	if upstream == "" {
-		t.Fatal("AWS_ENDPOINT_URL is unset: run with `make test` (or eval \"$(bash scripts/standins.sh env)\")")
-	}
+	upstream := standin.LocalStack(t)
 	ctx := context.Background()
-	cfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(upstream) })
+	admin := standin.KMS(t)
 	proxy, err := faultproxy.New(upstream)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +35,7 @@ func TestConformanceOnLocalStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	p := awskms.New(kms.NewFromConfig(cfg, func(o *kms.Options) {
+	p := awskms.New(standin.KMS(t, func(o *kms.Options) {
 		o.BaseEndpoint = aws.String(proxyURL)
 		o.RetryMaxAttempts = 1
 	}))
@@ -109,16 +100,9 @@ func newKey(t *testing.T, admin *kms.Client) keyseal.KeyRef {
 // session credentials. LocalStack enforces no trust policy, so this proves
 // the plumbing, not a refusal (TestRefusedRoleIsTerminal covers that).
 func TestAssumedRoleOnLocalStack(t *testing.T) {
-	if os.Getenv("AWS_ENDPOINT_URL") == "" {
-		t.Fatal("AWS_ENDPOINT_URL is unset: run with `make test` (or eval \"$(bash scripts/standins.sh env)\")")
-	}
 	ctx := context.Background()
-	cfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := kms.NewFromConfig(cfg)
-	p := awskms.New(admin, awskms.WithAssumeRole(awskms.RoleClients(cfg, sts.NewFromConfig(cfg))))
+	admin := standin.KMS(t)
+	p := awskms.New(admin, awskms.WithAssumeRole(awskms.RoleClients(standin.Config(t), standin.STS(t))))
 	key := newKey(t, admin)
 	// A role in the account LocalStack's default credentials map to, so the
 	// session credentials see the same keys.

@@ -4,11 +4,8 @@ package dynamostore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/audit"
-	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/storetest"
 )
@@ -29,27 +26,17 @@ import (
 // AWS_ENDPOINT_URL_DYNAMODB. Without it they fail rather than skip, so an
 // integration run can never pass by testing nothing.
 
-// newClient builds a DynamoDB client from the environment, the way the
-// service does.
+// newClient builds a DynamoDB client for DynamoDB Local.
 func newClient(t *testing.T) *dynamodb.Client {
 	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" {
-		t.Fatal("AWS_ENDPOINT_URL_DYNAMODB is not set: the integration tests need DynamoDB Local (for example http://127.0.0.1:8000)")
-	}
-	cfg, err := awsconfig.Load(t.Context())
-	if err != nil {
-		t.Fatalf("awsconfig.Load: %v", err)
-	}
-	return dynamodb.NewFromConfig(cfg)
+	return standin.DynamoDB(t)
 }
 
 // newTable creates a table with a random name and deletes it when the test
 // ends.
 func newTable(t *testing.T, client *dynamodb.Client) string {
 	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	table := "keyseal-test-" + hex.EncodeToString(b[:])
+	table := standin.Name("keyseal-test-")
 	if err := CreateTable(t.Context(), client, table); err != nil {
 		t.Fatalf("CreateTable: %v", err)
 	}
