@@ -8,11 +8,9 @@ package api
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -217,52 +215,4 @@ func encode(r Response) events.APIGatewayProxyResponse {
 		out.Body = string(b)
 	}
 	return out
-}
-
-// Decode reads a JSON body into v: at most MaxBody bytes, no unknown
-// fields, one value. An empty body decodes as {} when allowEmpty.
-func Decode(r *Request, v any, allowEmpty bool) error {
-	body := []byte(r.Body)
-	if r.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(r.Body)
-		if err != nil {
-			return keyseal.Errorf(keyseal.EINVALID, "body is not valid base64")
-		}
-		body = b
-	}
-	if len(body) > MaxBody {
-		return keyseal.Errorf(keyseal.EINVALID, "request body is larger than %d bytes", MaxBody)
-	}
-	if strings.TrimSpace(string(body)) == "" {
-		if allowEmpty {
-			return nil
-		}
-		return keyseal.Errorf(keyseal.EINVALID, "request body is required (JSON)")
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return keyseal.Errorf(keyseal.EINVALID, "malformed JSON body: %s", jsonProblem(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return keyseal.Errorf(keyseal.EINVALID, "malformed JSON body: unexpected data after the JSON value")
-	}
-	return nil
-}
-
-// jsonProblem describes a decode error without echoing the body.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("syntax error at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be %s", te.Field, te.Type)
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected end of input"
-	}
-	return "not a JSON object"
 }

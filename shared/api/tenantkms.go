@@ -4,6 +4,10 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
 // rotationFlagAge is seed 004's threshold for flagging an old TMK version.
@@ -88,9 +92,18 @@ func (d *Deps) getTenantKMS(ctx context.Context, r *Request) (Response, error) {
 // registerKey serves PUT /admin/tenant-kms: {"provider", ...the provider's
 // fields}. The provider named parses and validates its own fields.
 func (d *Deps) registerKey(ctx context.Context, r *Request) (Response, error) {
-	var fields map[string]string
-	if err := Decode(r, &fields, false); err != nil {
+	// Pointers, so a null is told apart from "" and refused like any other
+	// value that is not a string (Decode refuses duplicates).
+	var raw map[string]*string
+	if err := Decode(r, &raw, false); err != nil {
 		return Response{}, err
+	}
+	fields := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if v == nil {
+			return Response{}, keyseal.Errorf(keyseal.EINVALID, "malformed JSON body: member %s must be a string", memberName(jsontext.Pointer("").AppendToken(k)))
+		}
+		fields[k] = *v
 	}
 	provider := fields["provider"]
 	delete(fields, "provider")

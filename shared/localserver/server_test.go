@@ -329,7 +329,11 @@ func TestBadInput(t *testing.T) {
 			{`{"key_id":"x"}`, 400, "invalid_request", "provider is required"},
 			{`{"provider":"local","key_arn":"arn:aws:kms:us-east-1:123456789012:key/x"}`, 400, "invalid_request", "key_id, not key_arn"},
 			{`{"provider":"local","key_id":"k","role_arn":"arn:aws:iam::123456789012:role/r"}`, 400, "invalid_request", "only key_id"},
-			{`{"provider":"local","key_id":7}`, 400, "invalid_request", "must be string"},
+			{`{"provider":"local","key_id":7}`, 400, "invalid_request", "must be a string"},
+			{`{"provider":"local","key_id":null}`, 400, "invalid_request", "must be a string"},
+			{`{"provider":"local","key_id":"k","key_id":"other"}`, 400, "invalid_request", `duplicate member \"key_id\"`},
+			{`{"provider":"local","Key_ID":"k"}`, 400, "invalid_request", "only key_id"},
+			{"{\"provider\":\"local\",\"key_id\":\"k\xff\"}", 400, "invalid_request", "not valid UTF-8"},
 		} {
 			r := do(t, s, http.MethodPut, "/admin/tenant-kms", admin, tc.body)
 			if r.status != tc.status || r.code() != tc.code || !strings.Contains(r.raw, tc.says) {
