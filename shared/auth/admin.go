@@ -41,6 +41,8 @@ type Admin struct {
 	// AuthTime is when the admin last authenticated at the identity
 	// provider; zero when the token has no auth_time. Step-up reads it.
 	AuthTime time.Time
+	// IssuedAt is the token's iat; zero when it has none.
+	IssuedAt time.Time
 	ACR      string
 	AMR      []string
 }
@@ -160,6 +162,9 @@ func (v *AdminVerifier) Verify(ctx context.Context, authorization string) (*Admi
 	a := &Admin{Subject: c.Subject, TenantID: c.tenant, ACR: c.acr, AMR: c.amr}
 	if c.authTime != nil {
 		a.AuthTime = c.authTime.Time()
+	}
+	if c.IssuedAt != nil {
+		a.IssuedAt = c.IssuedAt.Time()
 	}
 	return a, nil
 }

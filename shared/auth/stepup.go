@@ -121,6 +121,15 @@ func (s *StepUp) weakness(a *Admin, now time.Time) string {
 	switch {
 	case a.AuthTime.IsZero():
 		return "the admin token has no auth_time"
+	// A sign-in in the future would pass the freshness check below for as
+	// long as the identity provider's clock runs ahead; only the clock
+	// leeway the JWT checks allow (nbf, iat, exp) is tolerated. iat itself
+	// is checked where every admin JWT is verified (AdminVerifier), because
+	// a token issued in the future is wrong for any call, not just step-up.
+	case a.AuthTime.After(now.Add(leeway)):
+		return fmt.Sprintf("auth_time is more than %d s in the future (is the identity provider's clock ahead?)", int64(leeway/time.Second))
+	case !a.IssuedAt.IsZero() && a.AuthTime.After(a.IssuedAt.Add(leeway)):
+		return "auth_time is later than the token's iat: a token cannot record a sign-in made after it was issued"
 	case now.Sub(a.AuthTime) > s.maxAge():
 		return fmt.Sprintf("the last sign-in is older than %d s", int64(s.maxAge()/time.Second))
 	case (a.ACR == "" || !slices.Contains(s.acrValues(), a.ACR)) && !slices.Contains(a.AMR, "mfa"):

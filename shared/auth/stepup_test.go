@@ -113,11 +113,14 @@ func TestStepUpIssueAccepts(t *testing.T) {
 	s, _, clk := newStepUp()
 	now := clk.Now()
 	for name, a := range map[string]*auth.Admin{
-		"acr mfa":                    {AuthTime: now, ACR: "mfa"},
-		"acr other but amr mfa":      {AuthTime: now, ACR: "urn:idp:loa:2", AMR: []string{"pwd", "mfa"}},
-		"no acr, amr mfa":            {AuthTime: now, AMR: []string{"mfa"}},
-		"auth_time exactly max_age":  {AuthTime: now.Add(-300 * time.Second), ACR: "mfa"},
-		"auth_time a second in skew": {AuthTime: now.Add(time.Second), ACR: "mfa"},
+		"acr mfa":                            {AuthTime: now, ACR: "mfa"},
+		"acr other but amr mfa":              {AuthTime: now, ACR: "urn:idp:loa:2", AMR: []string{"pwd", "mfa"}},
+		"no acr, amr mfa":                    {AuthTime: now, AMR: []string{"mfa"}},
+		"auth_time exactly max_age":          {AuthTime: now.Add(-300 * time.Second), ACR: "mfa"},
+		"auth_time a second in skew":         {AuthTime: now.Add(time.Second), ACR: "mfa"},
+		"auth_time just inside the leeway":   {AuthTime: now.Add(60 * time.Second), ACR: "mfa"},
+		"auth_time at iat":                   {AuthTime: now, IssuedAt: now, ACR: "mfa"},
+		"auth_time within the leeway of iat": {AuthTime: now, IssuedAt: now.Add(-60 * time.Second), ACR: "mfa"},
 	} {
 		a.Subject, a.TenantID = "alice", "acme"
 		if _, _, err := s.Issue(context.Background(), a); err != nil {
@@ -139,6 +142,11 @@ func TestStepUpIssueInsufficient(t *testing.T) {
 		"no auth_time":    {ACR: "mfa", AMR: []string{"mfa"}},
 		"password only":   {AuthTime: now, ACR: "pwd", AMR: []string{"pwd"}},
 		"nothing at all":  {AuthTime: now},
+		// An identity provider whose clock runs a day ahead must not make
+		// one sign-in good for step-ups all day.
+		"auth_time 24 h ahead":            {AuthTime: now.Add(24 * time.Hour), ACR: "mfa", AMR: []string{"mfa"}},
+		"auth_time just past the leeway":  {AuthTime: now.Add(61 * time.Second), ACR: "mfa", AMR: []string{"mfa"}},
+		"auth_time after the token's iat": {AuthTime: now, IssuedAt: now.Add(-time.Hour), ACR: "mfa", AMR: []string{"mfa"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a.Subject, a.TenantID = "alice", "acme"

@@ -438,3 +438,31 @@ func foreignIssuer(t *testing.T, claims map[string]any) string {
 	}
 	return tok
 }
+
+// TestStepUpRefusesFutureAuthTime: an admin token whose auth_time is a
+// day ahead (an identity provider with a fast clock) gets the RFC 9470
+// 401 with its challenge, not a step-up token; one just inside the clock
+// leeway is accepted.
+func TestStepUpRefusesFutureAuthTime(t *testing.T) {
+	s := devServer(t, t.TempDir(), nil)
+	mint := func(authTime time.Time) string {
+		tok, err := s.Local.Issuer.Mint(devissuer.Claims{Subject: "dev-admin", TenantID: "demo", TTL: time.Hour, AuthTime: authTime,
+			ACR: "mfa", AMR: []string{"mfa"}, Roles: []string{"keyseal:admin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	r := do(t, s, http.MethodPost, "/admin/auth/step-up", bearer(mint(time.Now().Add(24*time.Hour))), "")
+	challenge := r.header.Get("WWW-Authenticate")
+	if r.status != http.StatusUnauthorized || r.code() != "insufficient_user_authentication" ||
+		!strings.Contains(r.raw, "in the future") || !strings.Contains(challenge, `error="insufficient_user_authentication"`) ||
+		!strings.Contains(challenge, `acr_values="mfa"`) || !strings.Contains(challenge, "max_age=300") {
+		t.Fatalf("auth_time 24 h ahead: %d %s, WWW-Authenticate %q", r.status, r.raw, challenge)
+	}
+	// 50 s ahead: inside the 60 s leeway (the test's own run time stays
+	// well below the remaining 10 s).
+	if r := do(t, s, http.MethodPost, "/admin/auth/step-up", bearer(mint(time.Now().Add(50*time.Second))), ""); r.status != http.StatusOK {
+		t.Fatalf("auth_time inside the leeway: %d %s", r.status, r.raw)
+	}
+}
