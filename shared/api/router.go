@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -131,6 +132,8 @@ func (rt *Router) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) 
 	var resp Response
 	var err error
 	switch {
+	case !validUTF8(ev):
+		err = keyseal.Errorf(keyseal.EINVALID, "the request path or query string is not valid UTF-8")
 	case route != nil:
 		resp, err = rt.call(ctx, route, &Request{APIGatewayProxyRequest: ev, Params: params})
 	case len(allowed) > 0:
@@ -174,9 +177,12 @@ func (rt *Router) match(method, path string) (*Route, map[string]string, []strin
 	return nil, nil, allowed
 }
 
+// matchPath matches path exactly: no slash is trimmed or merged, so
+// "//admin/audit" and "/admin/audit/" are not "/admin/audit". A proxy's
+// path-prefix rule in front of keyseal then sees the path keyseal serves.
 func matchPath(pattern, path string) (map[string]string, bool) {
-	ps := strings.Split(strings.Trim(pattern, "/"), "/")
-	xs := strings.Split(strings.Trim(path, "/"), "/")
+	ps := strings.Split(pattern, "/")
+	xs := strings.Split(path, "/")
 	if len(ps) != len(xs) {
 		return nil, false
 	}
@@ -197,6 +203,31 @@ func matchPath(pattern, path string) (map[string]string, bool) {
 		}
 	}
 	return params, true
+}
+
+// validUTF8 reports whether the path and every query parameter are valid
+// UTF-8: a string keyseal would otherwise store or compare with U+FFFD in
+// place of the bytes sent is refused instead. (Bodies: Decode.)
+func validUTF8(ev events.APIGatewayProxyRequest) bool {
+	if !utf8.ValidString(ev.Path) {
+		return false
+	}
+	for k, v := range ev.QueryStringParameters {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	for k, vs := range ev.MultiValueQueryStringParameters {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func encode(r Response) events.APIGatewayProxyResponse {

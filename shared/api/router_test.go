@@ -89,6 +89,12 @@ func TestRouterErrors(t *testing.T) {
 		code                     string
 	}{
 		{"unknown route", "GET", "/nope", "", 404, keyseal.ENOTFOUND},
+		{"leading double slash", "PUT", "//admin/things/1", "", 404, keyseal.ENOTFOUND},
+		{"trailing slash", "PUT", "/admin/things/1/", "", 404, keyseal.ENOTFOUND},
+		{"inner double slash", "PUT", "/admin//things/1", "", 404, keyseal.ENOTFOUND},
+		{"no leading slash", "PUT", "admin/things/1", "", 404, keyseal.ENOTFOUND},
+		{"empty path parameter", "PUT", "/admin/things/", "", 404, keyseal.ENOTFOUND},
+		{"invalid UTF-8 in a path parameter", "PUT", "/admin/things/\xff", "", 400, keyseal.EINVALID},
 		{"wrong method", "DELETE", "/admin/things/1", "", 405, keyseal.EMETHOD},
 		{"malformed JSON", "PUT", "/admin/things/1", `{"name":`, 400, keyseal.EINVALID},
 		{"unknown field", "PUT", "/admin/things/1", `{"name":"a","extra":1}`, 400, keyseal.EINVALID},
@@ -167,5 +173,23 @@ func TestDecodeBase64Body(t *testing.T) {
 	}
 	if in.Provider != "aws-kms" || !strings.Contains(in.KeyARN, ":alias/") {
 		t.Fatalf("decoded %+v", in)
+	}
+}
+
+// TestRouterRefusesInvalidUTF8Query: a query parameter (name or value) that
+// is not valid UTF-8 is a 400, never replaced by U+FFFD downstream.
+func TestRouterRefusesInvalidUTF8Query(t *testing.T) {
+	rt := testRouter()
+	for _, ev := range []events.APIGatewayProxyRequest{
+		{HTTPMethod: "PUT", Path: "/admin/things/1", QueryStringParameters: map[string]string{"action": "a\xffb"}},
+		{HTTPMethod: "PUT", Path: "/admin/things/1", QueryStringParameters: map[string]string{"\xc0": "x"}},
+		{HTTPMethod: "PUT", Path: "/admin/things/1", MultiValueQueryStringParameters: map[string][]string{"action": {"ok", "\xff"}}},
+	} {
+		resp, _ := rt.Handle(context.Background(), ev)
+		var body map[string]any
+		_ = json.Unmarshal([]byte(resp.Body), &body)
+		if resp.StatusCode != 400 || body["error"] != keyseal.EINVALID {
+			t.Fatalf("%v: %d %s; want 400 invalid_request", ev.QueryStringParameters, resp.StatusCode, resp.Body)
+		}
 	}
 }

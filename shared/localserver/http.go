@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -25,10 +27,18 @@ func Handler(router *api.Router) http.Handler {
 			http.Error(w, `{"error":"invalid_request","message":"cannot read body"}`, http.StatusBadRequest)
 			return
 		}
+		// A path whose percent-escapes are not the canonical ones (up to
+		// the case of hex digits), such as "/%64ev/admin-token" or
+		// "/admin%2Faudit", is passed as sent, so it matches no route,
+		// rather than decoded into one a proxy's path rule did not see.
+		path := r.URL.Path
+		if sent := r.URL.EscapedPath(); !strings.EqualFold(sent, (&url.URL{Path: path}).EscapedPath()) {
+			path = sent
+		}
 		ev := events.APIGatewayProxyRequest{
 			HTTPMethod:                      r.Method,
-			Path:                            r.URL.Path,
-			Resource:                        r.URL.Path,
+			Path:                            path,
+			Resource:                        path,
 			Headers:                         map[string]string{},
 			MultiValueHeaders:               map[string][]string(r.Header),
 			QueryStringParameters:           map[string]string{},

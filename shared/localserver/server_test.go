@@ -393,6 +393,26 @@ func TestBadInput(t *testing.T) {
 		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
 			t.Fatalf("wrong method: %d %s allow=%q", r.status, r.raw, r.header.Get("Allow"))
 		}
+		// Exact paths only: a proxy's path-prefix rule must see the path
+		// keyseal serves.
+		for _, p := range []struct{ method, path string }{
+			{http.MethodGet, "//admin/audit"}, {http.MethodGet, "/admin/audit/"}, {http.MethodGet, "/admin//audit"},
+			{http.MethodPost, "//dev/admin-token"}, {http.MethodPost, "/dev/admin-token/"}, {http.MethodPost, "/%64ev/admin-token"},
+			{http.MethodGet, "/admin%2Faudit"}, {http.MethodGet, "//agent/v1/jwks/demo"},
+		} {
+			if r := do(t, s, p.method, p.path, admin, ""); r.status != http.StatusNotFound || r.code() != "not_found" {
+				t.Fatalf("%s %s: %d %s; want keyseal's 404", p.method, p.path, r.status, r.raw)
+			}
+		}
+		// Invalid UTF-8 in a query parameter or a path parameter: 400.
+		for _, p := range []struct{ method, path string }{
+			{http.MethodGet, "/admin/audit?action=byok.%ff"}, {http.MethodGet, "/admin/audit?%c0=1"},
+			{http.MethodDelete, "/admin/agents/agt_%ff"}, {http.MethodGet, "/agent/v1/jwks/%ff"},
+		} {
+			if r := do(t, s, p.method, p.path, admin, ""); r.status != http.StatusBadRequest || r.code() != "invalid_request" {
+				t.Fatalf("%s %s: %d %s; want 400 invalid_request", p.method, p.path, r.status, r.raw)
+			}
+		}
 	})
 }
 
