@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -33,6 +35,9 @@ func (s *Service) Create(ctx context.Context, tenantID, name, actor string) (*Cr
 	if name == "" || len(name) > MaxNameLen {
 		return nil, keyseal.Errorf(keyseal.EINVALID, "name is required (1-%d characters)", MaxNameLen)
 	}
+	if !validName(name) {
+		return nil, keyseal.Errorf(keyseal.EINVALID, "name must be valid UTF-8 of visible characters and spaces: no NUL, control, format (bidi, zero-width) or line-separator characters")
+	}
 	key, hash, err := auth.NewAgentKey()
 	if err != nil {
 		return nil, err
@@ -49,6 +54,23 @@ func (s *Service) Create(ctx context.Context, tenantID, name, actor string) (*Cr
 		return nil, err
 	}
 	return &Created{Agent: a, Key: key}, nil
+}
+
+// validName reports whether an agent name is valid UTF-8 made only of
+// graphic characters (letters, marks, numbers, punctuation, symbols and
+// spaces). A name is shown in the console and the audit chain: a NUL, a
+// control character or a bidi override there could hide or disguise what
+// an admin reads.
+func validName(name string) bool {
+	if !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if !unicode.IsGraphic(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // List returns a tenant's agents.

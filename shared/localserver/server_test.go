@@ -293,6 +293,14 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 
+	t.Run("agent names", func(t *testing.T) {
+		for _, body := range []string{`{"name":"bot\u0000admin"}`, `{"name":"a\nb"}`, `{"name":"\u202eexe"}`, "{\"name\":\"bad \xff\"}"} {
+			if r := do(t, s, http.MethodPost, "/admin/agents", admin, body); r.status != http.StatusBadRequest || r.code() != "invalid_request" {
+				t.Fatalf("%q: %d %s", body, r.status, r.raw)
+			}
+		}
+	})
+
 	t.Run("bad tenant ids", func(t *testing.T) {
 		for _, id := range []string{"-leading-dash", strings.Repeat("a", 65), "semi;colon", "%00"} {
 			r := do(t, s, http.MethodGet, "/agent/v1/jwks/"+id, nil, "")
