@@ -22,5 +22,8 @@ func (d *Deps) issueStepUp(ctx context.Context, r *Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	return JSON(http.StatusOK, StepUpResponse{StepUpToken: token, ExpiresIn: int(time.Until(exp).Round(time.Second) / time.Second), ExpiresAt: exp}), nil
+	// expires_at is a whole second (issue second + lifetime); expires_in is
+	// the lifetime, not a remainder measured on another clock and rounded,
+	// which said 119 about half the time.
+	return JSON(http.StatusOK, StepUpResponse{StepUpToken: token, ExpiresIn: int(d.StepUp.Lifetime() / time.Second), ExpiresAt: exp}), nil
 }

@@ -80,6 +80,11 @@ func (s *StepUp) ttl() time.Duration {
 	return defaultStepUpTTL
 }
 
+// Lifetime is how long a token lives from the whole second it was issued
+// in: Issue's expiry minus Lifetime is that second, so a response's
+// expires_in (Lifetime) and expires_at always agree.
+func (s *StepUp) Lifetime() time.Duration { return s.ttl() }
+
 // Issue returns a new step-up token for a and its expiry (UTC, whole
 // seconds), and audits the issue in a's tenant chain. It returns
 // EINSUFFICIENT, carrying an RFC 9470 WWW-Authenticate challenge that tells

@@ -490,7 +490,7 @@ func TestStepUpRefusesFutureAuthTime(t *testing.T) {
 	}
 	// 50 s ahead: inside the 60 s leeway (the test's own run time stays
 	// well below the remaining 10 s).
-	if r := do(t, s, http.MethodPost, "/admin/auth/step-up", bearer(mint(time.Now().Add(50*time.Second))), ""); r.status != http.StatusOK {
-		t.Fatalf("auth_time inside the leeway: %d %s", r.status, r.raw)
+	if r := do(t, s, http.MethodPost, "/admin/auth/step-up", bearer(mint(time.Now().Add(50*time.Second))), ""); r.status != http.StatusOK || r.body["expires_in"] != float64(120) {
+		t.Fatalf("auth_time inside the leeway: %d %s; want 200 with expires_in 120", r.status, r.raw)
 	}
 }
