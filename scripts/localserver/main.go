@@ -22,7 +22,9 @@ func main() {
 
 Runs keyseal's API locally. Configuration is the environment of docs/contract.md §8
 (KEYSEAL_TMK_CACHE_TTL, KEYSEAL_SESSION_TTL, KEYSEAL_POLL_INTERVAL, ...);
-these flags default to KEYSEAL_ADDR, KEYSEAL_DATA_DIR and KEYSEAL_MODE.
+these flags default to KEYSEAL_ADDR, KEYSEAL_DATA_DIR and KEYSEAL_MODE. The
+address must be a loopback one (POST /dev/admin-token mints admin tokens
+without authentication) unless KEYSEAL_DEV_ALLOW_REMOTE=1.
 
 `)
 		fs.PrintDefaults()
@@ -47,7 +49,11 @@ func run(ctx context.Context, mode, addr, dataDir string) error {
 		return err
 	}
 	defer a.Close()
-	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: addr, DataDir: dataDir})
+	allowRemote, err := localserver.AllowRemote(os.Getenv)
+	if err != nil {
+		return err
+	}
+	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: addr, DataDir: dataDir, AllowRemote: allowRemote})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ package localserver
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,9 +23,13 @@ func Handler(router *api.Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Read one byte past the limit so the router can reject oversized
 		// bodies with its own clear error.
+		if headersTooLarge(r) {
+			writeJSONError(w, http.StatusRequestHeaderFieldsTooLarge, "invalid_request", fmt.Sprintf("request headers are larger than %d bytes", MaxHeaderBytes))
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, api.MaxBody+1))
 		if err != nil {
-			http.Error(w, `{"error":"invalid_request","message":"cannot read body"}`, http.StatusBadRequest)
+			writeJSONError(w, http.StatusBadRequest, "invalid_request", "cannot read the request body (cut off, or slower than the read timeout)")
 			return
 		}
 		// A path whose percent-escapes are not the canonical ones (up to

@@ -51,16 +51,29 @@ type Options struct {
 	// DemoKeyID, in LocalStack mode, is the customer key the demo tenant
 	// registers; "" creates one (alias/keyseal-demo).
 	DemoKeyID string
+	// AllowRemote lets Addr be a non-loopback address
+	// (KEYSEAL_DEV_ALLOW_REMOTE=1; see checkListenAddr).
+	AllowRemote bool
+	// Timeouts of the HTTP server; zero takes the defaults of limits.go.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 // Start provisions the demo tenant, writes dev-credentials.json, starts the
 // poller every Config.PollInterval and serves HTTP on opt.Addr until ctx
 // ends or Close.
 func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, error) {
+	if err := checkListenAddr(opt.Addr, opt.AllowRemote); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", opt.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", opt.Addr, err)
 	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !opt.AllowRemote && (!ok || !tcp.IP.IsLoopback()) {
+		ln.Close()
+		return nil, remoteRefused(ln.Addr().String())
+	}
+	ln = jsonErrorsListener{ln}
 	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
 	s.Router = api.NewRouter(a.Log, a.Deps.AllRoutes(), s.devRoutes())
 	if err := s.provisionDemo(ctx, opt); err != nil {
@@ -71,7 +84,7 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 		ln.Close()
 		return nil, err
 	}
-	s.srv = &http.Server{Handler: Handler(s.Router), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = httpServer(Handler(s.Router), opt)
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	go func() {
 		defer close(s.done)
