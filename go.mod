@@ -31,5 +31,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/signin v1.12.3 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sso v1.39.3 // indirect
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.3 // indirect
+	golang.org/x/mod v0.42.0 // indirect
 	golang.org/x/sys v0.45.0 // indirect
 )
