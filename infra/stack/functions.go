@@ -31,6 +31,10 @@ type access struct {
 	kms    bool
 	events bool
 	admin  bool
+	// audit: the function appends to audit chains, so it signs checkpoints
+	// with the audit signing key (kms:Sign; kms:GetPublicKey for the note
+	// key hash every signature line carries, and for verifying).
+	audit bool
 }
 
 type fnSpec struct {
@@ -43,13 +47,13 @@ type fnSpec struct {
 }
 
 var fnSpecs = []fnSpec{
-	{FnSession, 10, true, access{store: "write", kms: true, events: true}},
-	{FnAdmin, 20, true, access{store: "write", kms: true, events: true, admin: true}},
-	{FnUnseal, 20, true, access{store: "write", kms: true, events: true, admin: true}},
+	{FnSession, 10, true, access{store: "write", kms: true, events: true, audit: true}},
+	{FnAdmin, 20, true, access{store: "write", kms: true, events: true, admin: true, audit: true}},
+	{FnUnseal, 20, true, access{store: "write", kms: true, events: true, admin: true, audit: true}},
 	{FnHealth, 5, true, access{store: "ping"}},
 	// Two sweeps 30 s apart plus the second sweep's run: see
 	// shared/poller for why one invocation sweeps twice.
-	{FnPoller, 75, false, access{store: "write", kms: true, events: true}},
+	{FnPoller, 75, false, access{store: "write", kms: true, events: true, audit: true}},
 }
 
 // FunctionNames are the Lambdas' names (their folders under functions/),
@@ -93,6 +97,9 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 		}
 		if spec.access.events {
 			env["KEYSEAL_EVENT_BUS"] = ev.Bus.EventBusName()
+		}
+		if spec.access.audit {
+			env["KEYSEAL_AUDIT_SIGNING_KEY_ID"] = keys.AuditSigning.KeyArn()
 		}
 		if spec.access.admin {
 			env["KEYSEAL_ADMIN_JWKS_URL"] = jsii.String(c.AdminJWKSURL)
@@ -187,6 +194,9 @@ func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) 
 	}
 	if a.events {
 		fn.AddToRolePolicy(statement([]string{"events:PutEvents"}, []*string{ev.Bus.EventBusArn()}, nil))
+	}
+	if a.audit {
+		fn.AddToRolePolicy(statement([]string{"kms:Sign", "kms:GetPublicKey"}, []*string{keys.AuditSigning.KeyArn()}, nil))
 	}
 }
 

@@ -35,5 +35,6 @@ func New(scope constructs.Construct, c Config) awscdk.Stack {
 	awscdk.NewCfnOutput(st, jsii.String("TableName"), &awscdk.CfnOutputProps{Value: data.Table.TableName()})
 	awscdk.NewCfnOutput(st, jsii.String("EventBusName"), &awscdk.CfnOutputProps{Value: events.Bus.EventBusName()})
 	awscdk.NewCfnOutput(st, jsii.String("PlatformKeyArn"), &awscdk.CfnOutputProps{Value: keys.Platform.KeyArn()})
+	awscdk.NewCfnOutput(st, jsii.String("AuditSigningKeyArn"), &awscdk.CfnOutputProps{Value: keys.AuditSigning.KeyArn()})
 	return st
 }

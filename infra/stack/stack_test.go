@@ -319,6 +319,9 @@ func TestFunctions(t *testing.T) {
 		if (env["KEYSEAL_EVENT_BUS"] != nil) != (fn != stack.FnHealth) {
 			t.Errorf("%s: KEYSEAL_EVENT_BUS presence wrong", fn)
 		}
+		if (env["KEYSEAL_AUDIT_SIGNING_KEY_ID"] != nil) != (fn != stack.FnHealth) {
+			t.Errorf("%s: KEYSEAL_AUDIT_SIGNING_KEY_ID presence wrong", fn)
+		}
 	}
 	poller := tpl.Resources[fnIDs[stack.FnPoller]].Properties
 	if poller["ReservedConcurrentExecutions"] != float64(1) || poller["Timeout"] != float64(75) {
@@ -511,8 +514,11 @@ func TestLeastPrivilege(t *testing.T) {
 	// Tracing: Active makes CDK add the X-Ray actions to every role.
 	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
 	store := []string{"dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
-	kmsActions := append(append(append([]string{}, store...), "events:PutEvents", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "sts:AssumeRole"), xray...)
+	kmsActions := append(append(append([]string{}, store...), "events:PutEvents", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt",
+		"kms:GetPublicKey", "kms:Sign", "sts:AssumeRole"), xray...)
 	kmsStatements := []string{
+		// The audit signing key (TestAuditSigningKey checks it is that key).
+		"kms:GetPublicKey,kms:Sign on " + platformKey,
 		strings.Join(store, ",") + " on " + table + "," + table + "/index/poll-shard",
 		"events:PutEvents on " + bus,
 		`kms:Decrypt,kms:Encrypt on arn:aws:kms:*:*:key/* if {"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"keyseal:tenant"},` + otherAcct + `}`,
@@ -571,6 +577,59 @@ func sortedKeys(m map[string]int) []string {
 	return keys
 }
 
+// TestAuditSigningKey: the checkpoint key is an Ed25519 signing key of its
+// own, and exactly the functions that append to the audit chain may sign
+// with it (and read its public key); they are told which key it is.
+func TestAuditSigningKey(t *testing.T) {
+	tpl := synth(t, "prod")
+	var auditKey string
+	for id, k := range tpl.ofType("AWS::KMS::Key") {
+		if k.Properties["KeySpec"] == stack.AuditKeySpec {
+			if auditKey != "" || k.Properties["KeyUsage"] != "SIGN_VERIFY" {
+				t.Fatalf("audit key %s: %v (another: %q)", id, k.Properties, auditKey)
+			}
+			auditKey = id
+		}
+	}
+	if auditKey == "" {
+		t.Fatalf("no KMS key with key spec %s", stack.AuditKeySpec)
+	}
+	if _, ok := tpl.Outputs["AuditSigningKeyArn"]; !ok {
+		t.Error("no AuditSigningKeyArn output")
+	}
+	fnIDs := tpl.functionIDs(t)
+	roleOf := map[string]string{}
+	for fn, id := range fnIDs {
+		roleOf[tpl.Resources[id].Properties["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)] = fn
+		env := tpl.Resources[id].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+		want := fn != stack.FnHealth
+		if got := jsonString(env["KEYSEAL_AUDIT_SIGNING_KEY_ID"]); (got == `{"Fn::GetAtt":["`+auditKey+`","Arn"]}`) != want {
+			t.Errorf("%s: KEYSEAL_AUDIT_SIGNING_KEY_ID = %s, want the audit key's ARN: %v", fn, got, want)
+		}
+	}
+	signers := map[string]bool{}
+	for _, p := range tpl.ofType("AWS::IAM::Policy") {
+		for _, s := range p.Properties["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := s.(map[string]any)
+			acts := jsonString(st["Action"])
+			if !strings.Contains(acts, "kms:Sign") && !strings.Contains(acts, "kms:GetPublicKey") {
+				continue
+			}
+			if res := jsonString(st["Resource"]); acts != `["kms:Sign","kms:GetPublicKey"]` || res != `{"Fn::GetAtt":["`+auditKey+`","Arn"]}` {
+				t.Errorf("signing statement %s on %s, want kms:Sign and kms:GetPublicKey on the audit key only", acts, res)
+			}
+			for _, r := range p.Properties["Roles"].([]any) {
+				signers[roleOf[r.(map[string]any)["Ref"].(string)]] = true
+			}
+		}
+	}
+	for _, fn := range stack.FunctionNames() {
+		if signers[fn] != (fn != stack.FnHealth) {
+			t.Errorf("%s may sign checkpoints: %v", fn, signers[fn])
+		}
+	}
+}
+
 func TestAlarms(t *testing.T) {
 	for _, env := range envs {
 		t.Run(env, func(t *testing.T) {
@@ -604,9 +663,12 @@ func TestPerEnvironmentSettings(t *testing.T) {
 				t.Errorf("%s %s: retention %v, want %v", env, id, lg.Properties["RetentionInDays"], retention[env])
 			}
 		}
-		for _, k := range tpl.ofType("AWS::KMS::Key") {
-			if k.Properties["EnableKeyRotation"] != true || (k.DeletionPolicy == "Retain") != (env == "prod") {
-				t.Errorf("%s platform key: rotation %v deletion policy %q", env, k.Properties["EnableKeyRotation"], k.DeletionPolicy)
+		for id, k := range tpl.ofType("AWS::KMS::Key") {
+			// The asymmetric audit key cannot rotate (the verifier key
+			// auditors saved stays valid); the platform key must.
+			rotates := k.Properties["KeySpec"] != stack.AuditKeySpec
+			if (k.Properties["EnableKeyRotation"] == true) != rotates || (k.DeletionPolicy == "Retain") != (env == "prod") {
+				t.Errorf("%s key %s: rotation %v deletion policy %q", env, id, k.Properties["EnableKeyRotation"], k.DeletionPolicy)
 			}
 		}
 		for _, s := range tpl.ofType("AWS::ApiGateway::Stage") {

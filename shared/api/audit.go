@@ -42,3 +42,41 @@ func (d *Deps) verifyAudit(ctx context.Context, r *Request) (Response, error) {
 	}
 	return JSON(http.StatusOK, res), nil
 }
+
+// verifyCheckpoint serves POST /admin/audit/verify {"checkpoint": "..."}:
+// does the chain extend a checkpoint saved earlier (an audit.Result)?
+func (d *Deps) verifyCheckpoint(ctx context.Context, r *Request) (Response, error) {
+	var in struct {
+		Checkpoint *string `json:"checkpoint"`
+	}
+	if err := Decode(r, &in, false); err != nil {
+		return Response{}, err
+	}
+	if in.Checkpoint == nil || *in.Checkpoint == "" {
+		return Response{}, keyseal.Errorf(keyseal.EINVALID, "checkpoint is required: a signed checkpoint from GET /admin/audit/checkpoint")
+	}
+	res, err := d.Audit.VerifyCheckpoint(ctx, r.Admin.TenantID, *in.Checkpoint)
+	if err != nil {
+		return Response{}, err
+	}
+	return JSON(http.StatusOK, res), nil
+}
+
+// getCheckpoint serves GET /admin/audit/checkpoint (an audit.Signed).
+func (d *Deps) getCheckpoint(ctx context.Context, r *Request) (Response, error) {
+	cp, err := d.Audit.Checkpoint(ctx, r.Admin.TenantID)
+	if err != nil {
+		return Response{}, err
+	}
+	return JSON(http.StatusOK, cp), nil
+}
+
+// getCheckpointKey serves GET /admin/audit/checkpoint-key (an
+// audit.KeyInfo).
+func (d *Deps) getCheckpointKey(ctx context.Context, r *Request) (Response, error) {
+	k, err := d.Audit.CheckpointKey(ctx, r.Admin.TenantID)
+	if err != nil {
+		return Response{}, err
+	}
+	return JSON(http.StatusOK, k), nil
+}

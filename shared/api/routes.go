@@ -67,6 +67,9 @@ var Table = []RouteSpec{
 	{Method: http.MethodDelete, Path: "/admin/agents/{id}", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/audit", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/audit/verify", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodPost, Path: "/admin/audit/verify", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/audit/checkpoint", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/audit/checkpoint-key", Function: FnAdmin, Auth: AuthAdmin},
 }
 
 // GoldenRoutes is Table as the CDK app embeds it (infra/stack/routes.json).
@@ -120,6 +123,10 @@ func (d *Deps) AdminRoutes() []Route {
 		routeKey(http.MethodDelete, "/admin/agents/{id}"): d.revokeAgent,
 		routeKey(http.MethodGet, "/admin/audit"):          d.listAudit,
 		routeKey(http.MethodGet, "/admin/audit/verify"):   d.verifyAudit,
+		// Audit checkpoints (docs/contract.md §7).
+		routeKey(http.MethodPost, "/admin/audit/verify"):        d.verifyCheckpoint,
+		routeKey(http.MethodGet, "/admin/audit/checkpoint"):     d.getCheckpoint,
+		routeKey(http.MethodGet, "/admin/audit/checkpoint-key"): d.getCheckpointKey,
 	})
 }
 

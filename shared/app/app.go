@@ -22,6 +22,7 @@ import (
 	"github.com/keyseal/keyseal/shared/agents"
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/audit"
+	"github.com/keyseal/keyseal/shared/auditkey"
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/awskms"
@@ -60,6 +61,9 @@ func (a *App) Close() error {
 type Needs struct {
 	Admin  bool
 	Events bool
+	// Audit: the process appends to audit chains, so it signs checkpoints
+	// with KEYSEAL_AUDIT_SIGNING_KEY_ID.
+	Audit bool
 }
 
 // NewLogger returns keyseal's structured JSON logger.
@@ -83,6 +87,9 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	if err == nil && needs.Admin {
 		err = cfg.RequireAdmin()
 	}
+	if err == nil && needs.Audit {
+		err = cfg.RequireAuditSigning()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
@@ -91,24 +98,31 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		return nil, err
 	}
 	clients := NewClients(awsCfg)
-	store := dynamostore.New(clients.DynamoDB, cfg.Table)
 	var ev keyseal.Events
 	if needs.Events {
 		ev = events.NewBridge(clients.EventBridge, cfg.EventBus)
 	}
+	log := NewLogger(cfg.LogLevel)
+	var anchor *audit.Anchor
+	if cfg.AuditSigningKeyID != "" {
+		key := auditkey.NewKMS(clients.KMS, cfg.AuditSigningKeyID, cfg.KMSTimeout)
+		if anchor, err = audit.NewAnchor(key, cfg.Stage, ev, log); err != nil {
+			return nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
+		}
+	}
+	store := dynamostore.New(clients.DynamoDB, cfg.Table, dynamostore.WithAnchor(anchor))
 	var admins *auth.AdminVerifier
 	if needs.Admin {
 		if admins, err = NewAdminVerifier(cfg); err != nil {
 			return nil, err
 		}
 	}
-	log := NewLogger(cfg.LogLevel)
 	emf := metrics.New(os.Stdout, cfg.Stage)
 	if fn := getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" { // set by the Lambda runtime
 		emf = emf.With("function", fn)
 	}
 	return Assemble(cfg, log, Parts{Store: store, Providers: NewProviders(&clients, nil),
-		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Events: ev, Admins: admins, Metrics: emf})
+		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Events: ev, Anchor: anchor, Admins: admins, Metrics: emf})
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed
@@ -170,6 +184,9 @@ type Parts struct {
 	Providers   keyseal.Providers
 	PlatformKey keyseal.KeyRef
 	Events      keyseal.Events
+	// Anchor signs and verifies audit checkpoints (the store it was given
+	// to signs each append); nil where the process has no signing key.
+	Anchor *audit.Anchor
 	// Admins verifies admin JWTs; nil where no admin route is served.
 	Admins *auth.AdminVerifier
 	// Metrics receives the CloudWatch metrics; nil emits none.
@@ -190,7 +207,7 @@ func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
 		PlatformKey: p.PlatformKey, Concurrency: cfg.PollConcurrency, Metrics: p.Metrics, Log: log})
 	return &App{Config: cfg, Log: log, Store: p.Store, Tenants: tenants, Deps: &api.Deps{
 		Tenants: tenants, Keys: p.Providers, Agents: &agents.Service{Store: p.Store, Now: time.Now},
-		Audit: &audit.Service{Log: p.Store}, Admins: p.Admins, Health: p.Store,
+		Audit: &audit.Service{Log: p.Store, Anchor: p.Anchor}, Admins: p.Admins, Health: p.Store,
 		StepUp: &auth.StepUp{Tokens: p.Store, Audit: p.Store, MaxAge: cfg.StepUpMaxAge, ACRValues: cfg.StepUpACRValues,
 			TTL: 120 * time.Second, FreshSignIn: p.FreshSignIn},
 		SessionTTL: cfg.SessionTTL, Now: time.Now,

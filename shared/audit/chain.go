@@ -64,11 +64,39 @@ func Next(tenantID string, head keyseal.AuditHead, rec keyseal.AuditRecord, ts t
 	return e
 }
 
-// Result is the outcome of Verify.
+// Why a verify answers valid: false.
+const (
+	// ReasonBroken: an entry does not recompute or link (edited, removed,
+	// reordered), or the head does not match the last entry.
+	ReasonBroken = "broken"
+	// ReasonCorrupt: a stored entry cannot be decoded at all.
+	ReasonCorrupt = "corrupt"
+	// ReasonUnsigned: the stored head carries no signed checkpoint.
+	ReasonUnsigned = "unsigned"
+	// ReasonBadSignature: a checkpoint (the caller's, or the stored
+	// head's) is not signed by keyseal's audit key, or the head's
+	// checkpoint does not match the head.
+	ReasonBadSignature = "bad_signature"
+	// ReasonUnknownOrigin: the checkpoint is keyseal's but names another
+	// chain (another tenant).
+	ReasonUnknownOrigin = "unknown_origin"
+	// ReasonTruncated: the chain is shorter than the saved checkpoint.
+	ReasonTruncated = "truncated"
+	// ReasonRewritten: the chain differs from the saved checkpoint at or
+	// before its size.
+	ReasonRewritten = "rewritten"
+)
+
+// Result is the outcome of a verify.
 type Result struct {
 	Valid       bool   `json:"valid"`
 	Entries     int64  `json:"entries"`
 	FirstBadSeq *int64 `json:"first_bad_seq"`
+	// Reason says why Valid is false ("" when valid).
+	Reason string `json:"reason,omitempty"`
+	// CheckpointSize is the size of the checkpoint verified against (POST
+	// /admin/audit/verify only).
+	CheckpointSize int64 `json:"checkpoint_size,omitempty"`
 }
 
 // Verifier recomputes a chain fed in ascending order.
@@ -76,18 +104,34 @@ type Verifier struct {
 	prev    keyseal.AuditHead
 	entries int64
 	bad     *int64
+	reason  string
+	// watch is a seq whose stored hash Watched reports.
+	watch   int64
+	watched string
 }
 
-// Add checks one entry: its seq follows the previous, its prev_hash is the
-// previous hash and its own hash recomputes.
+// Watch asks the verifier to remember the hash of entry seq.
+func (v *Verifier) Watch(seq int64) { v.watch = seq }
+
+// Watched returns the stored hash of the watched entry ("" if not seen).
+func (v *Verifier) Watched() string { return v.watched }
+
+// Add checks one entry: it decoded, its seq follows the previous, its
+// prev_hash is the previous hash and its own hash recomputes.
 func (v *Verifier) Add(e keyseal.AuditEntry) {
 	v.entries++
+	if e.Seq == v.watch && !e.Corrupt {
+		v.watched = e.Hash
+	}
 	if v.bad != nil {
 		return
 	}
-	if e.Seq != v.prev.Seq+1 || e.PrevHash != v.prev.Hash || Hash(e) != e.Hash {
-		seq := v.prev.Seq + 1
-		v.bad = &seq
+	seq := v.prev.Seq + 1
+	switch {
+	case e.Corrupt:
+		v.bad, v.reason = &seq, ReasonCorrupt
+	case e.Seq != seq || e.PrevHash != v.prev.Hash || Hash(e) != e.Hash:
+		v.bad, v.reason = &seq, ReasonBroken
 	}
 	v.prev = keyseal.AuditHead{Seq: e.Seq, Hash: e.Hash}
 }
@@ -97,20 +141,26 @@ func (v *Verifier) Add(e keyseal.AuditEntry) {
 func (v *Verifier) Finish(head keyseal.AuditHead) Result {
 	if v.bad == nil && (head.Seq != v.prev.Seq || head.Hash != v.prev.Hash) {
 		seq := v.prev.Seq + 1
-		v.bad = &seq
+		v.bad, v.reason = &seq, ReasonBroken
 	}
-	return Result{Valid: v.bad == nil, Entries: v.entries, FirstBadSeq: v.bad}
+	return Result{Valid: v.bad == nil, Entries: v.entries, FirstBadSeq: v.bad, Reason: v.reason}
 }
 
 // VerifyChain recomputes a tenant's whole chain from the store.
 func VerifyChain(ctx context.Context, store keyseal.AuditLog, tenantID string) (Result, error) {
-	var v Verifier
+	res, _, err := verifyChain(ctx, store, tenantID, &Verifier{})
+	return res, err
+}
+
+// verifyChain runs v over the tenant's chain and returns its result and
+// the head the store holds.
+func verifyChain(ctx context.Context, store keyseal.AuditLog, tenantID string, v *Verifier) (Result, keyseal.AuditHead, error) {
 	head, err := store.ScanAudit(ctx, tenantID, func(e keyseal.AuditEntry) error {
 		v.Add(e)
 		return nil
 	})
 	if err != nil {
-		return Result{}, err
+		return Result{}, keyseal.AuditHead{}, err
 	}
-	return v.Finish(head), nil
+	return v.Finish(head), head, nil
 }

@@ -61,7 +61,7 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 		if err := putJSON(keys, []byte(a.KeyHash), agentRef{TenantID: a.TenantID, AgentID: a.ID}); err != nil {
 			return err
 		}
-		_, err = appendAudit(tx, a.TenantID, rec)
+		_, err = s.appendAudit(ctx, tx, a.TenantID, rec)
 		return err
 	})
 	return wrap("create agent", err)
@@ -148,7 +148,7 @@ func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at ti
 		if err := putJSON(tx.Bucket(bucketAgents).Bucket([]byte(tenantID)), []byte(agentID), row); err != nil {
 			return err
 		}
-		_, err = appendAudit(tx, tenantID, rec)
+		_, err = s.appendAudit(ctx, tx, tenantID, rec)
 		return err
 	})
 	return wrap("revoke agent", err)

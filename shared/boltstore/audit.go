@@ -27,7 +27,7 @@ func (s *Store) AppendAudit(ctx context.Context, tenantID string, rec keyseal.Au
 	var e keyseal.AuditEntry
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		e, err = appendAudit(tx, tenantID, rec)
+		e, err = s.appendAudit(ctx, tx, tenantID, rec)
 		return err
 	})
 	if err != nil {
@@ -63,11 +63,8 @@ func (s *Store) ListAudit(ctx context.Context, tenantID string, q keyseal.AuditQ
 			k, raw = c.Last()
 		}
 		for ; k != nil; k, raw = c.Prev() {
-			e, err := decodeEntry(raw)
-			if err != nil {
-				return err
-			}
-			if q.Action != "" && e.Action != q.Action {
+			e := decodeEntry(k, raw)
+			if q.Action != "" && e.Action != q.Action && !e.Corrupt {
 				continue
 			}
 			out = append(out, e)
@@ -105,12 +102,8 @@ func (s *Store) ScanAudit(ctx context.Context, tenantID string, fn func(keyseal.
 		if b == nil {
 			return nil
 		}
-		return b.ForEach(func(_, raw []byte) error {
-			e, err := decodeEntry(raw)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, e)
+		return b.ForEach(func(k, raw []byte) error {
+			entries = append(entries, decodeEntry(k, raw))
 			return nil
 		})
 	})
@@ -127,13 +120,19 @@ func (s *Store) ScanAudit(ctx context.Context, tenantID string, fn func(keyseal.
 
 // appendAudit links rec to the tenant's chain inside tx: it reads the head,
 // builds the entry with audit.Next, stamped with rec.At (the service's
-// clock, never the store's), and writes entry and head together.
-func appendAudit(tx *bolt.Tx, tenantID string, rec keyseal.AuditRecord) (keyseal.AuditEntry, error) {
-	head, err := readHead(tx, tenantID)
+// clock, never the store's), and writes entry and head, with the
+// checkpoint the anchor signs, together. A checkpoint to publish goes out
+// once tx has committed.
+func (s *Store) appendAudit(ctx context.Context, tx *bolt.Tx, tenantID string, rec keyseal.AuditRecord) (keyseal.AuditEntry, error) {
+	prev, err := readHead(tx, tenantID)
 	if err != nil {
 		return keyseal.AuditEntry{}, err
 	}
-	e := audit.Next(tenantID, head, rec, rec.At)
+	e := audit.Next(tenantID, prev, rec, rec.At)
+	head, publish := s.anchor.NextHead(ctx, prev, e)
+	if publish {
+		tx.OnCommit(func() { s.anchor.Publish(ctx, tenantID, head) })
+	}
 	entries, err := tx.Bucket(bucketAudit).CreateBucketIfNotExists([]byte(tenantID))
 	if err != nil {
 		return keyseal.AuditEntry{}, err
@@ -141,7 +140,7 @@ func appendAudit(tx *bolt.Tx, tenantID string, rec keyseal.AuditRecord) (keyseal
 	if err := putJSON(entries, seqKey(e.Seq), e); err != nil {
 		return keyseal.AuditEntry{}, err
 	}
-	if err := putJSON(tx.Bucket(bucketHeads), []byte(tenantID), keyseal.AuditHead{Seq: e.Seq, Hash: e.Hash}); err != nil {
+	if err := putJSON(tx.Bucket(bucketHeads), []byte(tenantID), head); err != nil {
 		return keyseal.AuditEntry{}, err
 	}
 	return e, nil
@@ -159,13 +158,39 @@ func readHead(tx *bolt.Tx, tenantID string) (keyseal.AuditHead, error) {
 	return head, nil
 }
 
-func decodeEntry(raw []byte) (keyseal.AuditEntry, error) {
+// decodeEntry decodes the entry stored at key k. One that does not decode
+// (not JSON, a field of the wrong type) comes back marked corrupt with
+// the seq of its key, so a listing or a verify reports it instead of
+// failing (docs/contract.md §7).
+func decodeEntry(k, raw []byte) keyseal.AuditEntry {
 	var e keyseal.AuditEntry
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return e, fmt.Errorf("decode audit entry: %w", err)
+		return keyseal.AuditEntry{Seq: seqOfKey(k), Corrupt: true}
 	}
 	e.TS = e.TS.UTC()
-	return e, nil
+	return e
+}
+
+// seqOfKey reads an audit entry key (0 for a key of the wrong length).
+func seqOfKey(k []byte) int64 {
+	if len(k) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(k))
+}
+
+// ReadAuditHead implements keyseal.Store.
+func (s *Store) ReadAuditHead(ctx context.Context, tenantID string) (keyseal.AuditHead, error) {
+	if err := ctx.Err(); err != nil {
+		return keyseal.AuditHead{}, err
+	}
+	var head keyseal.AuditHead
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		head, err = readHead(tx, tenantID)
+		return err
+	})
+	return head, wrap("read audit head", err)
 }
 
 // seqKey encodes an audit seq big-endian, so byte order is numeric order.

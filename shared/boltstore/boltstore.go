@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -44,14 +45,23 @@ const lockTimeout = time.Second
 // concurrent use; only one process may hold the file at a time.
 type Store struct {
 	db *bolt.DB
+	// anchor signs each new head (nil: unsigned heads).
+	anchor *audit.Anchor
 }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithAnchor makes the store sign a checkpoint with every append and
+// publish it as the anchor decides.
+func WithAnchor(a *audit.Anchor) Option { return func(s *Store) { s.anchor = a } }
 
 var _ keyseal.Store = (*Store)(nil)
 
 // Open opens or creates the store file at path (mode 0600) and its buckets.
 // bolt allows one process per file; if another keyseal process holds it,
 // Open gives up after a second with an error saying so.
-func Open(path string) (*Store, error) {
+func Open(path string, opts ...Option) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: %s is in use by another keyseal process: %w", path, err)
@@ -71,7 +81,11 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: init %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Close releases the file and its lock.

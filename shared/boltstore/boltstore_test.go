@@ -80,6 +80,40 @@ func TestConformance(t *testing.T) {
 				t.Fatalf("delete %s/%d: %v", tenantID, seq, err)
 			}
 		},
+		Corrupt: func(t *testing.T, ks keyseal.Store, tenantID string, seq int64) {
+			t.Helper()
+			err := ks.(*Store).db.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketAudit).Bucket([]byte(tenantID))
+				if b == nil || b.Get(seqKey(seq)) == nil {
+					return errors.New("no such entry")
+				}
+				return b.Put(seqKey(seq), []byte(`{"seq": "three", "ts": 7`)) // not JSON, and seq a string
+			})
+			if err != nil {
+				t.Fatalf("corrupt %s/%d: %v", tenantID, seq, err)
+			}
+		},
+		Anchored: func(t *testing.T, a *audit.Anchor) keyseal.Store {
+			t.Helper()
+			s, err := Open(filepath.Join(t.TempDir(), "keyseal.db"), WithAnchor(a))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		SetHead: func(t *testing.T, ks keyseal.Store, tenantID string, head keyseal.AuditHead) {
+			t.Helper()
+			err := ks.(*Store).db.Update(func(tx *bolt.Tx) error {
+				if head == (keyseal.AuditHead{}) {
+					return tx.Bucket(bucketHeads).Delete([]byte(tenantID))
+				}
+				return putJSON(tx.Bucket(bucketHeads), []byte(tenantID), head)
+			})
+			if err != nil {
+				t.Fatalf("set head of %s: %v", tenantID, err)
+			}
+		},
 	})
 }
 

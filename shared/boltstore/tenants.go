@@ -59,7 +59,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 		if err := createVersions(tx, t.ID, []keyseal.TMKVersion{v}); err != nil {
 			return err
 		}
-		_, err := appendAudit(tx, t.ID, rec)
+		_, err := s.appendAudit(ctx, tx, t.ID, rec)
 		return err
 	})
 	if err != nil {
@@ -99,7 +99,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 			return err
 		}
 		if c.Audit != nil {
-			_, err = appendAudit(tx, t.ID, *c.Audit)
+			_, err = s.appendAudit(ctx, tx, t.ID, *c.Audit)
 		}
 		return err
 	})

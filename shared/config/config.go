@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,9 @@ type Config struct {
 	Table         string
 	EventBus      string
 	PlatformKeyID string
+	// AuditSigningKeyID is keyseal's KMS key that signs audit checkpoints
+	// (ECC_NIST_EDWARDS25519): a key ARN, key id or alias.
+	AuditSigningKeyID string
 
 	CacheTTL     time.Duration
 	SessionTTL   time.Duration
@@ -51,23 +55,24 @@ type Getenv func(string) string
 func Load(getenv Getenv) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Table:            getenv("KEYSEAL_TABLE"),
-		EventBus:         getenv("KEYSEAL_EVENT_BUS"),
-		PlatformKeyID:    getenv("KEYSEAL_PLATFORM_KEY_ID"),
-		CacheTTL:         p.duration("KEYSEAL_TMK_CACHE_TTL", 5*time.Minute, time.Second, time.Hour),
-		SessionTTL:       p.duration("KEYSEAL_SESSION_TTL", 5*time.Minute, 10*time.Second, 5*time.Minute),
-		PollInterval:     p.duration("KEYSEAL_POLL_INTERVAL", 30*time.Second, 10*time.Millisecond, time.Hour),
-		KMSTimeout:       p.duration("KEYSEAL_KMS_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute),
-		PollConcurrency:  p.integer("KEYSEAL_POLL_CONCURRENCY", 64, 1, 1024),
-		AdminJWKSURL:     getenv("KEYSEAL_ADMIN_JWKS_URL"),
-		AdminJWKS:        getenv("KEYSEAL_ADMIN_JWKS"),
-		AdminIssuer:      getenv("KEYSEAL_ADMIN_ISSUER"),
-		AdminAudience:    getenv("KEYSEAL_ADMIN_AUDIENCE"),
-		AdminTenantClaim: p.str("KEYSEAL_ADMIN_TENANT_CLAIM", "tenant_id"),
-		StepUpMaxAge:     p.duration("KEYSEAL_STEPUP_MAX_AGE", 300*time.Second, time.Second, 24*time.Hour),
-		StepUpACRValues:  strings.Fields(strings.ReplaceAll(p.str("KEYSEAL_STEPUP_ACR_VALUES", "mfa"), ",", " ")),
-		LogLevel:         p.str("KEYSEAL_LOG_LEVEL", "info"),
-		Stage:            p.str("KEYSEAL_STAGE", "local"),
+		Table:             getenv("KEYSEAL_TABLE"),
+		EventBus:          getenv("KEYSEAL_EVENT_BUS"),
+		PlatformKeyID:     getenv("KEYSEAL_PLATFORM_KEY_ID"),
+		AuditSigningKeyID: getenv("KEYSEAL_AUDIT_SIGNING_KEY_ID"),
+		CacheTTL:          p.duration("KEYSEAL_TMK_CACHE_TTL", 5*time.Minute, time.Second, time.Hour),
+		SessionTTL:        p.duration("KEYSEAL_SESSION_TTL", 5*time.Minute, 10*time.Second, 5*time.Minute),
+		PollInterval:      p.duration("KEYSEAL_POLL_INTERVAL", 30*time.Second, 10*time.Millisecond, time.Hour),
+		KMSTimeout:        p.duration("KEYSEAL_KMS_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute),
+		PollConcurrency:   p.integer("KEYSEAL_POLL_CONCURRENCY", 64, 1, 1024),
+		AdminJWKSURL:      getenv("KEYSEAL_ADMIN_JWKS_URL"),
+		AdminJWKS:         getenv("KEYSEAL_ADMIN_JWKS"),
+		AdminIssuer:       getenv("KEYSEAL_ADMIN_ISSUER"),
+		AdminAudience:     getenv("KEYSEAL_ADMIN_AUDIENCE"),
+		AdminTenantClaim:  p.str("KEYSEAL_ADMIN_TENANT_CLAIM", "tenant_id"),
+		StepUpMaxAge:      p.duration("KEYSEAL_STEPUP_MAX_AGE", 300*time.Second, time.Second, 24*time.Hour),
+		StepUpACRValues:   strings.Fields(strings.ReplaceAll(p.str("KEYSEAL_STEPUP_ACR_VALUES", "mfa"), ",", " ")),
+		LogLevel:          p.str("KEYSEAL_LOG_LEVEL", "info"),
+		Stage:             p.str("KEYSEAL_STAGE", "local"),
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -76,6 +81,9 @@ func Load(getenv Getenv) (Config, error) {
 	}
 	if !validStage(c.Stage) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_STAGE=%q: want 1-255 characters, not only spaces, no control characters", c.Stage))
+	}
+	if c.AuditSigningKeyID != "" && !kmsKeyRef.MatchString(c.AuditSigningKeyID) {
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_AUDIT_SIGNING_KEY_ID=%q: want a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY_ID), a key id or alias/NAME", c.AuditSigningKeyID))
 	}
 	if c.AdminJWKSURL != "" && c.AdminJWKS != "" {
 		p.errs = append(p.errs, errors.New("set only one of KEYSEAL_ADMIN_JWKS_URL and KEYSEAL_ADMIN_JWKS"))
@@ -98,6 +106,16 @@ func (c Config) RequireAWS() error {
 	return required(map[string]string{"KEYSEAL_TABLE": c.Table, "KEYSEAL_PLATFORM_KEY_ID": c.PlatformKeyID})
 }
 
+// kmsKeyRef is what KMS takes as a KeyId: a key or alias ARN, a key id
+// (multi-region ones too) or an alias name.
+var kmsKeyRef = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+)$`)
+
+// RequireAuditSigning checks what signing audit checkpoints needs (every
+// Lambda that appends to the chain).
+func (c Config) RequireAuditSigning() error {
+	return required(map[string]string{"KEYSEAL_AUDIT_SIGNING_KEY_ID": c.AuditSigningKeyID})
+}
+
 // RequireEvents checks what publishing events needs.
 func (c Config) RequireEvents() error {
 	return required(map[string]string{"KEYSEAL_EVENT_BUS": c.EventBus})
@@ -114,7 +132,7 @@ func (c Config) RequireAdmin() error {
 
 func required(vars map[string]string) error {
 	var errs []error
-	for _, name := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID", "KEYSEAL_EVENT_BUS", "KEYSEAL_ADMIN_ISSUER", "KEYSEAL_ADMIN_AUDIENCE"} {
+	for _, name := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID", "KEYSEAL_AUDIT_SIGNING_KEY_ID", "KEYSEAL_EVENT_BUS", "KEYSEAL_ADMIN_ISSUER", "KEYSEAL_ADMIN_AUDIENCE"} {
 		if v, ok := vars[name]; ok && v == "" {
 			errs = append(errs, fmt.Errorf("%s is required", name))
 		}

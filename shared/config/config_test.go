@@ -88,3 +88,25 @@ func TestStageMustBeADimensionValue(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditSigningKeyID: the checkpoint key is required where the chain is
+// appended to, and must be something KMS takes as a KeyId.
+func TestAuditSigningKeyID(t *testing.T) {
+	c, _ := config.Load(env(nil))
+	if err := c.RequireAuditSigning(); err == nil || !strings.Contains(err.Error(), "KEYSEAL_AUDIT_SIGNING_KEY_ID") {
+		t.Fatalf("RequireAuditSigning without the key: %v", err)
+	}
+	for _, good := range []string{"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"arn:aws:kms:us-east-1:111122223333:alias/keyseal-prod-audit", "1234abcd-12ab-34cd-56ef-1234567890ab",
+		"mrk-1234abcd12ab34cd56ef1234567890ab", "alias/keyseal-audit"} {
+		c, err := config.Load(env(map[string]string{"KEYSEAL_AUDIT_SIGNING_KEY_ID": good}))
+		if err != nil || c.AuditSigningKeyID != good || c.RequireAuditSigning() != nil {
+			t.Errorf("KEYSEAL_AUDIT_SIGNING_KEY_ID=%q refused: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"key", "arn:aws:kms:eu-west-1:1111:key/x", "alias/", "alias/a b", "arn:aws:iam::111122223333:role/x"} {
+		if _, err := config.Load(env(map[string]string{"KEYSEAL_AUDIT_SIGNING_KEY_ID": bad})); err == nil || !strings.Contains(err.Error(), "KEYSEAL_AUDIT_SIGNING_KEY_ID") {
+			t.Errorf("KEYSEAL_AUDIT_SIGNING_KEY_ID=%q: %v, want an error naming it", bad, err)
+		}
+	}
+}

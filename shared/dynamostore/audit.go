@@ -66,11 +66,7 @@ func (s *Store) ListAudit(ctx context.Context, tenantID string, q keyseal.AuditQ
 			return nil, fmt.Errorf("dynamostore: list audit: %w", err)
 		}
 		for _, item := range page.Items {
-			e, err := decodeEntry(item)
-			if err != nil {
-				return nil, fmt.Errorf("dynamostore: list audit: %w", err)
-			}
-			out = append(out, e)
+			out = append(out, decodeStoredEntry(item))
 			if q.Limit > 0 && len(out) == q.Limit {
 				return out, nil
 			}
@@ -110,11 +106,7 @@ func (s *Store) ScanAudit(ctx context.Context, tenantID string, fn func(keyseal.
 			return keyseal.AuditHead{}, fmt.Errorf("dynamostore: scan audit: %w", err)
 		}
 		for _, item := range page.Items {
-			e, err := decodeEntry(item)
-			if err != nil {
-				return keyseal.AuditHead{}, fmt.Errorf("dynamostore: scan audit: %w", err)
-			}
-			if err := fn(e); err != nil {
+			if err := fn(decodeStoredEntry(item)); err != nil {
 				return keyseal.AuditHead{}, err
 			}
 		}
@@ -123,4 +115,13 @@ func (s *Store) ScanAudit(ctx context.Context, tenantID string, fn func(keyseal.
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
+}
+
+// ReadAuditHead implements keyseal.Store (a strongly consistent read).
+func (s *Store) ReadAuditHead(ctx context.Context, tenantID string) (keyseal.AuditHead, error) {
+	head, err := s.readHead(ctx, tenantID)
+	if err != nil {
+		return keyseal.AuditHead{}, fmt.Errorf("dynamostore: read audit head: %w", err)
+	}
+	return head, nil
 }

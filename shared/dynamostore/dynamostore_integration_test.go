@@ -119,6 +119,45 @@ func TestConformance(t *testing.T) {
 				t.Fatalf("delete audit entry %d: %v", seq, err)
 			}
 		},
+		// Corrupt, Anchored and SetHead edit items directly too: a seq of
+		// the wrong type, a rewound or forged head item.
+		Corrupt: func(t *testing.T, s keyseal.Store, tenantID string, seq int64) {
+			t.Helper()
+			table := tableOf(t, s)
+			item := key(tenantPK(tenantID), auditSK(seq))
+			item["seq"] = str("three")
+			item["ts"] = &types.AttributeValueMemberN{Value: "7"}
+			if _, err := client.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: &table, Item: item,
+				ConditionExpression: aws.String("attribute_exists(pk)")}); err != nil {
+				t.Fatalf("corrupt audit entry %d: %v", seq, err)
+			}
+		},
+		Anchored: func(t *testing.T, a *audit.Anchor) keyseal.Store {
+			table := newTable(t, client)
+			s := New(client, table, WithAnchor(a))
+			mu.Lock()
+			tables[s] = table
+			mu.Unlock()
+			return s
+		},
+		SetHead: func(t *testing.T, s keyseal.Store, tenantID string, head keyseal.AuditHead) {
+			t.Helper()
+			table := tableOf(t, s)
+			if head == (keyseal.AuditHead{}) {
+				if _, err := client.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &table,
+					Key: key(tenantPK(tenantID), skAuditHead)}); err != nil {
+					t.Fatalf("delete head: %v", err)
+				}
+				return
+			}
+			item, err := encodeHead(tenantID, head)
+			if err == nil {
+				_, err = client.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: &table, Item: item})
+			}
+			if err != nil {
+				t.Fatalf("set head: %v", err)
+			}
+		},
 	})
 }
 

@@ -2,6 +2,8 @@ package dynamostore
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -235,12 +237,39 @@ func decodeVersion(av map[string]types.AttributeValue) (keyseal.TMKVersion, erro
 	return v, nil
 }
 
-// headItem is the stored head of a tenant's audit chain.
+// headItem is the stored head of a tenant's audit chain, with the signed
+// checkpoint of that head and when a checkpoint was last published.
 type headItem struct {
-	PK   string `dynamodbav:"pk"`
-	SK   string `dynamodbav:"sk"`
-	Seq  int64  `dynamodbav:"seq"`
-	Hash string `dynamodbav:"hash"`
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	Seq         int64  `dynamodbav:"seq"`
+	Hash        string `dynamodbav:"hash"`
+	Checkpoint  string `dynamodbav:"checkpoint,omitempty"`
+	PublishedAt string `dynamodbav:"checkpoint_published_at,omitempty"`
+}
+
+func encodeHead(tenantID string, h keyseal.AuditHead) (map[string]types.AttributeValue, error) {
+	it := headItem{PK: tenantPK(tenantID), SK: skAuditHead, Seq: h.Seq, Hash: h.Hash, Checkpoint: h.Checkpoint}
+	if !h.PublishedAt.IsZero() {
+		it.PublishedAt = formatTime(h.PublishedAt)
+	}
+	return attributevalue.MarshalMap(it)
+}
+
+func decodeHead(av map[string]types.AttributeValue) (keyseal.AuditHead, error) {
+	var it headItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return keyseal.AuditHead{}, fmt.Errorf("decode audit head: %w", err)
+	}
+	h := keyseal.AuditHead{Seq: it.Seq, Hash: it.Hash, Checkpoint: it.Checkpoint}
+	if it.PublishedAt != "" {
+		t, err := parseTime("checkpoint_published_at", it.PublishedAt)
+		if err != nil {
+			return keyseal.AuditHead{}, err
+		}
+		h.PublishedAt = t
+	}
+	return h, nil
 }
 
 // entryItem is one stored audit entry.
@@ -272,6 +301,22 @@ func encodeEntry(e keyseal.AuditEntry) (map[string]types.AttributeValue, error) 
 		PrevHash: e.PrevHash,
 		Hash:     e.Hash,
 	})
+}
+
+// decodeStoredEntry decodes an entry item; one that does not decode (a
+// field of the wrong type, a bad time) comes back marked corrupt with the
+// seq of its sort key, so a listing or a verify reports it instead of
+// failing (docs/contract.md §7).
+func decodeStoredEntry(av map[string]types.AttributeValue) keyseal.AuditEntry {
+	e, err := decodeEntry(av)
+	if err != nil {
+		var seq int64
+		if sk, ok := av[attrSK].(*types.AttributeValueMemberS); ok {
+			seq, _ = strconv.ParseInt(strings.TrimPrefix(sk.Value, skAuditPre), 10, 64)
+		}
+		return keyseal.AuditEntry{Seq: seq, Corrupt: true}
+	}
+	return e
 }
 
 func decodeEntry(av map[string]types.AttributeValue) (keyseal.AuditEntry, error) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -62,14 +61,28 @@ type Store struct {
 	// backoff returns the pause before retry attempt n (1-based); unit
 	// tests replace it to run without sleeping.
 	backoff func(attempt int) time.Duration
+	// anchor signs each new head (nil: unsigned heads).
+	anchor *audit.Anchor
 }
 
 var _ keyseal.Store = (*Store)(nil)
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithAnchor makes the store sign a checkpoint with every append, written
+// on the head item in the append's transaction, and publish it as the
+// anchor decides once the transaction committed.
+func WithAnchor(a *audit.Anchor) Option { return func(s *Store) { s.anchor = a } }
+
 // New returns a store on table, which must exist with the schema of the
 // package documentation (CreateTable makes one).
-func New(client API, table string) *Store {
-	return &Store{api: client, table: table, backoff: jitteredBackoff}
+func New(client API, table string, opts ...Option) *Store {
+	s := &Store{api: client, table: table, backoff: jitteredBackoff}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 func jitteredBackoff(attempt int) time.Duration {
@@ -114,14 +127,19 @@ type write struct {
 func (s *Store) transact(ctx context.Context, op, tenantID string, writes []write, rec *keyseal.AuditRecord) (keyseal.AuditEntry, error) {
 	for attempt := 1; ; attempt++ {
 		all := writes
-		var entry keyseal.AuditEntry
+		var (
+			entry   keyseal.AuditEntry
+			head    keyseal.AuditHead
+			publish bool
+		)
 		if rec != nil {
-			head, err := s.readHead(ctx, tenantID)
+			prev, err := s.readHead(ctx, tenantID)
 			if err != nil {
 				return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: %w", op, err)
 			}
-			entry = audit.Next(tenantID, head, *rec, rec.At)
-			chain, err := s.chainWrites(head, entry)
+			entry = audit.Next(tenantID, prev, *rec, rec.At)
+			head, publish = s.anchor.NextHead(ctx, prev, entry)
+			chain, err := s.chainWrites(prev, head, entry)
 			if err != nil {
 				return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: %w", op, err)
 			}
@@ -133,6 +151,9 @@ func (s *Store) transact(ctx context.Context, op, tenantID string, writes []writ
 		}
 		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
+			if publish {
+				s.anchor.Publish(ctx, tenantID, head)
+			}
 			return entry, nil
 		}
 		retry, err := classify(ctx, all, err)
@@ -183,26 +204,23 @@ func classify(ctx context.Context, writes []write, err error) (retry bool, _ err
 	return retry, err
 }
 
-// chainWrites returns the head and entry writes that append e after head.
-func (s *Store) chainWrites(head keyseal.AuditHead, e keyseal.AuditEntry) ([]write, error) {
+// chainWrites returns the head and entry writes that append e after prev:
+// next is the new head (e's seq and hash, and its signed checkpoint).
+func (s *Store) chainWrites(prev, next keyseal.AuditHead, e keyseal.AuditEntry) ([]write, error) {
 	entry, err := encodeEntry(e)
 	if err != nil {
 		return nil, err
 	}
-	headPut := &types.Put{
-		TableName: &s.table,
-		Item: map[string]types.AttributeValue{
-			attrPK: str(tenantPK(e.TenantID)),
-			attrSK: str(skAuditHead),
-			"seq":  number(e.Seq),
-			"hash": str(e.Hash),
-		},
+	head, err := encodeHead(e.TenantID, next)
+	if err != nil {
+		return nil, err
 	}
-	if head.Seq == 0 {
+	headPut := &types.Put{TableName: &s.table, Item: head}
+	if prev.Seq == 0 {
 		headPut.ConditionExpression = aws.String("attribute_not_exists(pk)")
 	} else {
 		headPut.ConditionExpression = aws.String("seq = :prev")
-		headPut.ExpressionAttributeValues = map[string]types.AttributeValue{":prev": number(head.Seq)}
+		headPut.ExpressionAttributeValues = map[string]types.AttributeValue{":prev": number(prev.Seq)}
 	}
 	return []write{
 		{item: types.TransactWriteItem{Put: headPut}},
@@ -219,11 +237,7 @@ func (s *Store) readHead(ctx context.Context, tenantID string) (keyseal.AuditHea
 	if err != nil || av == nil {
 		return keyseal.AuditHead{}, err
 	}
-	var it headItem
-	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-		return keyseal.AuditHead{}, fmt.Errorf("decode audit head: %w", err)
-	}
-	return keyseal.AuditHead{Seq: it.Seq, Hash: it.Hash}, nil
+	return decodeHead(av)
 }
 
 // get reads one item with a strongly consistent read; nil when absent.

@@ -1,6 +1,9 @@
 package keyseal
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Audit severities.
 const (
@@ -21,6 +24,10 @@ const (
 	ActionAgentRevoke     = "agent.revoke"
 	ActionStepUp          = "auth.step_up"
 )
+
+// EventCheckpoint is the event type that carries a tenant's signed audit
+// checkpoint out of keyseal (docs/contract.md §7).
+const EventCheckpoint = "audit.checkpoint"
 
 // AuditRecord is what a caller asks to append; the chain adds seq and the
 // hashes. At is the entry's time, from the service's clock (stores refuse
@@ -44,11 +51,36 @@ type AuditEntry struct {
 	Details  map[string]string `json:"details,omitempty"`
 	PrevHash string            `json:"prev_hash"`
 	Hash     string            `json:"hash"`
+	// Corrupt marks a stored entry the store could not decode (not JSON, a
+	// field of the wrong type): only Seq is known. Stores hand such an
+	// entry to their callers instead of failing the whole read, so a
+	// listing still shows the rest and verify names the bad seq.
+	Corrupt bool `json:"-"`
+}
+
+// MarshalJSON renders a corrupt entry as {"seq": n, "corrupt": true} and
+// every other entry with its fields.
+func (e AuditEntry) MarshalJSON() ([]byte, error) {
+	if e.Corrupt {
+		return json.Marshal(struct {
+			Seq     int64 `json:"seq"`
+			Corrupt bool  `json:"corrupt"`
+		}{e.Seq, true})
+	}
+	type plain AuditEntry
+	return json.Marshal(plain(e))
 }
 
 // AuditHead is the chain's head: the last seq and hash (zero for an empty
-// chain).
+// chain), and, when the store signs checkpoints, the signed checkpoint of
+// that seq and hash written in the same transaction.
 type AuditHead struct {
 	Seq  int64  `json:"seq"`
 	Hash string `json:"hash"`
+	// Checkpoint is the signed note (C2SP tlog-checkpoint) of Seq and Hash;
+	// "" when the store has no signer or signing failed for this append.
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// PublishedAt is when a checkpoint of this chain was last published as
+	// an audit.checkpoint event (the entry time of that append).
+	PublishedAt time.Time `json:"published_at,omitzero"`
 }

@@ -39,6 +39,9 @@ type AuditLog interface {
 	// ScanAudit calls fn for every entry in ascending seq order, and returns
 	// the head the store holds (seq and hash of the last entry).
 	ScanAudit(ctx context.Context, tenantID string, fn func(AuditEntry) error) (AuditHead, error)
+	// ReadAuditHead returns the stored head (the zero head for an empty
+	// chain), with its signed checkpoint when it has one.
+	ReadAuditHead(ctx context.Context, tenantID string) (AuditHead, error)
 }
 
 // AgentStore holds agent credentials.

@@ -15,6 +15,8 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/audit"
+	"github.com/keyseal/keyseal/shared/auditkey"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/boltstore"
 	"github.com/keyseal/keyseal/shared/config"
@@ -76,9 +78,21 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 	}
 	log := app.NewLogger(cfg.LogLevel)
 	l := &Local{Mode: mode, Issuer: issuer}
+	// Both modes sign checkpoints with a key file beside the dev issuer's:
+	// LocalStack 4.13.1's KMS has no Ed25519 keys (ECC_NIST_EDWARDS25519),
+	// so the KMS key of AWS (shared/auditkey.KMS) is tested against a fake.
+	auditKey, err := auditkey.OpenFile(filepath.Join(dataDir, "audit-signing-key.json"))
+	if err != nil {
+		return nil, nil, err
+	}
 	switch mode {
 	case ModeDev:
-		store, err := boltstore.Open(filepath.Join(dataDir, "keyseal.db"))
+		ev := events.Log{Logger: log}
+		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, ev, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
+		}
+		store, err := boltstore.Open(filepath.Join(dataDir, "keyseal.db"), boltstore.WithAnchor(anchor))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -94,7 +108,7 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 		}
 		l.LocalKMS = lk
 		a, err := app.Assemble(cfg, log, app.Parts{Store: store, Providers: app.NewProviders(nil, lk), PlatformKey: platform,
-			Events: events.Log{Logger: log}, Admins: admins, FreshSignIn: freshSignIn})
+			Events: ev, Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
 		if err != nil {
 			store.Close()
 			return nil, nil, err
@@ -125,9 +139,14 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 		if err := ensureBus(ctx, clients.EventBridge, cfg.EventBus); err != nil {
 			return nil, nil, err
 		}
-		a, err := app.Assemble(cfg, log, app.Parts{Store: dynamostore.New(clients.DynamoDB, cfg.Table),
+		ev := events.NewBridge(clients.EventBridge, cfg.EventBus)
+		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, ev, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
+		}
+		a, err := app.Assemble(cfg, log, app.Parts{Store: dynamostore.New(clients.DynamoDB, cfg.Table, dynamostore.WithAnchor(anchor)),
 			Providers: app.NewProviders(&clients, nil), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
-			Events: events.NewBridge(clients.EventBridge, cfg.EventBus), Admins: admins, FreshSignIn: freshSignIn})
+			Events: ev, Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
 		return a, l, err
 	}
 	return nil, nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)

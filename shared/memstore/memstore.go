@@ -34,6 +34,8 @@ type Store struct {
 	agents   map[string]map[string]keyseal.Agent // tenant -> agent id
 	keys     map[string]agentRef                 // key hash -> agent
 	stepUps  map[string]keyseal.StepUpToken
+	// anchor signs each new head (nil: unsigned heads).
+	anchor *audit.Anchor
 }
 
 var _ keyseal.Store = (*Store)(nil)
@@ -41,9 +43,16 @@ var _ keyseal.Store = (*Store)(nil)
 // agentRef is the key-hash index entry: where the agent lives.
 type agentRef struct{ tenantID, agentID string }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithAnchor makes the store sign a checkpoint with every append and
+// publish it as the anchor decides.
+func WithAnchor(a *audit.Anchor) Option { return func(s *Store) { s.anchor = a } }
+
 // New returns an empty store.
-func New() *Store {
-	return &Store{
+func New(opts ...Option) *Store {
+	s := &Store{
 		tenants:  map[string]*keyseal.Tenant{},
 		versions: map[string]map[int]keyseal.TMKVersion{},
 		chains:   map[string][]keyseal.AuditEntry{},
@@ -52,6 +61,10 @@ func New() *Store {
 		keys:     map[string]agentRef{},
 		stepUps:  map[string]keyseal.StepUpToken{},
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // lock takes the store's mutex unless ctx is already done, so a canceled
@@ -105,7 +118,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 	row.Revision = 1
 	s.tenants[t.ID] = row
 	s.putVersions(t.ID, []keyseal.TMKVersion{v})
-	s.appendLocked(t.ID, rec)
+	s.appendLocked(ctx, t.ID, rec)
 	t.Revision = 1
 	return nil
 }
@@ -147,7 +160,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	s.putVersions(t.ID, c.NewVersions)
 	s.putVersions(t.ID, c.Replace)
 	if c.Audit != nil {
-		s.appendLocked(t.ID, *c.Audit)
+		s.appendLocked(ctx, t.ID, *c.Audit)
 	}
 	t.Revision = row.Revision
 	return nil
@@ -222,16 +235,32 @@ func (s *Store) AppendAudit(ctx context.Context, tenantID string, rec keyseal.Au
 	if err := storecheck.Record(rec); err != nil {
 		return keyseal.AuditEntry{}, err
 	}
-	return s.appendLocked(tenantID, rec), nil
+	return s.appendLocked(ctx, tenantID, rec), nil
 }
 
-// appendLocked links rec to the tenant's chain, stamped with rec.At.
-func (s *Store) appendLocked(tenantID string, rec keyseal.AuditRecord) keyseal.AuditEntry {
+// appendLocked links rec to the tenant's chain, stamped with rec.At, with
+// the head the anchor signs. It publishes under the lock: this store's
+// "commit" is the assignment above it, and no caller's Events calls back
+// into the store.
+func (s *Store) appendLocked(ctx context.Context, tenantID string, rec keyseal.AuditRecord) keyseal.AuditEntry {
 	e := audit.Next(tenantID, s.heads[tenantID], rec, rec.At)
 	e.Details = maps.Clone(e.Details)
+	head, publish := s.anchor.NextHead(ctx, s.heads[tenantID], e)
 	s.chains[tenantID] = append(s.chains[tenantID], e)
-	s.heads[tenantID] = keyseal.AuditHead{Seq: e.Seq, Hash: e.Hash}
+	s.heads[tenantID] = head
+	if publish {
+		s.anchor.Publish(ctx, tenantID, head)
+	}
 	return cloneEntry(e)
+}
+
+// ReadAuditHead implements keyseal.Store.
+func (s *Store) ReadAuditHead(ctx context.Context, tenantID string) (keyseal.AuditHead, error) {
+	if err := s.lock(ctx); err != nil {
+		return keyseal.AuditHead{}, err
+	}
+	defer s.mu.Unlock()
+	return s.heads[tenantID], nil
 }
 
 // ListAudit implements keyseal.Store: newest first, the action filter
@@ -245,7 +274,7 @@ func (s *Store) ListAudit(ctx context.Context, tenantID string, q keyseal.AuditQ
 	chain := s.chains[tenantID]
 	for i := len(chain) - 1; i >= 0 && (q.Limit <= 0 || len(out) < q.Limit); i-- {
 		e := chain[i]
-		if (q.Before > 0 && e.Seq >= q.Before) || (q.Action != "" && e.Action != q.Action) {
+		if (q.Before > 0 && e.Seq >= q.Before) || (q.Action != "" && e.Action != q.Action && !e.Corrupt) {
 			continue
 		}
 		out = append(out, cloneEntry(e))
@@ -301,7 +330,7 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 	}
 	s.agents[a.TenantID][a.ID] = cloneAgent(*a)
 	s.keys[a.KeyHash] = agentRef{tenantID: a.TenantID, agentID: a.ID}
-	s.appendLocked(a.TenantID, rec)
+	s.appendLocked(ctx, a.TenantID, rec)
 	return nil
 }
 
@@ -358,7 +387,7 @@ func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at ti
 	when := at.UTC()
 	a.RevokedAt = &when
 	s.agents[tenantID][agentID] = a
-	s.appendLocked(tenantID, rec)
+	s.appendLocked(ctx, tenantID, rec)
 	return nil
 }
 
@@ -428,6 +457,27 @@ func (s *Store) TamperAudit(tenantID string, seq int64, edit func(*keyseal.Audit
 		}
 	}
 	return keyseal.Errorf(keyseal.ENOTFOUND, "no audit entry %d of tenant %s", seq, tenantID)
+}
+
+// CorruptAudit replaces one stored audit entry with one that cannot be
+// decoded (only its seq is left), as a garbled item in a real store reads.
+// A test hook like TamperAudit. ENOTFOUND when there is no such entry.
+func (s *Store) CorruptAudit(tenantID string, seq int64) error {
+	return s.TamperAudit(tenantID, seq, func(e *keyseal.AuditEntry) {
+		*e = keyseal.AuditEntry{Seq: seq, Corrupt: true}
+	})
+}
+
+// SetAuditHead overwrites a tenant's chain head (the zero head removes
+// it), bypassing the chain: a rewound or forged head row. A test hook.
+func (s *Store) SetAuditHead(tenantID string, head keyseal.AuditHead) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if head == (keyseal.AuditHead{}) {
+		delete(s.heads, tenantID)
+		return
+	}
+	s.heads[tenantID] = head
 }
 
 // DeleteAudit removes one stored audit entry and leaves the head as it

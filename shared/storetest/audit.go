@@ -35,6 +35,12 @@ func auditTests(h Harness) []test {
 			}
 			testTamperDelete(t, s, h.DeleteAudit, 3, 4)
 		}},
+		{"Tamper/CorruptEntry", func(t *testing.T, s keyseal.Store) {
+			if h.Corrupt == nil {
+				t.Skip("Harness.Corrupt is nil")
+			}
+			testCorruptEntry(t, s, h.Corrupt)
+		}},
 		{"Tamper/DeletedLastEntry", func(t *testing.T, s keyseal.Store) {
 			if h.DeleteAudit == nil {
 				t.Skip("Harness.DeleteAudit is nil")
@@ -286,6 +292,24 @@ func testTamperDelete(t *testing.T, s keyseal.Store, del func(*testing.T, keysea
 		t.Fatalf("after Harness.DeleteAudit the chain is %s, want %d entries", seqsOf(entries), remaining)
 	}
 	requireInvalid(t, s, "tenant-a", seq, remaining)
+}
+
+// testCorruptEntry: an entry the store cannot decode fails neither a
+// scan nor a listing; verify names it, and the listing shows the rest.
+func testCorruptEntry(t *testing.T, s keyseal.Store, corrupt func(*testing.T, keyseal.Store, string, int64)) {
+	all := appendAudit(t, s, "tenant-a", keyseal.ActionSeal, 5)
+	corrupt(t, s, "tenant-a", 3)
+
+	res, err := audit.VerifyChain(t.Context(), s, "tenant-a")
+	if err != nil {
+		t.Fatalf("VerifyChain with a corrupt entry: %v", err)
+	}
+	if res.Valid || res.FirstBadSeq == nil || *res.FirstBadSeq != 3 || res.Reason != audit.ReasonCorrupt || res.Entries != 5 {
+		t.Fatalf("VerifyChain = %s, want invalid at 3, reason corrupt, 5 entries", describeResult(res))
+	}
+	got := listAudit(t, s, "tenant-a", keyseal.AuditQuery{Limit: 10})
+	want := []keyseal.AuditEntry{all[4], all[3], {Seq: 3, Corrupt: true}, all[1], all[0]}
+	requireEqual(t, "ListAudit with a corrupt entry", got, want)
 }
 
 // requireInvalid fails unless audit.VerifyChain rejects the chain at

@@ -282,5 +282,5 @@ func describeResult(r audit.Result) string {
 	if r.FirstBadSeq != nil {
 		bad = fmt.Sprint(*r.FirstBadSeq)
 	}
-	return fmt.Sprintf("{Valid:%t Entries:%d FirstBadSeq:%s}", r.Valid, r.Entries, bad)
+	return fmt.Sprintf("{Valid:%t Entries:%d FirstBadSeq:%s Reason:%q CheckpointSize:%d}", r.Valid, r.Entries, bad, r.Reason, r.CheckpointSize)
 }

@@ -9,6 +9,7 @@ package storetest
 import (
 	"testing"
 
+	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -27,6 +28,17 @@ type Harness struct {
 	// DeleteAudit removes one stored audit entry, leaving the chain head as
 	// it is. Nil skips those subtests.
 	DeleteAudit func(t *testing.T, s keyseal.Store, tenantID string, seq int64)
+	// Corrupt replaces one stored audit entry with an item the store
+	// cannot decode (not JSON, a field of the wrong type). Nil skips
+	// those subtests.
+	Corrupt func(t *testing.T, s keyseal.Store, tenantID string, seq int64)
+	// Anchored returns an empty store that signs checkpoints with a (like
+	// New, once per subtest). Nil skips the anchored-chain subtests.
+	Anchored func(t *testing.T, a *audit.Anchor) keyseal.Store
+	// SetHead overwrites a tenant's stored chain head, checkpoint included,
+	// bypassing the chain; the zero head deletes it. Nil skips the
+	// anchored-chain subtests that need it.
+	SetHead func(t *testing.T, s keyseal.Store, tenantID string, head keyseal.AuditHead)
 }
 
 // test is one conformance check, run against a fresh store.
@@ -58,4 +70,5 @@ func Run(t *testing.T, h Harness) {
 			tc.fn(t, s)
 		})
 	}
+	runAnchored(t, h)
 }
