@@ -1,7 +1,6 @@
 package localserver_test
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -16,33 +15,6 @@ import (
 
 	"github.com/keyseal/keyseal/shared/localserver"
 )
-
-// startDev starts dev mode on dir and returns it with a stop that releases
-// the data dir (so a test can copy or edit its files).
-func startDev(t *testing.T, dir string) (*localserver.Server, func()) {
-	t.Helper()
-	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h"}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			s.Close()
-			a.Close()
-		}
-	}
-	t.Cleanup(stop)
-	return s, stop
-}
 
 // addAgents makes n audited writes.
 func addAgents(t *testing.T, s *localserver.Server, prefix string, n int) {
@@ -84,13 +56,13 @@ func copyDir(t *testing.T, src, dst string) {
 // against the checkpoint the auditor saved later answers truncated.
 func TestDevModeRolledBackDataDir(t *testing.T) {
 	dir := t.TempDir()
-	s, stop := startDev(t, dir)
+	s, stop := startServer(t, dir, nil, localserver.Options{})
 	addAgents(t, s, "early", 2)
 	stop()
 	backup := filepath.Join(t.TempDir(), "backup")
 	copyDir(t, dir, backup)
 
-	s, stop = startDev(t, dir)
+	s, stop = startServer(t, dir, nil, localserver.Options{})
 	admin := bearer(s.Credentials.AdminToken)
 	addAgents(t, s, "late", 3)
 	cp := do(t, s, http.MethodGet, "/admin/audit/checkpoint", admin, "")
@@ -118,7 +90,7 @@ func TestDevModeRolledBackDataDir(t *testing.T) {
 	stop()
 
 	copyDir(t, backup, dir) // the rollback
-	s, _ = startDev(t, dir)
+	s, _ = startServer(t, dir, nil, localserver.Options{})
 	if r := do(t, s, http.MethodGet, "/admin/audit/verify", admin, ""); r.status != http.StatusOK || r.body["valid"] != true {
 		t.Fatalf("GET verify of the rolled-back chain: %d %s (alone it is a genuine, shorter chain)", r.status, r.raw)
 	}
@@ -151,7 +123,7 @@ func TestCheckpointVerifyBadInput(t *testing.T) {
 // verify (200, reason corrupt) and marked in the listing, never a 500.
 func TestDevModeCorruptEntry(t *testing.T) {
 	dir := t.TempDir()
-	s, stop := startDev(t, dir)
+	s, stop := startServer(t, dir, nil, localserver.Options{})
 	addAgents(t, s, "a", 3)
 	tenant := s.Credentials.TenantID
 	admin := bearer(s.Credentials.AdminToken)
@@ -170,7 +142,7 @@ func TestDevModeCorruptEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, _ = startDev(t, dir)
+	s, _ = startServer(t, dir, nil, localserver.Options{})
 	r := do(t, s, http.MethodGet, "/admin/audit/verify", admin, "")
 	if r.status != http.StatusOK || r.body["valid"] != false || r.body["reason"] != "corrupt" || r.body["first_bad_seq"] != float64(2) {
 		t.Fatalf("GET verify with a corrupt entry: %d %s, want 200 valid false, first_bad_seq 2, reason corrupt", r.status, r.raw)

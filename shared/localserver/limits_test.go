@@ -16,32 +16,6 @@ import (
 	"github.com/keyseal/keyseal/shared/localserver"
 )
 
-// startDev starts dev mode on a loopback port with opt's limits.
-func startDev(t *testing.T, opt localserver.Options) *localserver.Server {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h"}
-	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.DataDir = dir
-	if opt.Addr == "" {
-		opt.Addr = "127.0.0.1:0"
-	}
-	s, err := localserver.Start(ctx, a, l, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		a.Close()
-	})
-	return s
-}
-
 // dial opens a raw connection to s. A read that waits longer than the
 // deadline fails the test: the server was meant to act first.
 func dial(t *testing.T, s *localserver.Server) net.Conn {
@@ -98,7 +72,7 @@ func TestDevRefusesRemoteAddr(t *testing.T) {
 // headers gets keyseal's JSON 431, both just over the limit (the handler
 // refuses it) and far over it (net/http refuses it before any handler).
 func TestOversizedHeadersGetJSON431(t *testing.T) {
-	s := startDev(t, localserver.Options{})
+	s := startLimited(t, localserver.Options{})
 	for name, size := range map[string]int{"just over": localserver.MaxHeaderBytes + 100, "far over": 2 * localserver.MaxHeaderBytes} {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, s)
@@ -134,7 +108,7 @@ func TestOversizedHeadersGetJSON431(t *testing.T) {
 // TestMalformedRequestGetsJSON: net/http's own 400 for a malformed request
 // line is keyseal's JSON too.
 func TestMalformedRequestGetsJSON(t *testing.T) {
-	s := startDev(t, localserver.Options{})
+	s := startLimited(t, localserver.Options{})
 	c := dial(t, s)
 	io.WriteString(c, "GET /health HTTP/1.1\r\nHost: keyseal\r\nBad Header Line\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -151,7 +125,7 @@ func TestMalformedRequestGetsJSON(t *testing.T) {
 // (here: stops sending) its body is answered and disconnected by the read
 // timeout instead of holding the connection.
 func TestTricklingBodyIsCut(t *testing.T) {
-	s := startDev(t, localserver.Options{ReadTimeout: 300 * time.Millisecond})
+	s := startLimited(t, localserver.Options{ReadTimeout: 300 * time.Millisecond})
 	c := dial(t, s)
 	if _, err := io.WriteString(c, "POST /agent/v1/session HTTP/1.1\r\nHost: keyseal\r\nContent-Length: 1000\r\n\r\n{"); err != nil {
 		t.Fatal(err)
@@ -168,7 +142,7 @@ func TestTricklingBodyIsCut(t *testing.T) {
 // TestIdleConnectionIsClosed: a keep-alive connection that carries no
 // further request is closed by the idle timeout.
 func TestIdleConnectionIsClosed(t *testing.T) {
-	s := startDev(t, localserver.Options{IdleTimeout: 300 * time.Millisecond})
+	s := startLimited(t, localserver.Options{IdleTimeout: 300 * time.Millisecond})
 	c := dial(t, s)
 	if _, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: keyseal\r\n\r\n"); err != nil {
 		t.Fatal(err)
@@ -190,4 +164,11 @@ func TestIdleConnectionIsClosed(t *testing.T) {
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("after the idle timeout: %v, want EOF", err)
 	}
+}
+
+// startLimited starts dev mode in a fresh dir with opt's limits.
+func startLimited(t *testing.T, opt localserver.Options) *localserver.Server {
+	t.Helper()
+	s, _ := startServer(t, t.TempDir(), nil, opt)
+	return s
 }

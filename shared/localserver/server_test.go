@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,8 +29,10 @@ import (
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
-// devServer starts dev mode in dir, as `make run` does.
-func devServer(t *testing.T, dir string, env map[string]string) *localserver.Server {
+// startServer starts dev mode in dir, as `make run` does, with env over
+// the test defaults and opt (Addr defaults to 127.0.0.1:0, DataDir is dir).
+// stop ends it; cleanup calls it too.
+func startServer(t *testing.T, dir string, env map[string]string, opt localserver.Options) (*localserver.Server, func()) {
 	t.Helper()
 	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h"}
 	for k, v := range env {
@@ -40,15 +43,30 @@ func devServer(t *testing.T, dir string, env map[string]string) *localserver.Ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
+	opt.DataDir = dir
+	if opt.Addr == "" {
+		opt.Addr = "127.0.0.1:0"
+	}
+	s, err := localserver.Start(ctx, a, l, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		a.Close()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			s.Close()
+			a.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// devServer starts dev mode in dir with env.
+func devServer(t *testing.T, dir string, env map[string]string) *localserver.Server {
+	t.Helper()
+	s, _ := startServer(t, dir, env, localserver.Options{})
 	return s
 }
 
