@@ -30,6 +30,7 @@ import (
 	"github.com/keyseal/keyseal/shared/events"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/metrics"
+	"github.com/keyseal/keyseal/shared/outbox"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
@@ -56,10 +57,11 @@ func (a *App) Close() error {
 }
 
 // Needs says which optional parts a process uses, so each Lambda requires
-// only the configuration it reads.
+// only the configuration it reads. None publishes events: state changes
+// write them to the outbox, and the event-publisher Lambda (NewPublisher)
+// delivers them.
 type Needs struct {
-	Admin  bool
-	Events bool
+	Admin bool
 }
 
 // NewLogger returns keyseal's structured JSON logger.
@@ -70,15 +72,12 @@ func NewLogger(level string) *slog.Logger {
 }
 
 // NewAWS wires a Lambda: DynamoDB store, AWS KMS provider (with optional
-// cross-account role), EventBridge, and CloudWatch metrics as EMF lines on
+// cross-account role), and CloudWatch metrics as EMF lines on
 // stdout tagged with the function's name.
 func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error) {
 	cfg, err := config.Load(getenv)
 	if err == nil {
 		err = cfg.RequireAWS()
-	}
-	if err == nil && needs.Events {
-		err = cfg.RequireEvents()
 	}
 	if err == nil && needs.Admin {
 		err = cfg.RequireAdmin()
@@ -92,10 +91,6 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	}
 	clients := NewClients(awsCfg)
 	store := dynamostore.New(clients.DynamoDB, cfg.Table)
-	var ev keyseal.Events
-	if needs.Events {
-		ev = events.NewBridge(clients.EventBridge, cfg.EventBus)
-	}
 	var admins *auth.AdminVerifier
 	if needs.Admin {
 		if admins, err = NewAdminVerifier(cfg); err != nil {
@@ -108,7 +103,35 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		emf = emf.With("function", fn)
 	}
 	return Assemble(cfg, log, Parts{Store: store, Providers: NewProviders(&clients, nil),
-		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Events: ev, Admins: admins, Metrics: emf})
+		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Admins: admins, Metrics: emf})
+}
+
+// NewPublisher wires the event-publisher Lambda: the table stream's
+// handler, putting outbox events to the bus. It needs no table access
+// (the stream hands it the items) and no KMS.
+func NewPublisher(ctx context.Context, getenv config.Getenv) (*outbox.StreamHandler, error) {
+	cfg, err := config.Load(getenv)
+	if err == nil {
+		err = cfg.RequireEvents()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	awsCfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &outbox.StreamHandler{Sink: events.NewBridge(eventbridge.NewFromConfig(awsCfg), cfg.EventBus), Log: NewLogger(cfg.LogLevel)}, nil
+}
+
+// MustPublisher is NewPublisher for the Lambda's main; see MustAWS.
+func MustPublisher(function string) *outbox.StreamHandler {
+	h, err := NewPublisher(context.Background(), os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", function, err)
+		os.Exit(1)
+	}
+	return h
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed
@@ -169,7 +192,6 @@ type Parts struct {
 	Store       keyseal.Store
 	Providers   keyseal.Providers
 	PlatformKey keyseal.KeyRef
-	Events      keyseal.Events
 	// Admins verifies admin JWTs; nil where no admin route is served.
 	Admins *auth.AdminVerifier
 	// Metrics receives the CloudWatch metrics; nil emits none.
@@ -186,7 +208,7 @@ func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
 	if err := p.Providers.Require(p.PlatformKey.Provider); err != nil {
 		return nil, fmt.Errorf("configuration: platform key: %w", err)
 	}
-	tenants := tenantkms.New(p.Store, p.Providers, p.Events, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
+	tenants := tenantkms.New(p.Store, p.Providers, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
 		PlatformKey: p.PlatformKey, Concurrency: cfg.PollConcurrency, Metrics: p.Metrics, Log: log})
 	return &App{Config: cfg, Log: log, Store: p.Store, Tenants: tenants, Deps: &api.Deps{
 		Tenants: tenants, Keys: p.Providers, Agents: &agents.Service{Store: p.Store, Now: time.Now},

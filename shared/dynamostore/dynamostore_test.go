@@ -84,6 +84,10 @@ func (f *fakeAPI) PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dyna
 	return nil, errors.New("fakeAPI: PutItem not scripted")
 }
 
+func (f *fakeAPI) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return nil, errors.New("fakeAPI: DeleteItem not scripted")
+}
+
 func (f *fakeAPI) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	return nil, errors.New("fakeAPI: Query not scripted")
 }

@@ -182,22 +182,24 @@ func (p Providers) Unwrap(ctx context.Context, key KeyRef, w Wrapped, ec map[str
 	return k.Unwrap(ctx, key, w, ec)
 }
 
-// Events is the port for publishing tenant.kms.* events.
-type Events interface {
-	Publish(ctx context.Context, e Event) error
-}
-
 // Event detail types.
 const (
 	EventSealed   = "tenant.kms.sealed"
 	EventUnsealed = "tenant.kms.unsealed"
 )
 
-// Event is one tenant.kms.* event.
+// Event is one tenant.kms.* event. It is never published by the request
+// that caused it: the service puts it in the Change of the state
+// transition, the store writes it to the outbox in the same transaction,
+// and a publisher delivers what was committed (shared/outbox). Delivery is
+// at least once, so ID, unique per event and kept across redeliveries, is
+// what consumers deduplicate on.
 type Event struct {
+	ID       string            `json:"id"`
 	Type     string            `json:"type"`
 	TenantID string            `json:"tenant_id"`
 	Reason   string            `json:"reason,omitempty"`
 	Details  map[string]string `json:"details,omitempty"`
-	Time     string            `json:"time"`
+	// Time is when the transition was decided, RFC 3339 with nanoseconds.
+	Time string `json:"time"`
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/keyseal/keyseal/shared/events"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localkms"
+	"github.com/keyseal/keyseal/shared/outbox"
 )
 
 // Local modes of the local server.
@@ -38,12 +39,17 @@ const (
 )
 
 // Local is what the local server needs beside the App: the dev admin token
-// issuer, and per mode the local KMS (dev) or the AWS clients (LocalStack).
+// issuer, where the outbox drain delivers events, and per mode the local
+// KMS (dev) or the AWS clients (LocalStack).
 type Local struct {
 	Mode     string
 	Issuer   *devissuer.Issuer
 	LocalKMS *localkms.Provider
 	AWS      *app.Clients
+	// Events receives what the outbox drain publishes: the log in dev
+	// mode, the event bus in LocalStack mode. Tests may wrap it before
+	// Start.
+	Events outbox.Sink
 }
 
 // freshSignIn is the step-up advice of the local server, which has no
@@ -93,8 +99,9 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 			return nil, nil, err
 		}
 		l.LocalKMS = lk
+		l.Events = events.Log{Logger: log}
 		a, err := app.Assemble(cfg, log, app.Parts{Store: store, Providers: app.NewProviders(nil, lk), PlatformKey: platform,
-			Events: events.Log{Logger: log}, Admins: admins, FreshSignIn: freshSignIn})
+			Admins: admins, FreshSignIn: freshSignIn})
 		if err != nil {
 			store.Close()
 			return nil, nil, err
@@ -125,9 +132,10 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 		if err := ensureBus(ctx, clients.EventBridge, cfg.EventBus); err != nil {
 			return nil, nil, err
 		}
+		l.Events = events.NewBridge(clients.EventBridge, cfg.EventBus)
 		a, err := app.Assemble(cfg, log, app.Parts{Store: dynamostore.New(clients.DynamoDB, cfg.Table),
 			Providers: app.NewProviders(&clients, nil), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
-			Events: events.NewBridge(clients.EventBridge, cfg.EventBus), Admins: admins, FreshSignIn: freshSignIn})
+			Admins: admins, FreshSignIn: freshSignIn})
 		return a, l, err
 	}
 	return nil, nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)

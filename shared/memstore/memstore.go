@@ -34,6 +34,8 @@ type Store struct {
 	agents   map[string]map[string]keyseal.Agent // tenant -> agent id
 	keys     map[string]agentRef                 // key hash -> agent
 	stepUps  map[string]keyseal.StepUpToken
+	outbox   map[string]outboxItem // event id -> event
+	outSeq   int64
 }
 
 var _ keyseal.Store = (*Store)(nil)
@@ -51,6 +53,7 @@ func New() *Store {
 		agents:   map[string]map[string]keyseal.Agent{},
 		keys:     map[string]agentRef{},
 		stepUps:  map[string]keyseal.StepUpToken{},
+		outbox:   map[string]outboxItem{},
 	}
 }
 
@@ -134,6 +137,9 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	if err := s.checkNew(t.ID, c.NewVersions); err != nil {
 		return err
 	}
+	if err := s.checkOutbox(c.Events); err != nil {
+		return err
+	}
 	// A replaced version must still be live: a re-wrap that read it
 	// before a concurrent revoke must not write the erased blob back.
 	for _, v := range c.Replace {
@@ -149,6 +155,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	if c.Audit != nil {
 		s.appendLocked(t.ID, *c.Audit)
 	}
+	s.putOutbox(c.Events)
 	t.Revision = row.Revision
 	return nil
 }
