@@ -15,12 +15,16 @@
 //     on DynamoDB Local): it lists undelivered items, publishes them, and
 //     acks (deletes) what was delivered.
 //
-// Why a stream and a Lambda rather than EventBridge Pipes: Pipes would put
-// the items to the bus without keyseal code, but LocalStack Community has
-// no Pipes, so the path could not run anywhere but AWS; and a Pipe's
-// enrichment-free target sends the raw stream record, whose shape would
-// become the consumers' contract. A Lambda keeps the event's own JSON as
-// the detail and runs the same Sink the local drain runs.
+// Why a stream and a Lambda rather than EventBridge Pipes: a Pipe (source
+// the stream, target the bus) would need no code of keyseal's, but
+// LocalStack Community has no Pipes, so that path would run nowhere but in
+// AWS and the local modes would exercise something else; its input
+// template would also have to rebuild the event from DynamoDB-JSON
+// attributes, a second copy of the item layout. The Lambda sends the
+// event's own JSON as the detail and runs the same Sink as the local
+// drain, so what dev mode tests is what AWS runs. The cost is one small
+// function invoked only for outbox INSERTs (the event source mapping
+// filters the rest).
 //
 // Why the local drain queries the outbox rather than reading DynamoDB
 // Local's stream: the outbox items are durable until acked, so a drain that
