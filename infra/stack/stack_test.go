@@ -581,12 +581,12 @@ func TestLeastPrivilege(t *testing.T) {
 	wantActions := map[string][]string{
 		stack.FnPublisher: append(append(append([]string{}, stream...), "events:PutEvents"), xray...),
 		stack.FnHealth:    append([]string{"dynamodb:DescribeTable"}, xray...),
-		stack.FnSession: kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
+		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
 	}
 	wantStatements := map[string][]string{
 		stack.FnPublisher: {strings.Join(stream, ",") + " on " + tableStream, "events:PutEvents on " + bus, strings.Join(xray, ",") + " on *"},
 		stack.FnHealth:    {"dynamodb:DescribeTable on " + table, strings.Join(xray, ",") + " on *"},
-		stack.FnSession: kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
+		stack.FnSession:   kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
 	}
 
 	statements, actions := tpl.rolePolicies(t)
