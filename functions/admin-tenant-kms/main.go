@@ -10,6 +10,6 @@ import (
 )
 
 func main() {
-	a := app.MustAWS("admin-tenant-kms", app.Needs{Admin: true, Events: true, Audit: true})
+	a := app.MustAWS("admin-tenant-kms", app.Needs{Admin: true, Audit: true})
 	lambda.Start(api.NewRouter(a.Log, a.Deps.AdminRoutes()).Handle)
 }

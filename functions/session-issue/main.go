@@ -10,6 +10,6 @@ import (
 )
 
 func main() {
-	a := app.MustAWS("session-issue", app.Needs{Events: true, Audit: true})
+	a := app.MustAWS("session-issue", app.Needs{Audit: true})
 	lambda.Start(api.NewRouter(a.Log, a.Deps.SessionRoutes()).Handle)
 }

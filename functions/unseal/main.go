@@ -9,6 +9,6 @@ import (
 )
 
 func main() {
-	a := app.MustAWS("unseal", app.Needs{Admin: true, Events: true, Audit: true})
+	a := app.MustAWS("unseal", app.Needs{Admin: true, Audit: true})
 	lambda.Start(api.NewRouter(a.Log, a.Deps.UnsealRoutes()).Handle)
 }

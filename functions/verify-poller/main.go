@@ -11,7 +11,7 @@ import (
 )
 
 func main() {
-	a := app.MustAWS("verify-poller", app.Needs{Events: true, Audit: true})
+	a := app.MustAWS("verify-poller", app.Needs{Audit: true})
 	h := &poller.Handler{Tenants: a.Tenants, Interval: a.Config.PollInterval, Sweeps: 2, Log: a.Log}
 	lambda.Start(h.Handle)
 }

@@ -11,7 +11,8 @@ import (
 const PollIndex = "poll-shard"
 
 // Data is keyseal's single DynamoDB table: tenant config and seal state,
-// TMK versions, the audit chain, agents and step-up tokens.
+// TMK versions, the audit chain, agents, step-up tokens and the event
+// outbox, with a stream for the outbox.
 type Data struct {
 	constructs.Construct
 	Table awsdynamodb.Table
@@ -27,9 +28,13 @@ func NewData(scope constructs.Construct, id string, c Config) *Data {
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: str},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: str},
 		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
-		// Step-up token items carry "ttl" (epoch seconds); audit entries
-		// never do, so the chain is never reaped.
+		// Step-up token and outbox items carry "ttl" (epoch seconds);
+		// audit entries never do, so the chain is never reaped.
 		TimeToLiveAttribute: jsii.String("ttl"),
+		// The outbox's delivery path: the event publisher reads the outbox
+		// items' INSERTs from the stream (EventPublisher). NEW_IMAGE: the
+		// publisher needs the item written, never the one before.
+		Stream: awsdynamodb.StreamViewType_NEW_IMAGE,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 			PointInTimeRecoveryEnabled: jsii.Bool(c.PITR),
 		},

@@ -18,17 +18,23 @@ const (
 	FnUnseal  = "unseal"
 	FnHealth  = "health"
 	FnPoller  = "verify-poller"
+	// FnPublisher delivers the outbox from the table's stream to the bus.
+	FnPublisher = "event-publisher"
 )
 
 // access is what one function may do; every grant below is derived from it,
 // so a function gets exactly the table, key and bus actions it uses.
 type access struct {
-	// store: "write" (reads and transactional writes), or "ping"
-	// (DescribeTable only, for the health check).
+	// store: "write" (reads and transactional writes), "ping"
+	// (DescribeTable only, for the health check) or "stream" (reads the
+	// table's stream, never the table: the event publisher).
 	store string
 	// kms: the function wraps/unwraps TMKs (platform key and customers'
 	// CMKs, possibly through a customer role).
-	kms    bool
+	kms bool
+	// events: the function puts events to the bus. Only the publisher
+	// does: every other function writes its events to the outbox, in the
+	// transaction of the change they announce.
 	events bool
 	admin  bool
 	// audit: the function appends to audit chains, so it signs checkpoints
@@ -47,13 +53,15 @@ type fnSpec struct {
 }
 
 var fnSpecs = []fnSpec{
-	{FnSession, 10, true, access{store: "write", kms: true, events: true, audit: true}},
-	{FnAdmin, 20, true, access{store: "write", kms: true, events: true, admin: true, audit: true}},
-	{FnUnseal, 20, true, access{store: "write", kms: true, events: true, admin: true, audit: true}},
+	{FnSession, 10, true, access{store: "write", kms: true, audit: true}},
+	{FnAdmin, 20, true, access{store: "write", kms: true, admin: true, audit: true}},
+	{FnUnseal, 20, true, access{store: "write", kms: true, admin: true, audit: true}},
 	{FnHealth, 5, true, access{store: "ping"}},
 	// Two sweeps 30 s apart plus the second sweep's run: see
 	// shared/poller for why one invocation sweeps twice.
-	{FnPoller, 75, false, access{store: "write", kms: true, events: true, audit: true}},
+	{FnPoller, 75, false, access{store: "write", kms: true, audit: true}},
+	// A batch is at most publisherBatch events, one PutEvents call.
+	{FnPublisher, 30, false, access{store: "stream", events: true}},
 }
 
 // FunctionNames are the Lambdas' names (their folders under functions/),
@@ -66,7 +74,7 @@ func FunctionNames() []string {
 	return names
 }
 
-// Functions are keyseal's five Lambdas with their permissions.
+// Functions are keyseal's Lambdas with their permissions.
 type Functions struct {
 	constructs.Construct
 	ByName map[string]awslambda.Function
@@ -82,10 +90,12 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 		env := map[string]*string{
 			"KEYSEAL_STAGE":     jsii.String(c.Name),
 			"KEYSEAL_LOG_LEVEL": jsii.String("info"),
-			"KEYSEAL_TABLE":     data.Table.TableName(),
-			// Set for every function: config validation wants it, and
-			// health proves the configuration is whole.
-			"KEYSEAL_PLATFORM_KEY_ID": keys.Platform.KeyArn(),
+		}
+		if spec.access.store != "stream" {
+			env["KEYSEAL_TABLE"] = data.Table.TableName()
+			// Set for every function of the table: config validation
+			// wants it, and health proves the configuration is whole.
+			env["KEYSEAL_PLATFORM_KEY_ID"] = keys.Platform.KeyArn()
 		}
 		if spec.access.kms {
 			// docs/contract.md §8 defaults, spelled out so an operator sees them on
@@ -150,6 +160,12 @@ func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) 
 	switch a.store {
 	case "ping":
 		fn.AddToRolePolicy(statement([]string{"dynamodb:DescribeTable"}, []*string{table}, nil))
+	case "stream":
+		// What a DynamoDB event source mapping polls with, on this
+		// table's stream only. CDK's DynamoEventSource would also grant
+		// ListStreams on "*"; the mapping is built by hand for that.
+		fn.AddToRolePolicy(statement([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+			"dynamodb:ListStreams"}, []*string{data.Table.TableStreamArn()}, nil))
 	case "write":
 		// TransactWriteItems is authorised per item as PutItem/UpdateItem/
 		// ConditionCheckItem; there is no delete: the audit chain is

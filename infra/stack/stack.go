@@ -28,6 +28,7 @@ func New(scope constructs.Construct, c Config) awscdk.Stack {
 	fns := NewFunctions(st, "Functions", c, data, keys, events)
 	api := NewAPI(st, "Api", c, fns, Routes)
 	NewPoller(st, "Poller", c, fns)
+	NewEventPublisher(st, "EventPublisher", data, fns)
 	NewAlarms(st, "Alarms", c)
 
 	awscdk.NewCfnOutput(st, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{Value: api.Rest.Url(),

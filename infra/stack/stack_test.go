@@ -121,8 +121,8 @@ func (tpl template) functionIDs(t *testing.T) map[string]string {
 			}
 		}
 	}
-	if len(ids) != 5 {
-		t.Fatalf("want 5 functions, found %v", ids)
+	if len(ids) != len(stack.FunctionNames()) {
+		t.Fatalf("want %d functions, found %v", len(stack.FunctionNames()), ids)
 	}
 	return ids
 }
@@ -304,20 +304,26 @@ func TestFunctions(t *testing.T) {
 			jsonString(p["TracingConfig"]) != `{"Mode":"Active"}` {
 			t.Errorf("%s: runtime/arch/handler/tracing: %v", fn, p)
 		}
-		for _, v := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID", "KEYSEAL_STAGE"} {
-			if env[v] == nil {
-				t.Errorf("%s lacks %s", fn, v)
+		// The publisher reads the stream, never the table.
+		publisher := fn == stack.FnPublisher
+		for _, v := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID"} {
+			if (env[v] != nil) == publisher {
+				t.Errorf("%s: %s present=%v", fn, v, env[v] != nil)
 			}
+		}
+		if env["KEYSEAL_STAGE"] == nil {
+			t.Errorf("%s lacks KEYSEAL_STAGE", fn)
 		}
 		admin := fn == stack.FnAdmin || fn == stack.FnUnseal
 		if (env["KEYSEAL_ADMIN_JWKS_URL"] != nil) != admin || (env["KEYSEAL_ADMIN_ISSUER"] != nil) != admin {
 			t.Errorf("%s: admin settings present=%v, want %v", fn, env["KEYSEAL_ADMIN_ISSUER"] != nil, admin)
 		}
-		if fn != stack.FnHealth && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
+		if fn != stack.FnHealth && !publisher && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
 			t.Errorf("%s: cache and session TTLs %v %v, want 5m", fn, env["KEYSEAL_TMK_CACHE_TTL"], env["KEYSEAL_SESSION_TTL"])
 		}
-		if (env["KEYSEAL_EVENT_BUS"] != nil) != (fn != stack.FnHealth) {
-			t.Errorf("%s: KEYSEAL_EVENT_BUS presence wrong", fn)
+		// Only the publisher puts events; the rest write the outbox.
+		if (env["KEYSEAL_EVENT_BUS"] != nil) != publisher {
+			t.Errorf("%s: KEYSEAL_EVENT_BUS present=%v, want %v", fn, env["KEYSEAL_EVENT_BUS"] != nil, publisher)
 		}
 		if (env["KEYSEAL_AUDIT_SIGNING_KEY_ID"] != nil) != (fn != stack.FnHealth) {
 			t.Errorf("%s: KEYSEAL_AUDIT_SIGNING_KEY_ID presence wrong", fn)
@@ -326,6 +332,50 @@ func TestFunctions(t *testing.T) {
 	poller := tpl.Resources[fnIDs[stack.FnPoller]].Properties
 	if poller["ReservedConcurrentExecutions"] != float64(1) || poller["Timeout"] != float64(75) {
 		t.Fatalf("poller: concurrency %v timeout %v, want 1 and 75", poller["ReservedConcurrentExecutions"], poller["Timeout"])
+	}
+}
+
+// TestEventPublisher: the table streams NEW_IMAGE to the publisher, whose
+// mapping passes only outbox INSERTs, retries failed records (reported
+// one by one) for as long as the stream keeps them, and bisects a failing
+// batch.
+func TestEventPublisher(t *testing.T) {
+	for _, env := range envs {
+		t.Run(env, func(t *testing.T) {
+			tpl := synth(t, env)
+			for _, tb := range tpl.ofType("AWS::DynamoDB::Table") {
+				if got := jsonString(tb.Properties["StreamSpecification"]); got != `{"StreamViewType":"NEW_IMAGE"}` {
+					t.Fatalf("stream %s", got)
+				}
+			}
+			maps := tpl.ofType("AWS::Lambda::EventSourceMapping")
+			if len(maps) != 1 {
+				t.Fatalf("%d event source mappings, want 1", len(maps))
+			}
+			for _, m := range maps {
+				p := m.Properties
+				got := map[string]any{}
+				for k, v := range p {
+					got[k] = tpl.resolve(v)
+				}
+				fn := tpl.functionIn(tpl.functionIDs(t), p["FunctionName"])
+				want := map[string]any{
+					"BatchSize": float64(10), "BisectBatchOnFunctionError": true, "MaximumRetryAttempts": float64(10000),
+					"MaximumRecordAgeInSeconds": float64(86400), "FunctionResponseTypes": []any{"ReportBatchItemFailures"},
+					"StartingPosition": "TRIM_HORIZON", "EventSourceArn": "<AWS::DynamoDB::Table StreamArn>",
+					"FilterCriteria": map[string]any{"Filters": []any{map[string]any{
+						"Pattern": `{"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"outbox#"}]}}},"eventName":["INSERT"]}`}}},
+				}
+				if fn != stack.FnPublisher {
+					t.Fatalf("mapping targets %q, want %s", fn, stack.FnPublisher)
+				}
+				delete(got, "FunctionName")
+				delete(got, "Tags")
+				if jsonString(got) != jsonString(want) {
+					t.Fatalf("mapping\n got  %s\n want %s", jsonString(got), jsonString(want))
+				}
+			}
+		})
 	}
 }
 
@@ -385,6 +435,9 @@ func (tpl template) resolve(v any) any {
 	case map[string]any:
 		if att, ok := x["Fn::GetAtt"].([]any); ok && len(att) == 2 && att[1] == "Arn" {
 			return "<" + tpl.Resources[att[0].(string)].Type + ">"
+		}
+		if att, ok := x["Fn::GetAtt"].([]any); ok && len(att) == 2 {
+			return "<" + tpl.Resources[att[0].(string)].Type + " " + fmt.Sprint(att[1]) + ">"
 		}
 		if ref, ok := x["Ref"].(string); ok {
 			return "${" + ref + "}"
@@ -509,31 +562,37 @@ func TestLeastPrivilege(t *testing.T) {
 		table       = "<AWS::DynamoDB::Table>"
 		platformKey = "<AWS::KMS::Key>"
 		bus         = "<AWS::Events::EventBus>"
+		tableStream = "<AWS::DynamoDB::Table StreamArn>"
 		otherAcct   = `"StringNotEquals":{"aws:ResourceAccount":"${AWS::AccountId}"}`
 	)
 	// Tracing: Active makes CDK add the X-Ray actions to every role.
 	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
 	store := []string{"dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
-	kmsActions := append(append(append([]string{}, store...), "events:PutEvents", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt",
+	kmsActions := append(append(append([]string{}, store...), "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt",
 		"kms:GetPublicKey", "kms:Sign", "sts:AssumeRole"), xray...)
 	kmsStatements := []string{
 		// The audit signing key (TestAuditSigningKey checks it is that key).
 		"kms:GetPublicKey,kms:Sign on " + platformKey,
 		strings.Join(store, ",") + " on " + table + "," + table + "/index/poll-shard",
-		"events:PutEvents on " + bus,
 		`kms:Decrypt,kms:Encrypt on arn:aws:kms:*:*:key/* if {"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"keyseal:tenant"},` + otherAcct + `}`,
 		"kms:Decrypt,kms:DescribeKey,kms:Encrypt on " + platformKey,
 		`kms:DescribeKey on arn:aws:kms:*:*:key/* if {` + otherAcct + `}`,
 		`sts:AssumeRole on arn:aws:iam::*:role/* if {"Null":{"sts:ExternalId":"false"}}`,
 		strings.Join(xray, ",") + " on *",
 	}
+	// The publisher reads the table's stream (what its event source
+	// mapping polls with) and puts to the bus: nothing of the table
+	// itself, no key.
+	stream := []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
 	wantActions := map[string][]string{
-		stack.FnHealth:  append([]string{"dynamodb:DescribeTable"}, xray...),
-		stack.FnSession: kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
+		stack.FnPublisher: append(append(append([]string{}, stream...), "events:PutEvents"), xray...),
+		stack.FnHealth:    append([]string{"dynamodb:DescribeTable"}, xray...),
+		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
 	}
 	wantStatements := map[string][]string{
-		stack.FnHealth:  {"dynamodb:DescribeTable on " + table, strings.Join(xray, ",") + " on *"},
-		stack.FnSession: kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
+		stack.FnPublisher: {strings.Join(stream, ",") + " on " + tableStream, "events:PutEvents on " + bus, strings.Join(xray, ",") + " on *"},
+		stack.FnHealth:    {"dynamodb:DescribeTable on " + table, strings.Join(xray, ",") + " on *"},
+		stack.FnSession:   kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
 	}
 
 	statements, actions := tpl.rolePolicies(t)

@@ -59,6 +59,10 @@ type busEvent struct {
 	DetailType string `json:"detail-type"`
 	Source     string `json:"source"`
 	Detail     struct {
+		// ID is keyseal's event id, the same on every redelivery: what a
+		// consumer deduplicates on (EventBridge's own envelope id is new
+		// for every put).
+		ID       string `json:"id"`
 		Type     string `json:"type"`
 		TenantID string `json:"tenant_id"`
 		Reason   string `json:"reason"`
@@ -188,6 +192,27 @@ func (e *env) awaitEvent(typ, tenantID string) busEvent {
 			e.received = append(e.received, ev)
 		}
 		e.mu.Unlock()
+	}
+}
+
+// awaitOutboxEmpty waits until the drain has acked every outbox event (it
+// acks right after the put the SQS target saw), or fails after a generous
+// deadline.
+func (e *env) awaitOutboxEmpty() {
+	e.tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left, err := e.srv.App.Store.ListOutbox(context.Background(), 0)
+		if err != nil {
+			e.tb.Fatal(err)
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.tb.Fatalf("%d outbox events never drained", len(left))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -47,7 +47,7 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 	}
 	e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
 	sealed := e.awaitEvent("tenant.kms.sealed", tn.ID)
-	if sealed.Detail.Reason != "key_disabled" || sealed.Source != "keyseal" {
+	if sealed.Detail.Reason != "key_disabled" || sealed.Source != "keyseal" || sealed.Detail.ID == "" {
 		t.Fatalf("sealed event: %+v", sealed)
 	}
 	if n := len(e.auditEntries(tn, "byok.kms.seal")); n != 1 {
@@ -86,8 +86,12 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 	if len(unseals) != 1 || unseals[0]["severity"] != "critical" || unseals[0]["actor"] != "system:poller" {
 		t.Fatalf("unseal audit entries: %v", unseals)
 	}
-	e.awaitEvent("tenant.kms.unsealed", tn.ID)
+	if unsealed := e.awaitEvent("tenant.kms.unsealed", tn.ID); unsealed.Detail.ID == "" || unsealed.Detail.ID == sealed.Detail.ID {
+		t.Fatalf("unsealed event id %q (sealed was %q): want its own", unsealed.Detail.ID, sealed.Detail.ID)
+	}
 	e.session(tn).want(http.StatusCreated)
+	// Both came through the outbox, which the drain empties.
+	e.awaitOutboxEmpty()
 }
 
 func (e *env) jwks(tenantID string) jose.JSONWebKeySet {

@@ -31,6 +31,7 @@ import (
 	"github.com/keyseal/keyseal/shared/events"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/metrics"
+	"github.com/keyseal/keyseal/shared/outbox"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
@@ -57,10 +58,11 @@ func (a *App) Close() error {
 }
 
 // Needs says which optional parts a process uses, so each Lambda requires
-// only the configuration it reads.
+// only the configuration it reads. None publishes events: state changes
+// write them to the outbox, and the event-publisher Lambda (NewPublisher)
+// delivers them.
 type Needs struct {
-	Admin  bool
-	Events bool
+	Admin bool
 	// Audit: the process appends to audit chains, so it signs checkpoints
 	// with KEYSEAL_AUDIT_SIGNING_KEY_ID.
 	Audit bool
@@ -74,15 +76,12 @@ func NewLogger(level string) *slog.Logger {
 }
 
 // NewAWS wires a Lambda: DynamoDB store, AWS KMS provider (with optional
-// cross-account role), EventBridge, and CloudWatch metrics as EMF lines on
+// cross-account role), and CloudWatch metrics as EMF lines on
 // stdout tagged with the function's name.
 func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error) {
 	cfg, err := config.Load(getenv)
 	if err == nil {
 		err = cfg.RequireAWS()
-	}
-	if err == nil && needs.Events {
-		err = cfg.RequireEvents()
 	}
 	if err == nil && needs.Admin {
 		err = cfg.RequireAdmin()
@@ -98,15 +97,11 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		return nil, err
 	}
 	clients := NewClients(awsCfg)
-	var ev keyseal.Events
-	if needs.Events {
-		ev = events.NewBridge(clients.EventBridge, cfg.EventBus)
-	}
 	log := NewLogger(cfg.LogLevel)
 	var anchor *audit.Anchor
 	if cfg.AuditSigningKeyID != "" {
 		key := auditkey.NewKMS(clients.KMS, cfg.AuditSigningKeyID, cfg.KMSTimeout)
-		if anchor, err = audit.NewAnchor(key, cfg.Stage, ev, log); err != nil {
+		if anchor, err = audit.NewAnchor(key, cfg.Stage, log); err != nil {
 			return nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
 		}
 	}
@@ -122,7 +117,35 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		emf = emf.With("function", fn)
 	}
 	return Assemble(cfg, log, Parts{Store: store, Providers: NewProviders(&clients, nil),
-		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Events: ev, Anchor: anchor, Admins: admins, Metrics: emf})
+		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
+}
+
+// NewPublisher wires the event-publisher Lambda: the table stream's
+// handler, putting outbox events to the bus. It needs no table access
+// (the stream hands it the items) and no KMS.
+func NewPublisher(ctx context.Context, getenv config.Getenv) (*outbox.StreamHandler, error) {
+	cfg, err := config.Load(getenv)
+	if err == nil {
+		err = cfg.RequireEvents()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	awsCfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &outbox.StreamHandler{Sink: events.NewBridge(eventbridge.NewFromConfig(awsCfg), cfg.EventBus), Log: NewLogger(cfg.LogLevel)}, nil
+}
+
+// MustPublisher is NewPublisher for the Lambda's main; see MustAWS.
+func MustPublisher(function string) *outbox.StreamHandler {
+	h, err := NewPublisher(context.Background(), os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", function, err)
+		os.Exit(1)
+	}
+	return h
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed
@@ -183,7 +206,6 @@ type Parts struct {
 	Store       keyseal.Store
 	Providers   keyseal.Providers
 	PlatformKey keyseal.KeyRef
-	Events      keyseal.Events
 	// Anchor signs and verifies audit checkpoints (the store it was given
 	// to signs each append); nil where the process has no signing key.
 	Anchor *audit.Anchor
@@ -203,7 +225,7 @@ func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
 	if err := p.Providers.Require(p.PlatformKey.Provider); err != nil {
 		return nil, fmt.Errorf("configuration: platform key: %w", err)
 	}
-	tenants := tenantkms.New(p.Store, p.Providers, p.Events, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
+	tenants := tenantkms.New(p.Store, p.Providers, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
 		PlatformKey: p.PlatformKey, Concurrency: cfg.PollConcurrency, Metrics: p.Metrics, Log: log})
 	return &App{Config: cfg, Log: log, Store: p.Store, Tenants: tenants, Deps: &api.Deps{
 		Tenants: tenants, Keys: p.Providers, Agents: &agents.Service{Store: p.Store, Now: time.Now},

@@ -19,7 +19,7 @@ import (
 // serving half-configured.
 func TestNewAWSNamesMissingConfiguration(t *testing.T) {
 	env := map[string]string{"KEYSEAL_TMK_CACHE_TTL": "forever"}
-	_, err := app.NewAWS(context.Background(), func(k string) string { return env[k] }, app.Needs{Admin: true, Events: true})
+	_, err := app.NewAWS(context.Background(), func(k string) string { return env[k] }, app.Needs{Admin: true})
 	if err == nil {
 		t.Fatal("NewAWS accepted an empty configuration")
 	}
@@ -28,7 +28,7 @@ func TestNewAWSNamesMissingConfiguration(t *testing.T) {
 		t.Fatalf("error does not name the bad variable: %v", err)
 	}
 	delete(env, "KEYSEAL_TMK_CACHE_TTL")
-	_, err = app.NewAWS(context.Background(), func(k string) string { return env[k] }, app.Needs{Admin: true, Events: true})
+	_, err = app.NewAWS(context.Background(), func(k string) string { return env[k] }, app.Needs{Admin: true})
 	if err == nil {
 		t.Fatal("NewAWS accepted an empty configuration")
 	}
@@ -38,18 +38,27 @@ func TestNewAWSNamesMissingConfiguration(t *testing.T) {
 		}
 	}
 	env["KEYSEAL_TABLE"], env["KEYSEAL_PLATFORM_KEY_ID"] = "t", "k"
-	_, err = app.NewAWS(context.Background(), func(k string) string { return env[k] }, app.Needs{Admin: true, Events: true})
-	for _, name := range []string{"KEYSEAL_EVENT_BUS"} {
-		if err == nil || !strings.Contains(err.Error(), name) {
-			t.Errorf("error does not name %s: %v", name, err)
-		}
-	}
-	env["KEYSEAL_EVENT_BUS"] = "b"
-	_, err = app.NewAWS(context.Background(), func(k string) string { return env[k] }, app.Needs{Admin: true, Events: true})
+	_, err = app.NewAWS(context.Background(), func(k string) string { return env[k] }, app.Needs{Admin: true})
 	for _, name := range []string{"KEYSEAL_ADMIN_ISSUER", "KEYSEAL_ADMIN_AUDIENCE", "JWKS"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
+	}
+}
+
+// TestNewPublisherNeedsTheBus: the event publisher needs only the bus, and
+// says so when it is missing.
+func TestNewPublisherNeedsTheBus(t *testing.T) {
+	_, err := app.NewPublisher(context.Background(), func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_EVENT_BUS") {
+		t.Fatalf("NewPublisher without a bus: %v", err)
+	}
+	env := map[string]string{"KEYSEAL_EVENT_BUS": "keyseal-dev", "AWS_REGION": "us-east-1"}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	if h, err := app.NewPublisher(context.Background(), func(k string) string { return env[k] }); err != nil || h.Sink == nil {
+		t.Fatalf("NewPublisher: %v", err)
 	}
 }
 

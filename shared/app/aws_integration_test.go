@@ -43,7 +43,7 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 		"KEYSEAL_ADMIN_JWKS": string(issuer.JWKS()), "KEYSEAL_ADMIN_ISSUER": "https://idp.test/", "KEYSEAL_ADMIN_AUDIENCE": "keyseal-admin",
 		"KEYSEAL_STAGE": "it", "KEYSEAL_LOG_LEVEL": "error",
 	}
-	a, err := app.NewAWS(ctx, func(k string) string { return env[k] }, app.Needs{Admin: true, Events: true})
+	a, err := app.NewAWS(ctx, func(k string) string { return env[k] }, app.Needs{Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}

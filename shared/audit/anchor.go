@@ -42,19 +42,17 @@ const PublishInterval = 5 * time.Minute
 // Tenant ids hold no "/" or spaces (storecheck), so an origin names exactly
 // one tenant of one stage.
 type Anchor struct {
-	key    Key
-	name   string
-	events keyseal.Events
-	log    *slog.Logger
+	key  Key
+	name string
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	verifier note.Verifier
 	vkey     string
 }
 
-// NewAnchor returns an anchor for stage's checkpoints signed by key. ev
-// receives the audit.checkpoint events (nil publishes none).
-func NewAnchor(key Key, stage string, ev keyseal.Events, log *slog.Logger) (*Anchor, error) {
+// NewAnchor returns an anchor for stage's checkpoints signed by key.
+func NewAnchor(key Key, stage string, log *slog.Logger) (*Anchor, error) {
 	name := "keyseal/" + stage
 	if stage == "" || strings.ContainsAny(stage, "+ \t\n/") {
 		return nil, fmt.Errorf("audit anchor: stage %q cannot name a note key (no spaces, '+' or '/')", stage)
@@ -62,7 +60,7 @@ func NewAnchor(key Key, stage string, ev keyseal.Events, log *slog.Logger) (*Anc
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Anchor{key: key, name: name, events: ev, log: log}, nil
+	return &Anchor{key: key, name: name, log: log}, nil
 }
 
 // Origin is the checkpoint origin line of a tenant's chain.
@@ -122,45 +120,37 @@ func (s ctxSigner) KeyHash() uint32                 { return s.v.KeyHash() }
 func (s ctxSigner) Sign(msg []byte) ([]byte, error) { return s.key.Sign(s.ctx, msg) }
 
 // NextHead returns the head a store writes with entry e, in the same
-// transaction: e's seq and hash, its signed checkpoint, and whether this
-// append publishes it (publish then after the commit, with Publish). A
+// transaction: e's seq and hash and its signed checkpoint, and, when this
+// append is the one to publish the checkpoint (the tenant's first, or the
+// first PublishInterval after the last published), its audit.checkpoint
+// event, which the store writes to the outbox in that same transaction, so
+// it leaves keyseal exactly when the head it announces committed. A
 // signing failure is logged and leaves the head unsigned rather than
 // failing the append: a seal must never wait on the audit key. GET
 // /admin/audit/verify reports such a head as "unsigned" until the next
 // append signs again.
-func (a *Anchor) NextHead(ctx context.Context, prev keyseal.AuditHead, e keyseal.AuditEntry) (keyseal.AuditHead, bool) {
+func (a *Anchor) NextHead(ctx context.Context, prev keyseal.AuditHead, e keyseal.AuditEntry) (keyseal.AuditHead, *keyseal.Event) {
 	head := keyseal.AuditHead{Seq: e.Seq, Hash: e.Hash, PublishedAt: prev.PublishedAt}
 	if a == nil {
-		return head, false
+		return head, nil
 	}
 	cp, err := a.Sign(ctx, Checkpoint{Origin: a.Origin(e.TenantID), Size: e.Seq, Root: e.Hash})
 	if err != nil {
 		a.log.Error("audit checkpoint not signed", "tenant_id", e.TenantID, "seq", e.Seq, "error", err.Error())
-		return head, false
+		return head, nil
 	}
 	head.Checkpoint = cp
-	publish := a.events != nil && (prev.PublishedAt.IsZero() || e.TS.Sub(prev.PublishedAt) >= PublishInterval)
-	if publish {
-		head.PublishedAt = e.TS
+	if !prev.PublishedAt.IsZero() && e.TS.Sub(prev.PublishedAt) < PublishInterval {
+		return head, nil
 	}
-	return head, publish
-}
-
-// Publish sends head's checkpoint as an audit.checkpoint event. The append
-// has committed, so a failed publish is logged, not returned; the next
-// append past the interval publishes again. (The transactional outbox of
-// issue 8 §6 is where this event belongs once it exists.)
-func (a *Anchor) Publish(ctx context.Context, tenantID string, head keyseal.AuditHead) {
-	if a == nil || a.events == nil || head.Checkpoint == "" {
-		return
-	}
-	err := a.events.Publish(ctx, keyseal.Event{
-		Type: keyseal.EventCheckpoint, TenantID: tenantID, Time: head.PublishedAt.UTC().Format(time.RFC3339Nano),
-		Details: map[string]string{"checkpoint": head.Checkpoint, "size": strconv.FormatInt(head.Seq, 10), "root_hash": head.Hash},
-	})
+	id, err := keyseal.NewEventID()
 	if err != nil {
-		a.log.Error("audit checkpoint not published", "tenant_id", tenantID, "seq", head.Seq, "error", err.Error())
+		a.log.Error("audit checkpoint not published", "tenant_id", e.TenantID, "seq", e.Seq, "error", err.Error())
+		return head, nil
 	}
+	head.PublishedAt = e.TS
+	return head, &keyseal.Event{ID: id, Type: keyseal.EventCheckpoint, TenantID: e.TenantID, Time: e.TS.UTC().Format(time.RFC3339Nano),
+		Details: map[string]string{"checkpoint": cp, "size": strconv.FormatInt(e.Seq, 10), "root_hash": e.Hash}}
 }
 
 // errNotNote is a checkpoint that is not a signed note at all.

@@ -59,7 +59,7 @@ func BenchmarkVerify1M(b *testing.B) {
 // saved checkpoint's and the head's signatures.
 func BenchmarkVerifyCheckpoint1MMemstore(b *testing.B) {
 	entries, head := millionEntries()
-	anchor, err := audit.NewAnchor(benchKey{}, "bench", nil, nil)
+	anchor, err := audit.NewAnchor(benchKey{}, "bench", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

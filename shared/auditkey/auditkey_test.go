@@ -69,7 +69,7 @@ var _ auditkey.KMSAPI = (*fakeKMS)(nil)
 // the note verifier built from kms:GetPublicKey, and with nothing else.
 func TestKMSSignsCheckpoints(t *testing.T) {
 	f := newFakeKMS(t)
-	a, err := audit.NewAnchor(auditkey.NewKMS(f, "alias/audit", 0), "prod", nil, nil)
+	a, err := audit.NewAnchor(auditkey.NewKMS(f, "alias/audit", 0), "prod", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

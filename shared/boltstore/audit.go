@@ -121,17 +121,19 @@ func (s *Store) ScanAudit(ctx context.Context, tenantID string, fn func(keyseal.
 // appendAudit links rec to the tenant's chain inside tx: it reads the head,
 // builds the entry with audit.Next, stamped with rec.At (the service's
 // clock, never the store's), and writes entry and head, with the
-// checkpoint the anchor signs, together. A checkpoint to publish goes out
-// once tx has committed.
+// checkpoint the anchor signs, together, and the checkpoint's event to the
+// outbox when the anchor says this append publishes it.
 func (s *Store) appendAudit(ctx context.Context, tx *bolt.Tx, tenantID string, rec keyseal.AuditRecord) (keyseal.AuditEntry, error) {
 	prev, err := readHead(tx, tenantID)
 	if err != nil {
 		return keyseal.AuditEntry{}, err
 	}
 	e := audit.Next(tenantID, prev, rec, rec.At)
-	head, publish := s.anchor.NextHead(ctx, prev, e)
-	if publish {
-		tx.OnCommit(func() { s.anchor.Publish(ctx, tenantID, head) })
+	head, checkpoint := s.anchor.NextHead(ctx, prev, e)
+	if checkpoint != nil {
+		if err := putOutbox(tx, []keyseal.Event{*checkpoint}); err != nil {
+			return keyseal.AuditEntry{}, err
+		}
 	}
 	entries, err := tx.Bucket(bucketAudit).CreateBucketIfNotExists([]byte(tenantID))
 	if err != nil {

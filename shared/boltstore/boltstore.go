@@ -32,9 +32,10 @@ var (
 	bucketAgents   = []byte("agents")        // tenant id / agent id -> agentRecord
 	bucketAgentKey = []byte("agent_keys")    // key hash -> agentRef
 	bucketStepUps  = []byte("step_ups")      // token hash -> stepUpRecord
+	bucketOutbox   = []byte("outbox")        // be64 unix nanos + event id -> Event
 
 	allBuckets = [][]byte{bucketTenants, bucketShards, bucketVersions, bucketAudit,
-		bucketHeads, bucketAgents, bucketAgentKey, bucketStepUps}
+		bucketHeads, bucketAgents, bucketAgentKey, bucketStepUps, bucketOutbox}
 )
 
 // lockTimeout bounds the wait for bolt's file lock, so a second process

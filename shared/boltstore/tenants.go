@@ -98,6 +98,9 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 		if err := replaceVersions(tx, t.ID, c.Replace); err != nil {
 			return err
 		}
+		if err := putOutbox(tx, c.Events); err != nil {
+			return err
+		}
 		if c.Audit != nil {
 			_, err = s.appendAudit(ctx, tx, t.ID, *c.Audit)
 		}

@@ -29,6 +29,9 @@ type Config struct {
 	KMSTimeout   time.Duration
 	// PollConcurrency bounds the tenants one sweep checks at once.
 	PollConcurrency int
+	// OutboxInterval is how often the local server drains the outbox (on
+	// AWS the table's stream invokes the publisher instead).
+	OutboxInterval time.Duration
 
 	AdminJWKSURL     string
 	AdminJWKS        string
@@ -64,6 +67,7 @@ func Load(getenv Getenv) (Config, error) {
 		PollInterval:      p.duration("KEYSEAL_POLL_INTERVAL", 30*time.Second, 10*time.Millisecond, time.Hour),
 		KMSTimeout:        p.duration("KEYSEAL_KMS_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute),
 		PollConcurrency:   p.integer("KEYSEAL_POLL_CONCURRENCY", 64, 1, 1024),
+		OutboxInterval:    p.duration("KEYSEAL_OUTBOX_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
 		AdminJWKSURL:      getenv("KEYSEAL_ADMIN_JWKS_URL"),
 		AdminJWKS:         getenv("KEYSEAL_ADMIN_JWKS"),
 		AdminIssuer:       getenv("KEYSEAL_ADMIN_ISSUER"),
@@ -116,7 +120,7 @@ func (c Config) RequireAuditSigning() error {
 	return required(map[string]string{"KEYSEAL_AUDIT_SIGNING_KEY_ID": c.AuditSigningKeyID})
 }
 
-// RequireEvents checks what publishing events needs.
+// RequireEvents checks what publishing events needs (the event publisher).
 func (c Config) RequireEvents() error {
 	return required(map[string]string{"KEYSEAL_EVENT_BUS": c.EventBus})
 }

@@ -18,11 +18,14 @@
 //     items carry "tenant_id", always as S, but never "poll_shard"). The
 //     poller lists one shard at a time with it.
 //   - Time to live: attribute "ttl" (N, epoch seconds). Only step-up token
-//     items carry it; audit entries never do.
+//     and outbox items carry it; audit entries never do.
+//   - Stream: NEW_IMAGE (CDK stack), read by the event publisher for the
+//     outbox items' INSERTs.
 //
 // The store calls GetItem, PutItem, UpdateItem, Query (on the table and the
 // index), TransactWriteItems (whose items need PutItem and UpdateItem) and
-// DescribeTable (Ping); CDK's Table.GrantReadWriteData covers all of them.
+// DescribeTable (Ping); AckOutbox, which only the local server's drain
+// calls, DeleteItem.
 //
 // # Items
 //
@@ -85,6 +88,15 @@
 //	pk "stepup#<token_hash>"  sk "stepup"
 //	hash S, subject S, tenant_id S, expires_at S, used BOOL,
 //	ttl N   expires_at plus one hour, in epoch seconds
+//
+// Outbox event (written in the transaction of the change that made it;
+// never updated; on AWS published from the stream and reaped by TTL, on the
+// local server deleted by the drain once published):
+//
+//	pk "outbox#<poll shard of tenant_id, %02d>"   sk "%020d#<event id>" (event time, unix nanos)
+//	tenant_id S, event_id S, event_type S,
+//	event S   the keyseal.Event as JSON, what the publisher sends
+//	ttl N     event time plus OutboxTTL (7 days), in epoch seconds
 //
 // A tenant's row, versions, audit chain and agents share one partition, so
 // reading any of them is one Query, and the entry sort keys order the chain

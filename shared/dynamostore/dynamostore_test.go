@@ -2,12 +2,15 @@ package dynamostore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -82,6 +85,10 @@ func (f *fakeAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, 
 
 func (f *fakeAPI) PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	return nil, errors.New("fakeAPI: PutItem not scripted")
+}
+
+func (f *fakeAPI) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return nil, errors.New("fakeAPI: DeleteItem not scripted")
 }
 
 func (f *fakeAPI) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
@@ -592,5 +599,50 @@ func TestRecordWithoutTime(t *testing.T) {
 	}
 	if len(f.calls) != 0 {
 		t.Fatalf("TransactWriteItems called %d times, want none", len(f.calls))
+	}
+}
+
+// TestOutboxItemMatchesStreamTestdata: the outbox item the store writes is
+// the NewImage the event publisher's testdata feeds its handler, so the
+// handler's tests exercise the layout the table really holds.
+func TestOutboxItemMatchesStreamTestdata(t *testing.T) {
+	b, err := os.ReadFile("../outbox/testdata/stream-seal-batch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch events.DynamoDBEvent
+	if err := json.Unmarshal(b, &batch); err != nil {
+		t.Fatal(err)
+	}
+	var image map[string]events.DynamoDBAttributeValue
+	for _, r := range batch.Records {
+		if r.Change.SequenceNumber == "4100000000000000000000003" {
+			image = r.Change.NewImage
+		}
+	}
+	e := keyseal.Event{ID: "0b6e7a4c-3f1d-4b2a-9c8e-5d7f6a1b2c3d", Type: keyseal.EventSealed, TenantID: "acme", Reason: keyseal.ReasonKeyDisabled,
+		Details: map[string]string{"kms_error": "DisabledException"}, Time: "2026-11-23T12:00:00.123456789Z"}
+	s := New(&fakeAPI{}, "t")
+	ws, err := s.outboxWrites([]keyseal.Event{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := ws[0].item.Put.Item
+	if len(item) != len(image) {
+		t.Fatalf("store writes %d attributes, the testdata image has %d", len(item), len(image))
+	}
+	for name, av := range item {
+		var got, want string
+		switch v := av.(type) {
+		case *types.AttributeValueMemberS:
+			got, want = "S:"+v.Value, "S:"+image[name].String()
+		case *types.AttributeValueMemberN:
+			got, want = "N:"+v.Value, "N:"+image[name].Number()
+		default:
+			t.Fatalf("%s: unexpected type %T", name, av)
+		}
+		if got != want {
+			t.Errorf("%s: store writes %s, testdata has %s", name, got, want)
+		}
 	}
 }

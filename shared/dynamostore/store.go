@@ -22,6 +22,8 @@ type API interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	// DeleteItem acks outbox events (the local drain only).
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
@@ -127,19 +129,20 @@ type write struct {
 func (s *Store) transact(ctx context.Context, op, tenantID string, writes []write, rec *keyseal.AuditRecord) (keyseal.AuditEntry, error) {
 	for attempt := 1; ; attempt++ {
 		all := writes
-		var (
-			entry   keyseal.AuditEntry
-			head    keyseal.AuditHead
-			publish bool
-		)
+		var entry keyseal.AuditEntry
 		if rec != nil {
 			prev, err := s.readHead(ctx, tenantID)
 			if err != nil {
 				return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: %w", op, err)
 			}
 			entry = audit.Next(tenantID, prev, *rec, rec.At)
-			head, publish = s.anchor.NextHead(ctx, prev, entry)
+			head, checkpoint := s.anchor.NextHead(ctx, prev, entry)
 			chain, err := s.chainWrites(prev, head, entry)
+			if err == nil && checkpoint != nil {
+				var ow []write
+				ow, err = s.outboxWrites([]keyseal.Event{*checkpoint})
+				chain = append(chain, ow...)
+			}
 			if err != nil {
 				return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: %w", op, err)
 			}
@@ -151,9 +154,6 @@ func (s *Store) transact(ctx context.Context, op, tenantID string, writes []writ
 		}
 		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
-			if publish {
-				s.anchor.Publish(ctx, tenantID, head)
-			}
 			return entry, nil
 		}
 		retry, err := classify(ctx, all, err)

@@ -109,6 +109,11 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 		return fmt.Errorf("dynamostore: update tenant: %w", err)
 	}
 	writes = append(writes, vw...)
+	ow, err := s.outboxWrites(c.Events)
+	if err != nil {
+		return fmt.Errorf("dynamostore: update tenant: %w", err)
+	}
+	writes = append(writes, ow...)
 	if _, err := s.transact(ctx, "update tenant", t.ID, writes, c.Audit); err != nil {
 		return err
 	}

@@ -1,4 +1,7 @@
-// Package events publishes tenant.kms.* events to EventBridge.
+// Package events delivers tenant.kms.* events to where consumers read them:
+// EventBridge on AWS and in LocalStack mode, the log in dev mode. Nothing
+// calls it from a request: shared/outbox hands it what the store's outbox
+// committed.
 package events
 
 import (
@@ -6,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -17,6 +21,9 @@ import (
 // Source is the EventBridge "source" of every keyseal event.
 const Source = "keyseal"
 
+// maxEntries is how many entries one PutEvents call takes.
+const maxEntries = 10
+
 // API is the slice of the EventBridge client keyseal uses.
 type API interface {
 	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
@@ -25,7 +32,10 @@ type API interface {
 var _ API = (*eventbridge.Client)(nil)
 
 // Bridge publishes to one EventBridge bus: detail-type is the event type
-// (tenant.kms.sealed, ...), detail the event as JSON.
+// (tenant.kms.sealed, ...), detail the event as JSON, whose "id" is the
+// event's own id. EventBridge gives every entry it accepts a new envelope
+// id, so a redelivered event has a new envelope id and the same detail.id:
+// consumers deduplicate on detail.id.
 type Bridge struct {
 	client API
 	bus    string
@@ -34,31 +44,59 @@ type Bridge struct {
 // NewBridge returns a publisher for bus.
 func NewBridge(client API, bus string) *Bridge { return &Bridge{client: client, bus: bus} }
 
-// Publish implements keyseal.Events.
-func (b *Bridge) Publish(ctx context.Context, e keyseal.Event) error {
-	detail, err := json.Marshal(e)
-	if err != nil {
-		return err
+// Publish puts es in calls of up to ten entries and returns one error per
+// event, nil for each EventBridge accepted, so a caller retries only what
+// failed.
+func (b *Bridge) Publish(ctx context.Context, es []keyseal.Event) []error {
+	errs := make([]error, len(es))
+	for lo := 0; lo < len(es); lo += maxEntries {
+		batch := es[lo:min(lo+maxEntries, len(es))]
+		entries := make([]types.PutEventsRequestEntry, len(batch))
+		for i, e := range batch {
+			detail, err := json.Marshal(e)
+			if err != nil {
+				return fillErr(errs, err)
+			}
+			entries[i] = types.PutEventsRequestEntry{EventBusName: aws.String(b.bus), Source: aws.String(Source),
+				DetailType: aws.String(e.Type), Detail: aws.String(string(detail)), Resources: []string{}}
+			if at, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
+				entries[i].Time = aws.Time(at)
+			}
+		}
+		out, err := b.client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})
+		for i, e := range batch {
+			switch {
+			case err != nil:
+				errs[lo+i] = fmt.Errorf("put event %s %s: %w", e.Type, e.ID, err)
+			case i >= len(out.Entries):
+				if out.FailedEntryCount > 0 {
+					errs[lo+i] = fmt.Errorf("put event %s %s: EventBridge answered %d entries for %d", e.Type, e.ID, len(out.Entries), len(batch))
+				}
+			case out.Entries[i].ErrorCode != nil:
+				errs[lo+i] = fmt.Errorf("put event %s %s: %s: %s", e.Type, e.ID, aws.ToString(out.Entries[i].ErrorCode), aws.ToString(out.Entries[i].ErrorMessage))
+			}
+		}
 	}
-	out, err := b.client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{{
-		EventBusName: aws.String(b.bus), Source: aws.String(Source), DetailType: aws.String(e.Type),
-		Detail: aws.String(string(detail)), Resources: []string{},
-	}}})
-	if err != nil {
-		return fmt.Errorf("put event %s: %w", e.Type, err)
+	return errs
+}
+
+func fillErr(errs []error, err error) []error {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
 	}
-	if out.FailedEntryCount > 0 && len(out.Entries) > 0 {
-		return fmt.Errorf("put event %s: %s: %s", e.Type, aws.ToString(out.Entries[0].ErrorCode), aws.ToString(out.Entries[0].ErrorMessage))
-	}
-	return nil
+	return errs
 }
 
 // Log publishes events to a structured log; dev mode uses it where no
 // EventBridge exists.
 type Log struct{ Logger *slog.Logger }
 
-// Publish implements keyseal.Events.
-func (l Log) Publish(_ context.Context, e keyseal.Event) error {
-	l.Logger.Info("event", "type", e.Type, "tenant_id", e.TenantID, "reason", e.Reason)
-	return nil
+// Publish logs each event; it never fails.
+func (l Log) Publish(_ context.Context, es []keyseal.Event) []error {
+	for _, e := range es {
+		l.Logger.Info("event", "event_id", e.ID, "type", e.Type, "tenant_id", e.TenantID, "reason", e.Reason)
+	}
+	return make([]error, len(es))
 }

@@ -68,6 +68,20 @@ type StepUpStore interface {
 	UseStepUp(ctx context.Context, hash string) error
 }
 
+// OutboxStore holds the events that committed changes wrote (Change.Events)
+// until a publisher has delivered them. On AWS the table's stream delivers
+// them and they age out by TTL; the local server drains them with these
+// two methods.
+type OutboxStore interface {
+	// ListOutbox returns up to limit undelivered events, oldest first (a
+	// limit of zero or less: all of them).
+	ListOutbox(ctx context.Context, limit int) ([]Event, error)
+	// AckOutbox removes delivered events, as ListOutbox returned them.
+	// Events no longer there are ignored: a drain that crashed between
+	// publishing and acking publishes again and acks twice.
+	AckOutbox(ctx context.Context, es []Event) error
+}
+
 // Pinger reports whether a dependency answers (the health check).
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -80,5 +94,6 @@ type Store interface {
 	AuditLog
 	AgentStore
 	StepUpStore
+	OutboxStore
 	Pinger
 }

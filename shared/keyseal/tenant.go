@@ -143,6 +143,11 @@ type Change struct {
 	Replace []TMKVersion
 	// Audit, when set, is appended to the tenant's audit chain.
 	Audit *AuditRecord
+	// Events are written to the outbox (OutboxStore): committed with the
+	// change or not at all, so a transition's event is never lost when
+	// the answer to a committed write is, and never sent for a write that
+	// failed.
+	Events []Event
 }
 
 // Agent is an agent credential. The key itself is shown once and stored

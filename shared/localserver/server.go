@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/keyseal/keyseal/shared/api"
@@ -16,6 +17,7 @@ import (
 	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/internal/privatefile"
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/outbox"
 	"github.com/keyseal/keyseal/shared/poller"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
@@ -40,8 +42,10 @@ type Server struct {
 	Router      *api.Router
 	Credentials Credentials
 	URL         string
-	srv         *http.Server
-	done        chan struct{}
+	// Drainer publishes the outbox in process.
+	Drainer *outbox.Drainer
+	srv     *http.Server
+	done    chan struct{}
 }
 
 // Options configure Start.
@@ -59,8 +63,9 @@ type Options struct {
 }
 
 // Start provisions the demo tenant, writes dev-credentials.json, starts the
-// poller every Config.PollInterval and serves HTTP on opt.Addr until ctx
-// ends or Close.
+// poller every Config.PollInterval and the outbox drain every
+// Config.OutboxInterval, and serves HTTP on opt.Addr until ctx ends or
+// Close.
 func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, error) {
 	if err := checkListenAddr(opt.Addr, opt.AllowRemote); err != nil {
 		return nil, err
@@ -86,9 +91,15 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 	}
 	s.srv = httpServer(Handler(s.Router), opt)
 	pollCtx, stopPoll := context.WithCancel(ctx)
+	// The drain stands in for the table stream and the event-publisher
+	// Lambda, publishing through the same Sink (see package outbox).
+	s.Drainer = &outbox.Drainer{Store: a.Store, Sink: l.Events, Log: a.Log}
+	var loops sync.WaitGroup
+	loops.Go(func() { s.poll(pollCtx) })
+	loops.Go(func() { s.Drainer.Run(pollCtx, a.Config.OutboxInterval) })
 	go func() {
 		defer close(s.done)
-		s.poll(pollCtx)
+		loops.Wait()
 	}()
 	go func() {
 		<-ctx.Done()
@@ -103,7 +114,7 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 	return s, nil
 }
 
-// Close stops the HTTP server and waits for the poller.
+// Close stops the HTTP server and waits for the poller and the drain.
 func (s *Server) Close() error {
 	err := s.srv.Shutdown(context.Background())
 	<-s.done

@@ -25,6 +25,7 @@ import (
 	"github.com/keyseal/keyseal/shared/events"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localkms"
+	"github.com/keyseal/keyseal/shared/outbox"
 )
 
 // Local modes of the local server.
@@ -40,12 +41,17 @@ const (
 )
 
 // Local is what the local server needs beside the App: the dev admin token
-// issuer, and per mode the local KMS (dev) or the AWS clients (LocalStack).
+// issuer, where the outbox drain delivers events, and per mode the local
+// KMS (dev) or the AWS clients (LocalStack).
 type Local struct {
 	Mode     string
 	Issuer   *devissuer.Issuer
 	LocalKMS *localkms.Provider
 	AWS      *app.Clients
+	// Events receives what the outbox drain publishes: the log in dev
+	// mode, the event bus in LocalStack mode. Tests may wrap it before
+	// Start.
+	Events outbox.Sink
 }
 
 // freshSignIn is the step-up advice of the local server, which has no
@@ -87,8 +93,7 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 	}
 	switch mode {
 	case ModeDev:
-		ev := events.Log{Logger: log}
-		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, ev, log)
+		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, log)
 		if err != nil {
 			return nil, nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
 		}
@@ -107,8 +112,9 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 			return nil, nil, err
 		}
 		l.LocalKMS = lk
+		l.Events = events.Log{Logger: log}
 		a, err := app.Assemble(cfg, log, app.Parts{Store: store, Providers: app.NewProviders(nil, lk), PlatformKey: platform,
-			Events: ev, Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
+			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
 		if err != nil {
 			store.Close()
 			return nil, nil, err
@@ -139,14 +145,14 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 		if err := ensureBus(ctx, clients.EventBridge, cfg.EventBus); err != nil {
 			return nil, nil, err
 		}
-		ev := events.NewBridge(clients.EventBridge, cfg.EventBus)
-		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, ev, log)
+		l.Events = events.NewBridge(clients.EventBridge, cfg.EventBus)
+		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, log)
 		if err != nil {
 			return nil, nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
 		}
 		a, err := app.Assemble(cfg, log, app.Parts{Store: dynamostore.New(clients.DynamoDB, cfg.Table, dynamostore.WithAnchor(anchor)),
 			Providers: app.NewProviders(&clients, nil), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
-			Events: ev, Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
+			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
 		return a, l, err
 	}
 	return nil, nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)

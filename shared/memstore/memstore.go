@@ -34,6 +34,8 @@ type Store struct {
 	agents   map[string]map[string]keyseal.Agent // tenant -> agent id
 	keys     map[string]agentRef                 // key hash -> agent
 	stepUps  map[string]keyseal.StepUpToken
+	outbox   map[string]outboxItem // event id -> event
+	outSeq   int64
 	// anchor signs each new head (nil: unsigned heads).
 	anchor *audit.Anchor
 }
@@ -60,6 +62,7 @@ func New(opts ...Option) *Store {
 		agents:   map[string]map[string]keyseal.Agent{},
 		keys:     map[string]agentRef{},
 		stepUps:  map[string]keyseal.StepUpToken{},
+		outbox:   map[string]outboxItem{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -147,6 +150,9 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	if err := s.checkNew(t.ID, c.NewVersions); err != nil {
 		return err
 	}
+	if err := s.checkOutbox(c.Events); err != nil {
+		return err
+	}
 	// A replaced version must still be live: a re-wrap that read it
 	// before a concurrent revoke must not write the erased blob back.
 	for _, v := range c.Replace {
@@ -162,6 +168,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	if c.Audit != nil {
 		s.appendLocked(ctx, t.ID, *c.Audit)
 	}
+	s.putOutbox(c.Events)
 	t.Revision = row.Revision
 	return nil
 }
@@ -239,17 +246,16 @@ func (s *Store) AppendAudit(ctx context.Context, tenantID string, rec keyseal.Au
 }
 
 // appendLocked links rec to the tenant's chain, stamped with rec.At, with
-// the head the anchor signs. It publishes under the lock: this store's
-// "commit" is the assignment above it, and no caller's Events calls back
-// into the store.
+// the head the anchor signs, and the checkpoint's event to the outbox when
+// the anchor says this append publishes it. The caller holds the lock.
 func (s *Store) appendLocked(ctx context.Context, tenantID string, rec keyseal.AuditRecord) keyseal.AuditEntry {
 	e := audit.Next(tenantID, s.heads[tenantID], rec, rec.At)
 	e.Details = maps.Clone(e.Details)
-	head, publish := s.anchor.NextHead(ctx, s.heads[tenantID], e)
+	head, checkpoint := s.anchor.NextHead(ctx, s.heads[tenantID], e)
 	s.chains[tenantID] = append(s.chains[tenantID], e)
 	s.heads[tenantID] = head
-	if publish {
-		s.anchor.Publish(ctx, tenantID, head)
+	if checkpoint != nil {
+		s.putOutbox([]keyseal.Event{*checkpoint})
 	}
 	return cloneEntry(e)
 }

@@ -25,7 +25,7 @@ func handler(t *testing.T, tenants ...string) *poller.Handler {
 	t.Cleanup(func() { store.Close() })
 	lk, _ := localkms.Open("")
 	platform, _ := lk.CreateKey()
-	svc := tenantkms.New(store, keyseal.Providers{keyseal.ProviderLocal: lk}, nil, tenantkms.Options{
+	svc := tenantkms.New(store, keyseal.Providers{keyseal.ProviderLocal: lk}, tenantkms.Options{
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform}})
 	for _, id := range tenants {
 		if _, err := svc.Provision(context.Background(), id, "test"); err != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,28 +35,9 @@ func (k edKey) Sign(_ context.Context, msg []byte) ([]byte, error) {
 	return ed25519.Sign(k.priv, msg), nil
 }
 
-// recordedEvents is a keyseal.Events that keeps what it is given.
-type recordedEvents struct {
-	mu     sync.Mutex
-	events []keyseal.Event
-}
-
-func (r *recordedEvents) Publish(_ context.Context, e keyseal.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	return nil
-}
-
-func (r *recordedEvents) all() []keyseal.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]keyseal.Event(nil), r.events...)
-}
-
-func newAnchor(t *testing.T, seed string, ev keyseal.Events) *audit.Anchor {
+func newAnchor(t *testing.T, seed string) *audit.Anchor {
 	t.Helper()
-	a, err := audit.NewAnchor(newEdKey(seed), "test", ev, nil)
+	a, err := audit.NewAnchor(newEdKey(seed), "test", nil)
 	if err != nil {
 		t.Fatalf("NewAnchor: %v", err)
 	}
@@ -94,7 +74,7 @@ func runAnchored(t *testing.T, h Harness) {
 			if h.Anchored == nil || h.SetHead == nil || h.Tamper == nil || h.DeleteAudit == nil || h.Corrupt == nil {
 				t.Skip("Harness lacks Anchored, SetHead, Tamper, DeleteAudit or Corrupt")
 			}
-			a := newAnchor(t, "keyseal-storetest", nil)
+			a := newAnchor(t, "keyseal-storetest")
 			s := h.Anchored(t, a)
 			tc.fn(t, h, s, &audit.Service{Log: s, Anchor: a})
 		})
@@ -270,7 +250,7 @@ func testForeignCheckpoints(t *testing.T, _ Harness, s keyseal.Store, svc *audit
 	b := saveCheckpoint(t, svc, "tenant-b")
 	requireResult(t, "tenant-b's checkpoint against tenant-a", verifyPOST(t, svc, "tenant-a", b.Checkpoint), false, audit.ReasonUnknownOrigin)
 
-	other := newAnchor(t, "another key", nil)
+	other := newAnchor(t, "another key")
 	text, err := other.Sign(t.Context(), audit.Checkpoint{Origin: "keyseal/test/tenant-a", Size: 2, Root: b.RootHash})
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
@@ -302,10 +282,11 @@ func testAnchoredCorrupt(t *testing.T, h Harness, s keyseal.Store, svc *audit.Se
 }
 
 // testPublish checks checkpoints leave with appends at least every
-// audit.PublishInterval of activity, and no more often.
+// audit.PublishInterval of activity, and no more often: each publishing
+// append writes its audit.checkpoint event to the outbox in its own
+// transaction.
 func testPublish(t *testing.T, h Harness) {
-	ev := &recordedEvents{}
-	s := h.Anchored(t, newAnchor(t, "keyseal-storetest", ev))
+	s := h.Anchored(t, newAnchor(t, "keyseal-storetest"))
 	start := at(time.Hour)
 	for i, d := range []time.Duration{0, time.Minute, 4 * time.Minute, 5 * time.Minute, 6 * time.Minute, 11 * time.Minute} {
 		rec := newRecord(keyseal.ActionSeal, fmt.Sprint(i))
@@ -316,8 +297,12 @@ func testPublish(t *testing.T, h Harness) {
 	}
 	// Published: seq 1 (the first), seq 4 (5 min after), seq 6 (11 min,
 	// 6 after seq 4).
+	out, err := s.ListOutbox(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sizes []string
-	for _, e := range ev.all() {
+	for _, e := range out {
 		if e.Type != keyseal.EventCheckpoint || e.TenantID != "tenant-a" || !strings.HasPrefix(e.Details["checkpoint"], "keyseal/test/tenant-a\n"+e.Details["size"]+"\n") {
 			t.Fatalf("event %+v, want an audit.checkpoint of tenant-a carrying its checkpoint", e)
 		}

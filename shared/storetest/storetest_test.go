@@ -63,6 +63,8 @@ var mutants = []struct {
 	{"before-inclusive", "ListAudit/BeforeCursor", func(m *memstore.Store) keyseal.Store { return beforeInclusive{m} }},
 	{"versions-as-text", "Versions/OldestFirst", func(m *memstore.Store) keyseal.Store { return versionsAsText{m} }},
 	{"agents-by-id", "Agents/ListOldestFirst", func(m *memstore.Store) keyseal.Store { return agentsByID{m} }},
+	{"events-dropped", "Outbox/WrittenWithChange", func(m *memstore.Store) keyseal.Store { return eventsDropped{m} }},
+	{"events-on-failure", "Outbox/NothingOnFailedChange", func(m *memstore.Store) keyseal.Store { return eventsOnFailure{m} }},
 	{"audit-on-conflict", "UpdateTenant/StaleRevision", func(m *memstore.Store) keyseal.Store { return auditOnConflict{m} }},
 	{"revision-on-failure", "UpdateTenant/StaleRevision", func(m *memstore.Store) keyseal.Store { return revisionOnFailure{m} }},
 	{"unknown-is-conflict", "UpdateTenant/Unknown", func(m *memstore.Store) keyseal.Store { return unknownIsConflict{m} }},
@@ -183,6 +185,28 @@ func (s agentsByID) ListAgents(ctx context.Context, id string) ([]keyseal.Agent,
 	as, err := s.Store.ListAgents(ctx, id)
 	slices.SortFunc(as, func(a, b keyseal.Agent) int { return strings.Compare(a.ID, b.ID) })
 	return as, err
+}
+
+// eventsDropped commits the change without its events.
+type eventsDropped struct{ *memstore.Store }
+
+func (s eventsDropped) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.Change) error {
+	c.Events = nil
+	return s.Store.UpdateTenant(ctx, t, c)
+}
+
+// eventsOnFailure sends the events of a refused change anyway, the way a
+// service publishing from the request (not from what committed) would.
+type eventsOnFailure struct{ *memstore.Store }
+
+func (s eventsOnFailure) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.Change) error {
+	err := s.Store.UpdateTenant(ctx, t, c)
+	if err != nil && len(c.Events) > 0 {
+		if cur, gerr := s.Store.GetTenant(ctx, t.ID); gerr == nil {
+			_ = s.Store.UpdateTenant(ctx, cur, keyseal.Change{Events: c.Events})
+		}
+	}
+	return err
 }
 
 // auditOnConflict appends the audit record outside the conditional write.

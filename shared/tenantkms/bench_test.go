@@ -53,7 +53,7 @@ func BenchmarkSweep10kTenants(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := tenantkms.New(store, keyseal.Providers{keyseal.ProviderLocal: lk}, nil, tenantkms.Options{
+	svc := tenantkms.New(store, keyseal.Providers{keyseal.ProviderLocal: lk}, tenantkms.Options{
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform}, KMSTimeout: 5 * time.Second,
 		Metrics: metrics.New(&emf, "bench"), Log: discardLogger(),
 	})

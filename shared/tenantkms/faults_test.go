@@ -120,3 +120,59 @@ func TestRegisterKMSFailureMidwayLeavesNothingHalfWritten(t *testing.T) {
 		t.Fatalf("TMK after the retried register: %v", err)
 	}
 }
+
+// lostAnswerStore commits UpdateTenant but reports a failure while losing
+// is set, the way a TransactWriteItems whose every answer was dropped
+// after DynamoDB applied it looks to the caller.
+type lostAnswerStore struct {
+	keyseal.Store
+	losing atomic.Bool
+}
+
+func (l *lostAnswerStore) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.Change) error {
+	err := l.Store.UpdateTenant(ctx, t, c)
+	if err == nil && l.losing.Load() {
+		return errors.New("dynamodb: RequestError: send request failed: connection reset (injected, after the write)")
+	}
+	return err
+}
+
+// TestTransitionEventSurvivesLostAnswer: a seal and an unseal whose
+// committed writes lose their answers still leave exactly one event each,
+// because the event is committed with the transition, not published by the
+// request that no longer knows it succeeded.
+func TestTransitionEventSurvivesLostAnswer(t *testing.T) {
+	var lost *lostAnswerStore
+	e := newEnvWith(t, func(s keyseal.Store) keyseal.Store { lost = &lostAnswerStore{Store: s}; return lost }, nil)
+	e.byokTenant(t, "acme")
+	ctx := context.Background()
+
+	e.setState(t, "disabled")
+	lost.losing.Store(true)
+	_, _ = e.svc.Check(ctx, "acme") // the answer is lost: whatever it says, the seal committed
+	lost.losing.Store(false)
+	if tn := e.tenant(t, "acme"); tn.Status != keyseal.StatusSealed {
+		t.Fatalf("status %s, want sealed (the write committed)", tn.Status)
+	}
+	if n := e.events.count(keyseal.EventSealed); n != 1 {
+		t.Fatalf("%d tenant.kms.sealed events in the outbox after a committed seal whose answer was lost, want 1", n)
+	}
+
+	e.setState(t, "enabled")
+	lost.losing.Store(true)
+	_ = e.svc.Unseal(ctx, "acme", "admin:test")
+	lost.losing.Store(false)
+	if tn := e.tenant(t, "acme"); tn.Status != keyseal.StatusActive {
+		t.Fatalf("status %s, want active (the unseal committed)", tn.Status)
+	}
+	if n := e.events.count(keyseal.EventUnsealed); n != 1 {
+		t.Fatalf("%d tenant.kms.unsealed events after a committed unseal whose answer was lost, want 1", n)
+	}
+	// A later poll of the now active tenant adds nothing.
+	if _, err := e.svc.Check(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if s, u := e.events.count(keyseal.EventSealed), e.events.count(keyseal.EventUnsealed); s != 1 || u != 1 {
+		t.Fatalf("events sealed %d unsealed %d, want 1 and 1", s, u)
+	}
+}

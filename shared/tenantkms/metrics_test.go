@@ -59,7 +59,7 @@ func (r *metricsRecorder) count() int {
 // withMetrics returns a second service on the env's store and KMS that
 // reports to rec (its own, empty TMK cache: a fresh process).
 func (e *env) withMetrics(rec tenantkms.Metrics) *tenantkms.Service {
-	return tenantkms.New(e.store, keyseal.Providers{keyseal.ProviderLocal: e.kms}, e.events, tenantkms.Options{
+	return tenantkms.New(e.store, keyseal.Providers{keyseal.ProviderLocal: e.kms}, tenantkms.Options{
 		CacheTTL: cacheTTL, KMSTimeout: time.Second, Now: e.clock.Now, Metrics: rec, Log: discardLogger()})
 }
 

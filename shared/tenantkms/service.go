@@ -57,14 +57,15 @@ type Metrics interface {
 type Service struct {
 	store    keyseal.TenantStore
 	kms      keyseal.KMS
-	events   keyseal.Events
 	opt      Options
 	cache    *cache
 	sweeping sync.Mutex
 }
 
-// New returns a Service. kms is usually keyseal.Providers.
-func New(store keyseal.TenantStore, kms keyseal.KMS, events keyseal.Events, opt Options) *Service {
+// New returns a Service. kms is usually keyseal.Providers. The service
+// publishes nothing itself: its transitions write their events to the
+// store's outbox, and shared/outbox publishes what committed.
+func New(store keyseal.TenantStore, kms keyseal.KMS, opt Options) *Service {
 	if opt.CacheTTL <= 0 {
 		opt.CacheTTL = 5 * time.Minute
 	}
@@ -80,7 +81,7 @@ func New(store keyseal.TenantStore, kms keyseal.KMS, events keyseal.Events, opt 
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	return &Service{store: store, kms: kms, events: events, opt: opt, cache: newCache(opt.CacheTTL, opt.Now)}
+	return &Service{store: store, kms: kms, opt: opt, cache: newCache(opt.CacheTTL, opt.Now)}
 }
 
 // tmkContext is the encryption context every wrapped TMK is bound to, so a
@@ -371,8 +372,8 @@ func (s *Service) mutate(ctx context.Context, tenantID string, fn func(t *keysea
 }
 
 // seal moves the tenant to sealed (or revoked) with kerr as the reason,
-// writing a byok.kms.seal audit entry in the same transaction and publishing
-// tenant.kms.sealed after it commits. An already sealed tenant keeps its
+// writing a byok.kms.seal audit entry and a tenant.kms.sealed outbox event
+// in the same transaction. An already sealed tenant keeps its
 // sealed_since; only last_verify_error is refreshed. It returns the tenant
 // as stored.
 func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSError) (*keyseal.Tenant, error) {
@@ -396,8 +397,13 @@ func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSEr
 		t.SealedSince = &now
 		t.SealReason = kerr.Reason
 		t.LastVerifyError = msg
+		ev, err := s.event(keyseal.EventSealed, tenantID, kerr.Reason, map[string]string{"kms_error": kerr.Code})
+		if err != nil {
+			return keyseal.Change{}, err
+		}
 		return keyseal.Change{Audit: s.record(keyseal.ActionSeal, keyseal.SeverityCritical, ActorSystem,
-			map[string]string{"reason": kerr.Reason, "kms_error": kerr.Code, "key_id": t.Key.KeyID})}, nil
+			map[string]string{"reason": kerr.Reason, "kms_error": kerr.Code, "key_id": t.Key.KeyID}),
+			Events: []keyseal.Event{ev}}, nil
 	})
 	if errors.Is(err, errNoChange) {
 		return t, nil
@@ -407,23 +413,22 @@ func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSEr
 	}
 	if transitioned {
 		s.opt.Log.Warn("tenant sealed", "tenant_id", tenantID, "reason", kerr.Reason, "kms_error", kerr.Code)
-		s.publish(ctx, keyseal.Event{Type: keyseal.EventSealed, TenantID: tenantID, Reason: kerr.Reason,
-			Details: map[string]string{"kms_error": kerr.Code}})
 	}
 	return t, nil
 }
 
-func (s *Service) publish(ctx context.Context, e keyseal.Event) {
-	if s.events == nil {
-		return
+// event returns a transition's event with a fresh id, for the Change that
+// records the transition: the store commits it with the state change or
+// not at all, so exactly one event exists per committed transition, and
+// the publisher delivers it even when this request never learns that its
+// write committed. Each mutate attempt builds its own, so an attempt that
+// lost the revision race leaves no event behind.
+func (s *Service) event(typ, tenantID, reason string, details map[string]string) (keyseal.Event, error) {
+	id, err := keyseal.NewEventID()
+	if err != nil {
+		return keyseal.Event{}, err
 	}
-	e.Time = s.now().Format(time.RFC3339Nano)
-	// Events are published after the state change commits; a failed publish
-	// is logged and does not undo the change (the row is the truth and the
-	// poller's next sweep re-observes it).
-	if err := s.events.Publish(context.WithoutCancel(ctx), e); err != nil {
-		s.opt.Log.Error("publish event", "type", e.Type, "tenant_id", e.TenantID, "err", err)
-	}
+	return keyseal.Event{ID: id, Type: typ, TenantID: tenantID, Reason: reason, Details: details, Time: s.now().Format(time.RFC3339Nano)}, nil
 }
 
 // Unseal forces an immediate unseal attempt (seed 000). It returns
@@ -477,14 +482,18 @@ func (s *Service) unseal(ctx context.Context, tenantID, actor, trigger string, r
 		t.LastVerifyError = ""
 		t.LastVerifiedAt = &now
 		t.LastLatencyMS = res.latency.Milliseconds()
-		return keyseal.Change{Audit: s.record(keyseal.ActionUnseal, keyseal.SeverityCritical, actor, details)}, nil
+		ev, err := s.event(keyseal.EventUnsealed, tenantID, "", map[string]string{"trigger": trigger})
+		if err != nil {
+			return keyseal.Change{}, err
+		}
+		return keyseal.Change{Audit: s.record(keyseal.ActionUnseal, keyseal.SeverityCritical, actor, details),
+			Events: []keyseal.Event{ev}}, nil
 	})
 	if err != nil {
 		return err
 	}
 	s.cache.put(tenantID, res.version, res.tmk)
 	s.opt.Log.Info("tenant unsealed", "tenant_id", tenantID, "trigger", trigger, "actor", actor)
-	s.publish(ctx, keyseal.Event{Type: keyseal.EventUnsealed, TenantID: tenantID, Details: map[string]string{"trigger": trigger}})
 	return nil
 }
 

@@ -18,24 +18,17 @@ import (
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
-// recorder is a keyseal.Events that keeps what was published.
-type recorder struct {
-	mu     sync.Mutex
-	events []keyseal.Event
-}
-
-func (r *recorder) Publish(_ context.Context, e keyseal.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	return nil
-}
+// recorder reads the events the service wrote to the store's outbox: what
+// a publisher would deliver.
+type recorder struct{ store keyseal.OutboxStore }
 
 func (r *recorder) count(typ string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	es, err := r.store.ListOutbox(context.Background(), 0)
+	if err != nil {
+		panic(err)
+	}
 	n := 0
-	for _, e := range r.events {
+	for _, e := range es {
 		if e.Type == typ {
 			n++
 		}
@@ -78,7 +71,7 @@ func newEnvWith(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapK
 		t.Fatal(err)
 	}
 	c := testclock.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
-	ev := &recorder{}
+	ev := &recorder{store: store}
 	var st keyseal.Store = store
 	if wrapStore != nil {
 		st = wrapStore(store)
@@ -87,7 +80,7 @@ func newEnvWith(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapK
 	if wrapKMS != nil {
 		k = wrapKMS(k)
 	}
-	svc := tenantkms.New(st, k, ev, tenantkms.Options{
+	svc := tenantkms.New(st, k, tenantkms.Options{
 		CacheTTL: cacheTTL, KMSTimeout: time.Second, Now: c.Now,
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform},
 	})
@@ -266,7 +259,7 @@ func TestTransientMissInsideTTLIsRetryable(t *testing.T) {
 	ctx := context.Background()
 	e.byokTenant(t, "t1")
 	// A fresh process: nothing cached, but the tenant verified recently.
-	svc2 := tenantkms.New(e.store, keyseal.Providers{keyseal.ProviderLocal: e.kms}, e.events, tenantkms.Options{CacheTTL: cacheTTL, Now: e.clock.Now})
+	svc2 := tenantkms.New(e.store, keyseal.Providers{keyseal.ProviderLocal: e.kms}, tenantkms.Options{CacheTTL: cacheTTL, Now: e.clock.Now})
 	e.setState(t, "unreachable")
 	if _, _, err := svc2.SessionTMK(ctx, "t1"); code(err) != keyseal.EKMSUNAVAILABLE {
 		t.Fatalf("SessionTMK = %v, want %s", err, keyseal.EKMSUNAVAILABLE)
@@ -497,7 +490,7 @@ func TestUnconfiguredProviderNeverSeals(t *testing.T) {
 	e.byokTenant(t, "t1")
 	// A process over the same store that does not run the tenant's
 	// provider (local), as after a deployment lost a provider's settings.
-	svc := tenantkms.New(e.store, keyseal.Providers{}, e.events, tenantkms.Options{CacheTTL: cacheTTL, Now: e.clock.Now})
+	svc := tenantkms.New(e.store, keyseal.Providers{}, tenantkms.Options{CacheTTL: cacheTTL, Now: e.clock.Now})
 	e.clock.Advance(2 * cacheTTL) // past any cache window: a KMS error would seal now
 	if out, err := svc.Check(ctx, "t1"); out != tenantkms.OutcomeError || err == nil {
 		t.Fatalf("Check = %s, %v; want an error outcome", out, err)

@@ -3,7 +3,11 @@
 // caller bugs with the same errors.
 package storecheck
 
-import "github.com/keyseal/keyseal/shared/keyseal"
+import (
+	"time"
+
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
 
 // MaxVersion is the highest TMK version a store accepts: DynamoDB keys
 // versions as eight zero-padded digits so they sort numerically.
@@ -53,10 +57,45 @@ func Change(tenantID string, c keyseal.Change) error {
 			seen[v.Version] = true
 		}
 	}
+	if err := Events(tenantID, c.Events); err != nil {
+		return err
+	}
 	if c.Audit != nil {
 		return Record(*c.Audit)
 	}
 	return nil
+}
+
+// Events checks outbox events: each has an id (unique in the change: it is
+// the outbox key), a type and a time, and belongs to the tenant written.
+func Events(tenantID string, es []keyseal.Event) error {
+	seen := make(map[string]bool, len(es))
+	for _, e := range es {
+		switch {
+		case e.ID == "" || len(e.ID) > 128:
+			return keyseal.Errorf(keyseal.EINVALID, "event %q: id must be 1-128 characters", e.Type)
+		case seen[e.ID]:
+			return keyseal.Errorf(keyseal.EINVALID, "event %s is written twice in one change", e.ID)
+		case e.Type == "":
+			return keyseal.Errorf(keyseal.EINVALID, "event %s has no type", e.ID)
+		case e.TenantID != tenantID:
+			return keyseal.Errorf(keyseal.EINVALID, "event %s belongs to tenant %q, not %q", e.ID, e.TenantID, tenantID)
+		}
+		if _, err := EventTime(e); err != nil {
+			return err
+		}
+		seen[e.ID] = true
+	}
+	return nil
+}
+
+// EventTime parses an event's time, which orders the outbox.
+func EventTime(e keyseal.Event) (time.Time, error) {
+	at, err := time.Parse(time.RFC3339Nano, e.Time)
+	if err != nil {
+		return time.Time{}, keyseal.Errorf(keyseal.EINVALID, "event %s: time %q is not RFC 3339", e.ID, e.Time)
+	}
+	return at.UTC(), nil
 }
 
 // Record refuses an audit record without a time. An entry's ts is rec.At,
