@@ -3,8 +3,11 @@ package tenantkms_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/tenantkms"
@@ -118,5 +121,91 @@ func TestRegisterKMSFailureMidwayLeavesNothingHalfWritten(t *testing.T) {
 	}
 	if _, _, err := e.svc.SessionTMK(ctx, "acme"); err != nil {
 		t.Fatalf("TMK after the retried register: %v", err)
+	}
+}
+
+// uniqueDenial fails every call terminally with an error that names its
+// own request, as AWS KMS does (the request id differs per call), so two
+// sealers never record the same last_verify_error.
+type uniqueDenial struct {
+	keyseal.KMS
+	calls atomic.Int64
+	off   atomic.Bool // passes every call through while set
+}
+
+func (u *uniqueDenial) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) (keyseal.Wrapped, error) {
+	if u.off.Load() {
+		return u.KMS.Wrap(ctx, key, plaintext, ec)
+	}
+	return keyseal.Wrapped{}, &keyseal.KMSError{Terminal: true, Reason: keyseal.ReasonAccessDenied, Code: "AccessDeniedException",
+		Err: fmt.Errorf("not authorized (request id %d)", u.calls.Add(1))}
+}
+
+// racingStore lets a second sealer win the revision race against the
+// first UpdateTenant it sees once armed: it runs race to completion, then
+// lets the first write go on, to fail its condition.
+type racingStore struct {
+	keyseal.Store
+	armed atomic.Bool
+	race  func()
+}
+
+func (r *racingStore) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.Change) error {
+	if r.armed.CompareAndSwap(true, false) {
+		r.race()
+	}
+	return r.Store.UpdateTenant(ctx, t, c)
+}
+
+// TestSealRaceLoserPublishesNothing: a sealer that loses the revision race
+// re-reads the sealed row and refreshes last_verify_error; that is not a
+// transition, so exactly one tenant.kms.sealed event and one seal entry
+// exist (before the fix the loser published a second event).
+func TestSealRaceLoserPublishesNothing(t *testing.T) {
+	var racing *racingStore
+	var denial *uniqueDenial
+	e := newEnvWith(t, func(s keyseal.Store) keyseal.Store { racing = &racingStore{Store: s}; return racing }, nil)
+	e.byokTenant(t, "acme")
+	ctx := context.Background()
+	denial = &uniqueDenial{KMS: keyseal.Providers{keyseal.ProviderLocal: e.kms}}
+	svc := tenantkms.New(racing, denial, e.events, tenantkms.Options{CacheTTL: cacheTTL, KMSTimeout: time.Second, Now: e.clock.Now})
+	racing.race = func() {
+		if out, err := svc.Check(ctx, "acme"); err != nil || out != tenantkms.OutcomeSealed {
+			t.Errorf("racing check: %v %v", out, err)
+		}
+	}
+	racing.armed.Store(true)
+	if out, err := svc.Check(ctx, "acme"); err != nil || out != tenantkms.OutcomeSealed {
+		t.Fatalf("check: %v %v", out, err)
+	}
+	if n := e.events.count(keyseal.EventSealed); n != 1 {
+		t.Fatalf("%d sealed events for one seal, want 1", n)
+	}
+	if n := len(e.auditActions(t, "acme", keyseal.ActionSeal)); n != 1 {
+		t.Fatalf("%d seal entries, want 1", n)
+	}
+}
+
+// TestConcurrentSealersPublishOnce: 20 checks race one seal, each with its
+// own KMS error; one event, one entry.
+func TestConcurrentSealersPublishOnce(t *testing.T) {
+	var denial *uniqueDenial
+	e := newEnvWith(t, nil, func(k keyseal.KMS) keyseal.KMS { denial = &uniqueDenial{KMS: k}; denial.off.Store(true); return denial })
+	e.byokTenant(t, "acme")
+	denial.off.Store(false)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if out, err := e.svc.Check(context.Background(), "acme"); err != nil || out != tenantkms.OutcomeSealed {
+				t.Errorf("check: %v %v", out, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.events.count(keyseal.EventSealed); n != 1 {
+		t.Fatalf("%d sealed events for one seal by 20 racing checks, want 1", n)
+	}
+	if n := len(e.auditActions(t, "acme", keyseal.ActionSeal)); n != 1 {
+		t.Fatalf("%d seal entries, want 1", n)
 	}
 }

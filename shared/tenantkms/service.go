@@ -378,17 +378,22 @@ func (s *Service) mutate(ctx context.Context, tenantID string, fn func(t *keysea
 func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSError) (*keyseal.Tenant, error) {
 	s.cache.drop(tenantID)
 	now := s.now()
+	// transitioned describes the attempt that committed, not any attempt:
+	// mutate calls fn again on the fresh row after losing a revision race,
+	// and a loser that finds the row sealed only refreshes
+	// last_verify_error. Deciding it anew each attempt is what makes one
+	// event (and one seal entry) per transition.
 	transitioned := false
 	t, err := s.mutate(ctx, tenantID, func(t *keyseal.Tenant) (keyseal.Change, error) {
+		transitioned = t.Status == keyseal.StatusActive
 		msg := verifyError(kerr)
-		if t.Status != keyseal.StatusActive {
+		if !transitioned {
 			if t.LastVerifyError == msg {
 				return keyseal.Change{}, errNoChange
 			}
 			t.LastVerifyError = msg
 			return keyseal.Change{}, nil
 		}
-		transitioned = true
 		t.Status = keyseal.StatusSealed
 		if kerr.Reason == keyseal.ReasonRevoked {
 			t.Status = keyseal.StatusRevoked
