@@ -2,8 +2,10 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -99,6 +101,10 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 				return fmt.Errorf("read after failed condition: %w", err)
 			case cur == nil:
 				return keyseal.Errorf(keyseal.ENOTFOUND, "tenant %s has no KMS configuration", t.ID)
+			case isOurWrite(cur, t):
+				// An earlier attempt of this very write committed and its
+				// answer was lost; the retry found its own revision.
+				return errCommitted
 			default:
 				return keyseal.Errorf(keyseal.ECONFLICT, "tenant %s changed concurrently (expected revision %d)", t.ID, t.Revision)
 			}
@@ -109,11 +115,51 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 		return fmt.Errorf("dynamostore: update tenant: %w", err)
 	}
 	writes = append(writes, vw...)
-	if _, err := s.transact(ctx, "update tenant", t.ID, writes, c.Audit); err != nil {
+	_, err = s.transact(ctx, "update tenant", t.ID, writes, c.Audit)
+	if unknownOutcome(err) && s.committed(ctx, t) {
+		err = nil
+	}
+	if err != nil && !errors.Is(err, errCommitted) {
 		return err
 	}
 	t.Revision++
 	return nil
+}
+
+// errCommitted tells UpdateTenant that a failed condition was its own
+// earlier attempt, committed.
+var errCommitted = errors.New("committed by an earlier attempt")
+
+// committed settles an unknown outcome (every attempt lost its answer, or
+// timed out): a strongly consistent read of the row says whether the write
+// landed. The decision is made here, in the adapter, because only the
+// adapter can tell an unknown outcome (a lost answer) from a refusal (a
+// cancelled transaction), and the row, its revision and the audit entry
+// were one transaction: the row being ours proves all of it committed. The
+// read runs even when ctx has ended, with its own short deadline: the
+// caller's deadline is often what cut the answer.
+func (s *Store) committed(ctx context.Context, t *keyseal.Tenant) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconcileTimeout)
+	defer cancel()
+	cur, err := s.get(ctx, tenantPK(t.ID), skConfig)
+	return err == nil && cur != nil && isOurWrite(cur, t)
+}
+
+// reconcileTimeout bounds the read that settles an unknown outcome.
+const reconcileTimeout = 5 * time.Second
+
+// isOurWrite reports whether the stored row is the one UpdateTenant wrote
+// for t: the revision it set, with its state and its updated_at (a
+// nanosecond stamp of this write). Another writer that won the revision
+// race wrote the same revision with its own stamp and state.
+func isOurWrite(cur map[string]types.AttributeValue, t *keyseal.Tenant) bool {
+	got, err := decodeTenant(cur)
+	if err != nil {
+		return false
+	}
+	return got.Revision == t.Revision+1 && got.UpdatedAt.Equal(t.UpdatedAt) && got.Status == t.Status &&
+		got.LastVerifyError == t.LastVerifyError && got.SealReason == t.SealReason &&
+		got.ActiveVersion == t.ActiveVersion && got.Key.Equal(t.Key)
 }
 
 // versionWrites returns the Puts of TMK versions, each conditional
