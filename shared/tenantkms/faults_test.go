@@ -209,3 +209,79 @@ func TestConcurrentSealersPublishOnce(t *testing.T) {
 		t.Fatalf("%d seal entries, want 1", n)
 	}
 }
+
+// listingStore fails or hangs the listing of one shard.
+type listingStore struct {
+	keyseal.Store
+	shard   int
+	failing atomic.Int64 // how many more listings of shard fail
+	hang    bool         // listings of shard wait for their deadline
+}
+
+func (l *listingStore) ListTenants(ctx context.Context, shard int, cursor string, limit int) ([]string, string, error) {
+	if shard == l.shard {
+		if l.hang {
+			<-ctx.Done()
+			return nil, "", keyseal.Unavailable(ctx.Err())
+		}
+		if l.failing.Add(-1) >= 0 {
+			return nil, "", keyseal.Unavailable(errors.New("ProvisionedThroughputExceededException (injected)"))
+		}
+	}
+	return l.Store.ListTenants(ctx, shard, cursor, limit)
+}
+
+func (e *env) sweeper(store keyseal.Store) *tenantkms.Service {
+	return tenantkms.New(store, keyseal.Providers{keyseal.ProviderLocal: e.kms}, e.events,
+		tenantkms.Options{CacheTTL: cacheTTL, KMSTimeout: time.Second, ListBudget: 500 * time.Millisecond, Now: e.clock.Now})
+}
+
+// TestSweepRetriesAFailedShard: a shard whose listing fails twice is
+// listed again within the same sweep, so its tenant seals this sweep, not
+// one poll interval later (before: the shard was skipped).
+func TestSweepRetriesAFailedShard(t *testing.T) {
+	e := newEnv(t)
+	e.byokTenant(t, "acme")
+	e.setState(t, "disabled")
+	ls := &listingStore{Store: e.store, shard: keyseal.ShardOf("acme")}
+	ls.failing.Store(2)
+	stats, err := e.sweeper(ls).Sweep(context.Background(), tenantkms.AllShards())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.ListErrors != 0 || stats.Outcomes[tenantkms.OutcomeSealed] != 1 {
+		t.Fatalf("sweep stats = %+v, want the tenant of the flaky shard sealed and no list error", stats)
+	}
+}
+
+// TestSweepHangingShardDoesNotHoldTheSweep: a shard the store never lists
+// costs the sweep its listing budget, not the sweep: every other shard's
+// tenants are checked and the sweep ends by itself (before: the listing
+// was sequential and unbounded, and the sweep ran into its caller's
+// deadline).
+func TestSweepHangingShardDoesNotHoldTheSweep(t *testing.T) {
+	e := newEnv(t)
+	e.byokTenant(t, "acme")
+	other := ""
+	for i := 0; other == ""; i++ {
+		if id := fmt.Sprintf("b%d", i); keyseal.ShardOf(id) != keyseal.ShardOf("acme") {
+			other = id
+		}
+	}
+	e.byokTenant(t, other)
+	e.setState(t, "disabled")
+	ls := &listingStore{Store: e.store, shard: keyseal.ShardOf("acme"), hang: true}
+	// The safety net only: the sweep must end long before it.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stats, err := e.sweeper(ls).Sweep(ctx, tenantkms.AllShards())
+	if err != nil {
+		t.Fatalf("sweep: %v (stats %+v), want it to end within its own budget", err, stats)
+	}
+	if stats.ListErrors != 1 || stats.Outcomes[tenantkms.OutcomeSealed] != 1 {
+		t.Fatalf("sweep stats = %+v, want the other shard's tenant sealed and one list error", stats)
+	}
+	if tn := e.tenant(t, other); tn.Status != keyseal.StatusSealed {
+		t.Fatalf("tenant %s = %s, want sealed", other, tn.Status)
+	}
+}

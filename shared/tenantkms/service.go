@@ -36,6 +36,15 @@ type Options struct {
 	PlatformKey keyseal.KeyRef
 	// Concurrency bounds the tenants a sweep checks at once (default 64).
 	Concurrency int
+	// ListBudget bounds the time a sweep spends listing its shards, all at
+	// once, retrying failed pages (default one KMS timeout). A shard not
+	// listed by then is skipped for this sweep and logged; the next sweep
+	// lists it again.
+	ListBudget time.Duration
+	// ListAttemptTimeout bounds one page request of a shard listing
+	// (default ListBudget / 4), so a request the store never answers costs
+	// one attempt.
+	ListAttemptTimeout time.Duration
 	// Metrics receives the CloudWatch metrics of sweeps and of failed
 	// session unwraps; nil emits none.
 	Metrics Metrics
@@ -73,6 +82,12 @@ func New(store keyseal.TenantStore, kms keyseal.KMS, events keyseal.Events, opt 
 	}
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 64
+	}
+	if opt.ListBudget <= 0 {
+		opt.ListBudget = opt.KMSTimeout
+	}
+	if opt.ListAttemptTimeout <= 0 {
+		opt.ListAttemptTimeout = opt.ListBudget / 4
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -406,6 +421,14 @@ func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSEr
 	})
 	if errors.Is(err, errNoChange) {
 		return t, nil
+	}
+	if keyseal.ErrorCode(err) == keyseal.ECONFLICT {
+		// Out of attempts against other sealers refreshing
+		// last_verify_error: the tenant is sealed, which is what the caller
+		// needs; the error another sealer recorded is as current as ours.
+		if cur, gerr := s.getTenant(ctx, tenantID); gerr == nil && cur.Status != keyseal.StatusActive {
+			return cur, nil
+		}
 	}
 	if err != nil {
 		return nil, err
