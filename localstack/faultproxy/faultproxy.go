@@ -91,8 +91,8 @@ type Proxy struct {
 	// fires wins. injected counts the faults they applied.
 	store    []*storeRule
 	injected map[Fault]int
-	srv    *http.Server
-	closed bool
+	srv      *http.Server
+	closed   bool
 
 	// after is time.After; tests replace it to release delays on demand
 	// rather than by the clock.

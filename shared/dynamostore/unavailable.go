@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -36,6 +37,10 @@ func isUnavailable(err error) bool {
 		return false
 	}
 	if _, ok := keyseal.TransportCode(err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[ratelimit.QuotaExceededError](err); ok {
+		// The SDK's retry quota ran dry under sustained faults.
 		return true
 	}
 	if _, ok := errors.AsType[*smithyhttp.RequestSendError](err); ok {
