@@ -3,9 +3,11 @@ package faultproxy
 import (
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -190,16 +192,19 @@ func (p *Proxy) serveStore(w http.ResponseWriter, r *http.Request, op string, bo
 
 // writeStoreError answers as DynamoDB's JSON 1.0 protocol reports an
 // error: the shape "__type" names (namespace#Code) is what the SDK decodes
-// into the error code.
+// into the error code, and X-Amz-Crc32 is the body's checksum, which the
+// SDK's DynamoDB client verifies on every answer.
 func writeStoreError(w http.ResponseWriter, status int, typ, message string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/x-amz-json-1.0")
-	h.Set("X-Amzn-RequestId", requestID())
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
+	body, _ := json.Marshal(struct {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 	}{typ, message})
+	h := w.Header()
+	h.Set("Content-Type", "application/x-amz-json-1.0")
+	h.Set("X-Amzn-RequestId", requestID())
+	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // discard is a ResponseWriter that throws the upstream's answer away.
