@@ -120,12 +120,8 @@ func testTenant() *keyseal.Tenant {
 	return &keyseal.Tenant{ID: "acme", Status: keyseal.StatusActive, ActiveVersion: 1, CreatedAt: fixedTime, UpdatedAt: fixedTime, Revision: 3}
 }
 
-// storeTenantRow puts the tenant row into the fake so reads after a failed
-// condition find it: revision 4, written by another writer (its own
-// updated_at).
-func storeTenantRow(t *testing.T, f *fakeAPI) { storeRow(t, f, rowOther) }
-
-// What the tenant row holds when UpdateTenant reads it back.
+// What the tenant row holds when UpdateTenant reads it back (storeRow puts
+// it into the fake so reads after a failed condition find it).
 const (
 	rowMissing = iota
 	rowOther   // revision 4 by another writer
