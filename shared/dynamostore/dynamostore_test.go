@@ -125,7 +125,7 @@ func testTenant() *keyseal.Tenant {
 const (
 	rowMissing = iota
 	rowOther   // revision 4 by another writer
-	rowOurs    // revision 4 exactly as testTenant's update wrote it
+	rowOurs    // the update's own row: the fake commits it, then answers
 	rowOld     // still revision 3: the write did not land
 )
 
@@ -133,7 +133,7 @@ func storeRow(t *testing.T, f *fakeAPI, which int) {
 	t.Helper()
 	tn, rev := testTenant(), int64(4)
 	switch which {
-	case rowMissing:
+	case rowMissing, rowOurs:
 		return
 	case rowOther:
 		tn.UpdatedAt = tn.UpdatedAt.Add(time.Second)
@@ -183,8 +183,11 @@ func TestUpdateTenantCancellationMapping(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake()
 			storeRow(t, f, tc.row)
-			f.transact = func(n int, _ *dynamodb.TransactWriteItemsInput) error {
+			f.transact = func(n int, in *dynamodb.TransactWriteItemsInput) error {
 				if n == 0 {
+					if tc.row == rowOurs {
+						f.put(in.TransactItems[0].Put.Item)
+					}
 					return tc.first
 				}
 				return nil

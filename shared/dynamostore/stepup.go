@@ -94,9 +94,7 @@ func (s *Store) UseStepUp(ctx context.Context, hash string) error {
 	})
 	if unknownOutcome(err) {
 		// Every attempt lost its answer: the item says whether one landed.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconcileTimeout)
-		defer cancel()
-		if cur, gerr := s.get(rctx, stepUpPK(hash), skStepUp); gerr == nil && usedBy(cur, useID) {
+		if cur, gerr := s.settle(ctx, stepUpPK(hash), skStepUp); gerr == nil && usedBy(cur, useID) {
 			return nil
 		}
 		return fmt.Errorf("dynamostore: use step-up: %w", err)
