@@ -45,6 +45,10 @@ drill: ## Kill-switch drill against LocalStack (time from DisableKey to sealed a
 	bash scripts/standins.sh install && bash scripts/standins.sh start
 	eval "$$(bash scripts/standins.sh env)" && $(GO) test -tags integration -run '^$$' -bench KillSwitch -benchtime 8x ./localstack/suite/
 
+drill-store: ## The kill-switch drill with 10% and 30% of keyseal's DynamoDB requests faulted (throttle, 500, lost answers)
+	bash scripts/standins.sh install && bash scripts/standins.sh start
+	eval "$$(bash scripts/standins.sh env)" && $(GO) test -tags integration -run '^$$' -bench KillSwitchDrillStoreFaults -benchtime 8x -timeout 60m ./localstack/suite/
+
 infra-deps: ## Install the pinned CDK CLI and cdklocal (npm, into infra/_tools/node_modules)
 	@test -x $(CDK) -a -x $(CDKLOCAL) || npm ci --prefix infra/_tools --no-audit --no-fund
 
@@ -90,4 +94,4 @@ standins-stop: ## Stop the stand-ins
 clean: ## Remove build output and local data
 	rm -rf bin cdk.out .keyseal .keyseal-localstack
 
-.PHONY: help build run run-localstack test test-unit test-integration bench drill infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
+.PHONY: help build run run-localstack test test-unit test-integration bench drill drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean

@@ -9,6 +9,10 @@
 // without answering, fails with KMSInternalException, or delays the request,
 // and forwards everything else unchanged.
 //
+// Placed in front of DynamoDB Local instead, it applies store rules
+// (AddStoreRule, dynamodb.go): throttling, 500s, answers dropped after the
+// write, latency, matched by operation and table at a chosen rate.
+//
 // Besides proxying, it answers POST and DELETE on ControlPath so that rules
 // can be changed from outside the process during a manual drill (see
 // localstack/cmd/faultproxy).
@@ -83,8 +87,12 @@ type Proxy struct {
 	mu     sync.Mutex
 	faults []rule // in the order set; the last match wins
 	delays []rule
-	srv    *http.Server
-	closed bool
+	// store are the DynamoDB rules, in the order added; the first that
+	// fires wins. injected counts the faults they applied.
+	store    []*storeRule
+	injected map[Fault]int
+	srv      *http.Server
+	closed   bool
 
 	// after is time.After; tests replace it to release delays on demand
 	// rather than by the clock.
@@ -232,11 +240,12 @@ func upsert(rules []rule, r rule) []rule {
 	return append(out, r)
 }
 
-// Clear removes every rule: all requests are forwarded at once again.
+// Clear removes every rule, the store rules too: all requests are
+// forwarded at once again.
 func (p *Proxy) Clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults, p.delays = nil, nil
+	p.faults, p.delays, p.store = nil, nil, nil
 }
 
 // Requests returns how many requests the proxy has seen, whatever it did
@@ -290,6 +299,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	if op := storeOperation(r); op != "" {
+		p.serveStore(w, r, op, body)
+		return
+	}
 
 	key := requestKey(body)
 	fault, delay := p.lookup(key)

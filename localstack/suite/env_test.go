@@ -107,6 +107,11 @@ func newEnv(tb testing.TB, settings map[string]string) *env {
 	}
 	// awsconfig reads endpoints from the process environment.
 	tb.Setenv("AWS_ENDPOINT_URL_KMS", vars["AWS_ENDPOINT_URL_KMS"])
+	if ep, ok := settings["AWS_ENDPOINT_URL_DYNAMODB"]; ok {
+		// keyseal reaches the store through a proxy (storeFaults); e.ddb,
+		// made above, still goes straight to DynamoDB Local.
+		tb.Setenv("AWS_ENDPOINT_URL_DYNAMODB", ep)
+	}
 	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeLocalStack, tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)

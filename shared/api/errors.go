@@ -33,7 +33,13 @@ var statusByCode = map[string]int{
 	keyseal.EUNSEALFAILED:   502,
 	keyseal.ESEALED:         503,
 	keyseal.EKMSUNAVAILABLE: 503,
+	keyseal.EUNAVAILABLE:    503,
 }
+
+// retryAfterSeconds is the Retry-After of a store_unavailable answer: the
+// store's SDK has already retried with backoff, so a client waits a moment
+// longer than one of those rounds before it tries again.
+const retryAfterSeconds = "2"
 
 // StatusOf maps an error code to its HTTP status; 500 for a code it does
 // not know.
@@ -51,8 +57,11 @@ func (rt *Router) errorResponse(ctx context.Context, ev events.APIGatewayProxyRe
 	code := keyseal.ErrorCode(err)
 	status := StatusOf(code)
 	msg := keyseal.ErrorMessage(err)
-	if code == keyseal.EINTERNAL {
+	switch code {
+	case keyseal.EINTERNAL:
 		rt.log.ErrorContext(ctx, "internal error", "method", ev.HTTPMethod, "path", ev.Path, "err", err)
+	case keyseal.EUNAVAILABLE:
+		rt.log.WarnContext(ctx, "store unavailable", "method", ev.HTTPMethod, "path", ev.Path, "err", err)
 	}
 	e, _ := errors.AsType[*keyseal.Error](err)
 	if headers == nil {
@@ -60,6 +69,9 @@ func (rt *Router) errorResponse(ctx context.Context, ev events.APIGatewayProxyRe
 	}
 	if code == keyseal.EINSUFFICIENT && e != nil {
 		headers["WWW-Authenticate"] = challenge(e)
+	}
+	if code == keyseal.EUNAVAILABLE {
+		headers["Retry-After"] = retryAfterSeconds
 	}
 	if style == StyleAgent {
 		return Response{Status: status, Headers: headers, Body: map[string]any{"error": map[string]string{"type": code, "message": msg}}}

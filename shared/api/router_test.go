@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -61,6 +63,8 @@ func testRouter() *api.Router {
 		{Method: http.MethodPost, Path: "/admin/weak", Handler: func(context.Context, *api.Request) (api.Response, error) {
 			return api.Response{}, keyseal.Errorf(keyseal.EINSUFFICIENT, "sign in again").With(auth.ExtraACRValues, "mfa phr").With(auth.ExtraMaxAge, int64(300))
 		}},
+		{Method: http.MethodGet, Path: "/admin/store-down", Handler: storeDown},
+		{Method: http.MethodGet, Path: "/agent/v1/store-down", Handler: storeDown},
 		{Method: http.MethodGet, Path: "/admin/unseal-failed", Handler: func(context.Context, *api.Request) (api.Response, error) {
 			return api.Response{}, keyseal.Errorf(keyseal.EUNSEALFAILED, "still failing").With("reason", "access_denied")
 		}},
@@ -191,5 +195,28 @@ func TestRouterRefusesInvalidUTF8Query(t *testing.T) {
 		if resp.StatusCode != 400 || body["error"] != keyseal.EINVALID {
 			t.Fatalf("%v: %d %s; want 400 invalid_request", ev.QueryStringParameters, resp.StatusCode, resp.Body)
 		}
+	}
+}
+
+// storeDown fails the way a throttled store does, seen through the adapter.
+func storeDown(context.Context, *api.Request) (api.Response, error) {
+	return api.Response{}, fmt.Errorf("dynamostore: get tenant: %w", keyseal.Unavailable(errors.New("ThrottlingException: secret-ish detail")))
+}
+
+// TestRouterStoreUnavailable: store unavailability is a retryable 503
+// with Retry-After in both shapes, never a 500, and the cause stays out of
+// the body.
+func TestRouterStoreUnavailable(t *testing.T) {
+	status, body, headers := call(t, testRouter(), "GET", "/admin/store-down", "")
+	if status != 503 || body["error"] != keyseal.EUNAVAILABLE || headers["Retry-After"] == "" {
+		t.Fatalf("admin: got %d %v %v, want 503 %s with Retry-After", status, body, headers, keyseal.EUNAVAILABLE)
+	}
+	status, body, headers = call(t, testRouter(), "GET", "/agent/v1/store-down", "")
+	inner, _ := body["error"].(map[string]any)
+	if status != 503 || inner["type"] != keyseal.EUNAVAILABLE || headers["Retry-After"] == "" {
+		t.Fatalf("agent: got %d %v %v, want 503 %s with Retry-After", status, body, headers, keyseal.EUNAVAILABLE)
+	}
+	if strings.Contains(fmt.Sprint(body), "secret-ish") {
+		t.Fatalf("the cause leaked into the body: %v", body)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -125,47 +127,74 @@ func testTenant() *keyseal.Tenant {
 	return &keyseal.Tenant{ID: "acme", Status: keyseal.StatusActive, ActiveVersion: 1, CreatedAt: fixedTime, UpdatedAt: fixedTime, Revision: 3}
 }
 
-// storeTenantRow puts the tenant row into the fake so reads after a failed
-// condition find it.
-func storeTenantRow(t *testing.T, f *fakeAPI) {
+// What the tenant row holds when UpdateTenant reads it back (storeRow puts
+// it into the fake so reads after a failed condition find it).
+const (
+	rowMissing = iota
+	rowOther   // revision 4 by another writer
+	rowOurs    // the update's own row: the fake commits it, then answers
+	rowOld     // still revision 3: the write did not land
+)
+
+func storeRow(t *testing.T, f *fakeAPI, which int) {
 	t.Helper()
-	row, err := encodeTenant(testTenant(), 4)
+	tn, rev := testTenant(), int64(4)
+	switch which {
+	case rowMissing, rowOurs:
+		return
+	case rowOther:
+		tn.UpdatedAt = tn.UpdatedAt.Add(time.Second)
+	case rowOld:
+		rev = 3
+	}
+	row, err := encodeTenant(tn, rev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.put(row)
 }
 
+// errLost is what the SDK returns when every attempt lost its answer.
+var errLost = &smithyhttp.RequestSendError{Err: syscall.ECONNRESET}
+
 // UpdateTenant's transaction is [tenant row, audit head, audit entry].
 func TestUpdateTenantCancellationMapping(t *testing.T) {
 	validation := cancelled("ValidationError", reasonNone, reasonNone)
 	tests := []struct {
 		name      string
-		rowExists bool
+		row       int
 		first     error // answer to the first call; later calls succeed
 		wantCode  string
 		wantCalls int
 		wantErr   error // for infrastructure errors: what must stay reachable
 	}{
-		{"tenant condition, row exists", true, cancelled(reasonCondition, reasonNone, reasonNone), keyseal.ECONFLICT, 1, nil},
-		{"tenant condition, row missing", false, cancelled(reasonCondition, reasonNone, reasonNone), keyseal.ENOTFOUND, 1, nil},
-		{"tenant and head conditions", true, cancelled(reasonCondition, reasonCondition, reasonNone), keyseal.ECONFLICT, 1, nil},
-		{"head condition only", true, cancelled(reasonNone, reasonCondition, reasonNone), "", 2, nil},
-		{"entry condition only", true, cancelled(reasonNone, reasonNone, reasonCondition), "", 2, nil},
-		{"transaction conflict", true, cancelled(reasonConflict, reasonNone, reasonNone), "", 2, nil},
-		{"throttled", true, cancelled(reasonNone, reasonThrottling, reasonNone), "", 2, nil},
-		{"validation error", true, validation, keyseal.EINTERNAL, 1, validation},
-		{"reasons missing", true, cancelled(), keyseal.EINTERNAL, 1, nil},
-		{"network error", true, errNetwork, keyseal.EINTERNAL, 1, errNetwork},
+		{"tenant condition, row exists", rowOther, cancelled(reasonCondition, reasonNone, reasonNone), keyseal.ECONFLICT, 1, nil},
+		{"tenant condition, row missing", rowMissing, cancelled(reasonCondition, reasonNone, reasonNone), keyseal.ENOTFOUND, 1, nil},
+		{"tenant and head conditions", rowOther, cancelled(reasonCondition, reasonCondition, reasonNone), keyseal.ECONFLICT, 1, nil},
+		{"head condition only", rowOther, cancelled(reasonNone, reasonCondition, reasonNone), "", 2, nil},
+		{"entry condition only", rowOther, cancelled(reasonNone, reasonNone, reasonCondition), "", 2, nil},
+		{"transaction conflict", rowOther, cancelled(reasonConflict, reasonNone, reasonNone), "", 2, nil},
+		{"throttled", rowOther, cancelled(reasonNone, reasonThrottling, reasonNone), "", 2, nil},
+		{"validation error", rowOther, validation, keyseal.EINTERNAL, 1, validation},
+		{"reasons missing", rowOther, cancelled(), keyseal.EINTERNAL, 1, nil},
+		{"network error", rowOther, errNetwork, keyseal.EINTERNAL, 1, errNetwork},
+		// A lost answer is an unknown outcome: the row read back decides.
+		{"answer lost, write landed", rowOurs, errLost, "", 1, nil},
+		{"answer lost, write did not land", rowOld, errLost, keyseal.EUNAVAILABLE, 1, errLost},
+		{"answer lost, another writer won", rowOther, errLost, keyseal.EUNAVAILABLE, 1, errLost},
+		// The SDK's own retry of a committed write fails its condition on
+		// the revision it wrote itself.
+		{"retry finds its own revision", rowOurs, cancelled(reasonCondition, reasonCondition, reasonCondition), "", 1, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake()
-			if tc.rowExists {
-				storeTenantRow(t, f)
-			}
-			f.transact = func(n int, _ *dynamodb.TransactWriteItemsInput) error {
+			storeRow(t, f, tc.row)
+			f.transact = func(n int, in *dynamodb.TransactWriteItemsInput) error {
 				if n == 0 {
+					if tc.row == rowOurs {
+						f.put(in.TransactItems[0].Put.Item)
+					}
 					return tc.first
 				}
 				return nil

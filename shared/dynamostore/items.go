@@ -408,7 +408,10 @@ type stepUpItem struct {
 	TenantID  string `dynamodbav:"tenant_id"`
 	ExpiresAt string `dynamodbav:"expires_at"`
 	Used      bool   `dynamodbav:"used"`
-	TTL       int64  `dynamodbav:"ttl"`
+	// UseID is the random id of the UseStepUp call that spent the token,
+	// so that call's own retry can recognise its win.
+	UseID string `dynamodbav:"use_id,omitempty"`
+	TTL   int64  `dynamodbav:"ttl"`
 }
 
 func encodeStepUp(tok keyseal.StepUpToken) (map[string]types.AttributeValue, error) {

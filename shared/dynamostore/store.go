@@ -80,7 +80,7 @@ func WithAnchor(a *audit.Anchor) Option { return func(s *Store) { s.anchor = a }
 // New returns a store on table, which must exist with the schema of the
 // package documentation (CreateTable makes one).
 func New(client API, table string, opts ...Option) *Store {
-	s := &Store{api: client, table: table, backoff: jitteredBackoff}
+	s := &Store{api: classified{client}, table: table, backoff: jitteredBackoff}
 	for _, o := range opts {
 		o(s)
 	}
@@ -164,6 +164,9 @@ func (s *Store) transact(ctx context.Context, op, tenantID string, writes []writ
 			return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: %w", op, err)
 		}
 		if attempt >= maxChainAttempts {
+			if throttled(err) {
+				return keyseal.AuditEntry{}, keyseal.Unavailable(fmt.Errorf("dynamostore: %s: throttled %d times: %w", op, attempt, err))
+			}
 			return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: audit chain of tenant %s still contended after %d attempts: %w", op, tenantID, attempt, err)
 		}
 		if err := sleep(ctx, s.backoff(attempt)); err != nil {
@@ -202,6 +205,21 @@ func classify(ctx context.Context, writes []write, err error) (retry bool, _ err
 		}
 	}
 	return retry, err
+}
+
+// throttled reports whether a cancelled transaction names throttling as a
+// reason: the store, not contention, stopped it.
+func throttled(err error) bool {
+	tce, ok := errors.AsType[*types.TransactionCanceledException](err)
+	if !ok {
+		return false
+	}
+	for _, r := range tce.CancellationReasons {
+		if c := aws.ToString(r.Code); c == reasonThrottling || c == reasonProvisioned {
+			return true
+		}
+	}
+	return false
 }
 
 // chainWrites returns the head and entry writes that append e after prev:

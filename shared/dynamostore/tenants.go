@@ -2,8 +2,11 @@ package dynamostore
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -82,6 +85,11 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 	if err != nil {
 		return fmt.Errorf("dynamostore: update tenant: %w", err)
 	}
+	// A random id of this write, stored on the row: after a lost answer it
+	// tells this write from another writer's of the same revision, even
+	// one with identical content.
+	writeID := rand.Text()
+	row[attrWriteID] = str(writeID)
 	writes := []write{{
 		item: types.TransactWriteItem{Put: &types.Put{
 			TableName:                 &s.table,
@@ -99,6 +107,10 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 				return fmt.Errorf("read after failed condition: %w", err)
 			case cur == nil:
 				return keyseal.Errorf(keyseal.ENOTFOUND, "tenant %s has no KMS configuration", t.ID)
+			case isOurWrite(cur, t.Revision+1, writeID):
+				// An earlier attempt of this very write committed and its
+				// answer was lost; the retry found its own revision.
+				return errCommitted
 			default:
 				return keyseal.Errorf(keyseal.ECONFLICT, "tenant %s changed concurrently (expected revision %d)", t.ID, t.Revision)
 			}
@@ -114,11 +126,70 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 		return fmt.Errorf("dynamostore: update tenant: %w", err)
 	}
 	writes = append(writes, ow...)
-	if _, err := s.transact(ctx, "update tenant", t.ID, writes, c.Audit); err != nil {
+	_, err = s.transact(ctx, "update tenant", t.ID, writes, c.Audit)
+	if unknownOutcome(err) && s.committed(ctx, t, writeID) {
+		err = nil
+	}
+	if err != nil && !errors.Is(err, errCommitted) {
 		return err
 	}
 	t.Revision++
 	return nil
+}
+
+// errCommitted tells UpdateTenant that a failed condition was its own
+// earlier attempt, committed.
+var errCommitted = errors.New("committed by an earlier attempt")
+
+// attrWriteID holds the random id of the write that left the row as it is.
+const attrWriteID = "write_id"
+
+// committed settles an unknown outcome (every attempt lost its answer, or
+// timed out): a strongly consistent read of the row says whether the write
+// landed. The decision is made here, in the adapter, because only the
+// adapter can tell an unknown outcome (a lost answer) from a refusal (a
+// cancelled transaction), and the row, its revision and the audit entry
+// were one transaction: the row being ours proves all of it committed. The
+// read runs even when ctx has ended, with its own short deadline: the
+// caller's deadline is often what cut the answer.
+func (s *Store) committed(ctx context.Context, t *keyseal.Tenant, writeID string) bool {
+	cur, err := s.settle(ctx, tenantPK(t.ID), skConfig)
+	return err == nil && cur != nil && isOurWrite(cur, t.Revision+1, writeID)
+}
+
+// reconcileTimeout bounds the reads that settle an unknown outcome.
+const reconcileTimeout = 5 * time.Second
+
+// settle reads an item to settle an unknown outcome. The store that lost
+// the answer is likely still faulty, so the read is retried (with backoff)
+// until it gets an answer or reconcileTimeout passes: an outcome left
+// unknown is a 503 and, for a transition, an event this process cannot
+// publish.
+func (s *Store) settle(ctx context.Context, pk, sk string) (map[string]types.AttributeValue, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconcileTimeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		cur, err := s.get(ctx, pk, sk)
+		if err == nil || keyseal.ErrorCode(err) != keyseal.EUNAVAILABLE {
+			return cur, err
+		}
+		if serr := sleep(ctx, min(25*time.Millisecond<<min(attempt, 5), 500*time.Millisecond)); serr != nil {
+			return nil, err
+		}
+	}
+}
+
+// isOurWrite reports whether the stored row is the one written with
+// writeID at revision. A later write replaces the id, so a row that moved
+// on since is not recognised: the caller then reports the unknown outcome
+// (EUNAVAILABLE) rather than guess.
+func isOurWrite(cur map[string]types.AttributeValue, revision int64, writeID string) bool {
+	id, ok := cur[attrWriteID].(*types.AttributeValueMemberS)
+	if !ok || id.Value != writeID {
+		return false
+	}
+	got, err := decodeTenant(cur)
+	return err == nil && got.Revision == revision
 }
 
 // versionWrites returns the Puts of TMK versions, each conditional

@@ -20,15 +20,19 @@ const (
 	EINTERNAL       = "internal"
 	ESEALED         = "tenant_sealed"
 	EKMSUNAVAILABLE = "kms_unavailable"
-	ESTEPUP         = "step_up_required"
-	EINSUFFICIENT   = "insufficient_user_authentication"
-	ENOTSEALED      = "not_sealed"
-	EUNSEALFAILED   = "unseal_failed"
-	EREVOKED        = "tenant_revoked"
-	EKEYARN         = "invalid_key_arn"
-	ECMKACCESS      = "cannot_access_cmk"
-	EKEYEXISTS      = "byok_key_exists"
-	ETENANT         = "tenant_not_found"
+	// EUNAVAILABLE: the store is throttling, failing or not answering. It is
+	// retryable (503 with Retry-After), never an internal error: the request
+	// was fine and nothing keyseal decided was wrong.
+	EUNAVAILABLE  = "store_unavailable"
+	ESTEPUP       = "step_up_required"
+	EINSUFFICIENT = "insufficient_user_authentication"
+	ENOTSEALED    = "not_sealed"
+	EUNSEALFAILED = "unseal_failed"
+	EREVOKED      = "tenant_revoked"
+	EKEYARN       = "invalid_key_arn"
+	ECMKACCESS    = "cannot_access_cmk"
+	EKEYEXISTS    = "byok_key_exists"
+	ETENANT       = "tenant_not_found"
 	// EPROVIDER: the provider is one keyseal knows but this deployment has
 	// not configured (gcp-kms on a server built with AWS KMS only, say).
 	EPROVIDER = "provider_not_configured"
@@ -36,14 +40,30 @@ const (
 
 // Error is the application error: a code from the table above, a message safe
 // to show to clients, and optional extra fields for the admin error body
-// (for example "reason" on unseal_failed).
+// (for example "reason" on unseal_failed). Cause, when set, is the failure
+// behind it, for logs and errors.As; clients never see it.
 type Error struct {
 	Code    string
 	Message string
 	Extra   map[string]any
+	Cause   error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("keyseal %s: %s", e.Code, e.Message) }
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("keyseal %s: %s: %v", e.Code, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("keyseal %s: %s", e.Code, e.Message)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Unavailable wraps a store failure that a retry may cure (throttling, a
+// 5xx, a timeout, a lost connection) as EUNAVAILABLE.
+func Unavailable(cause error) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: "the data store is temporarily unavailable; retry shortly", Cause: cause}
+}
 
 // Errorf builds an *Error with a formatted client-safe message.
 func Errorf(code, format string, args ...any) *Error {

@@ -3,8 +3,11 @@ package tenantkms_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/tenantkms"
@@ -174,5 +177,167 @@ func TestTransitionEventSurvivesLostAnswer(t *testing.T) {
 	}
 	if s, u := e.events.count(keyseal.EventSealed), e.events.count(keyseal.EventUnsealed); s != 1 || u != 1 {
 		t.Fatalf("events sealed %d unsealed %d, want 1 and 1", s, u)
+	}
+}
+
+// uniqueDenial fails every call terminally with an error that names its
+// own request, as AWS KMS does (the request id differs per call), so two
+// sealers never record the same last_verify_error.
+type uniqueDenial struct {
+	keyseal.KMS
+	calls atomic.Int64
+	off   atomic.Bool // passes every call through while set
+}
+
+func (u *uniqueDenial) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) (keyseal.Wrapped, error) {
+	if u.off.Load() {
+		return u.KMS.Wrap(ctx, key, plaintext, ec)
+	}
+	return keyseal.Wrapped{}, &keyseal.KMSError{Terminal: true, Reason: keyseal.ReasonAccessDenied, Code: "AccessDeniedException",
+		Err: fmt.Errorf("not authorized (request id %d)", u.calls.Add(1))}
+}
+
+// racingStore lets a second sealer win the revision race against the
+// first UpdateTenant it sees once armed: it runs race to completion, then
+// lets the first write go on, to fail its condition.
+type racingStore struct {
+	keyseal.Store
+	armed atomic.Bool
+	race  func()
+}
+
+func (r *racingStore) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.Change) error {
+	if r.armed.CompareAndSwap(true, false) {
+		r.race()
+	}
+	return r.Store.UpdateTenant(ctx, t, c)
+}
+
+// TestSealRaceLoserPublishesNothing: a sealer that loses the revision race
+// re-reads the sealed row and refreshes last_verify_error; that is not a
+// transition, so exactly one tenant.kms.sealed event and one seal entry
+// exist (before the fix the loser published a second event).
+func TestSealRaceLoserPublishesNothing(t *testing.T) {
+	var racing *racingStore
+	var denial *uniqueDenial
+	e := newEnvWith(t, func(s keyseal.Store) keyseal.Store { racing = &racingStore{Store: s}; return racing }, nil)
+	e.byokTenant(t, "acme")
+	ctx := context.Background()
+	denial = &uniqueDenial{KMS: keyseal.Providers{keyseal.ProviderLocal: e.kms}}
+	svc := tenantkms.New(racing, denial, tenantkms.Options{CacheTTL: cacheTTL, KMSTimeout: time.Second, Now: e.clock.Now})
+	racing.race = func() {
+		if out, err := svc.Check(ctx, "acme"); err != nil || out != tenantkms.OutcomeSealed {
+			t.Errorf("racing check: %v %v", out, err)
+		}
+	}
+	racing.armed.Store(true)
+	if out, err := svc.Check(ctx, "acme"); err != nil || out != tenantkms.OutcomeSealed {
+		t.Fatalf("check: %v %v", out, err)
+	}
+	if n := e.events.count(keyseal.EventSealed); n != 1 {
+		t.Fatalf("%d sealed events for one seal, want 1", n)
+	}
+	if n := len(e.auditActions(t, "acme", keyseal.ActionSeal)); n != 1 {
+		t.Fatalf("%d seal entries, want 1", n)
+	}
+}
+
+// TestConcurrentSealersPublishOnce: 20 checks race one seal, each with its
+// own KMS error; one event, one entry.
+func TestConcurrentSealersPublishOnce(t *testing.T) {
+	var denial *uniqueDenial
+	e := newEnvWith(t, nil, func(k keyseal.KMS) keyseal.KMS { denial = &uniqueDenial{KMS: k}; denial.off.Store(true); return denial })
+	e.byokTenant(t, "acme")
+	denial.off.Store(false)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if out, err := e.svc.Check(context.Background(), "acme"); err != nil || out != tenantkms.OutcomeSealed {
+				t.Errorf("check: %v %v", out, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.events.count(keyseal.EventSealed); n != 1 {
+		t.Fatalf("%d sealed events for one seal by 20 racing checks, want 1", n)
+	}
+	if n := len(e.auditActions(t, "acme", keyseal.ActionSeal)); n != 1 {
+		t.Fatalf("%d seal entries, want 1", n)
+	}
+}
+
+// listingStore fails or hangs the listing of one shard.
+type listingStore struct {
+	keyseal.Store
+	shard   int
+	failing atomic.Int64 // how many more listings of shard fail
+	hang    bool         // listings of shard wait for their deadline
+}
+
+func (l *listingStore) ListTenants(ctx context.Context, shard int, cursor string, limit int) ([]string, string, error) {
+	if shard == l.shard {
+		if l.hang {
+			<-ctx.Done()
+			return nil, "", keyseal.Unavailable(ctx.Err())
+		}
+		if l.failing.Add(-1) >= 0 {
+			return nil, "", keyseal.Unavailable(errors.New("ProvisionedThroughputExceededException (injected)"))
+		}
+	}
+	return l.Store.ListTenants(ctx, shard, cursor, limit)
+}
+
+func (e *env) sweeper(store keyseal.Store) *tenantkms.Service {
+	return tenantkms.New(store, keyseal.Providers{keyseal.ProviderLocal: e.kms},
+		tenantkms.Options{CacheTTL: cacheTTL, KMSTimeout: time.Second, ListBudget: 500 * time.Millisecond, Now: e.clock.Now})
+}
+
+// TestSweepRetriesAFailedShard: a shard whose listing fails twice is
+// listed again within the same sweep, so its tenant seals this sweep, not
+// one poll interval later (before: the shard was skipped).
+func TestSweepRetriesAFailedShard(t *testing.T) {
+	e := newEnv(t)
+	e.byokTenant(t, "acme")
+	e.setState(t, "disabled")
+	ls := &listingStore{Store: e.store, shard: keyseal.ShardOf("acme")}
+	ls.failing.Store(2)
+	stats, err := e.sweeper(ls).Sweep(context.Background(), tenantkms.AllShards())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.ListErrors != 0 || stats.Outcomes[tenantkms.OutcomeSealed] != 1 {
+		t.Fatalf("sweep stats = %+v, want the tenant of the flaky shard sealed and no list error", stats)
+	}
+}
+
+// TestSweepHangingShardDoesNotHoldTheSweep: a shard the store never lists
+// costs the sweep its listing budget, not the sweep: every other shard's
+// tenants are checked and the sweep ends by itself (before: the listing
+// was sequential and unbounded, and the sweep ran into its caller's
+// deadline).
+func TestSweepHangingShardDoesNotHoldTheSweep(t *testing.T) {
+	e := newEnv(t)
+	e.byokTenant(t, "acme")
+	other := ""
+	for i := 0; other == ""; i++ {
+		if id := fmt.Sprintf("b%d", i); keyseal.ShardOf(id) != keyseal.ShardOf("acme") {
+			other = id
+		}
+	}
+	e.byokTenant(t, other)
+	e.setState(t, "disabled")
+	ls := &listingStore{Store: e.store, shard: keyseal.ShardOf("acme"), hang: true}
+	// The safety net only: the sweep must end long before it.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stats, err := e.sweeper(ls).Sweep(ctx, tenantkms.AllShards())
+	if err != nil {
+		t.Fatalf("sweep: %v (stats %+v), want it to end within its own budget", err, stats)
+	}
+	if stats.ListErrors != 1 || stats.Outcomes[tenantkms.OutcomeSealed] != 1 {
+		t.Fatalf("sweep stats = %+v, want the other shard's tenant sealed and one list error", stats)
+	}
+	if tn := e.tenant(t, other); tn.Status != keyseal.StatusSealed {
+		t.Fatalf("tenant %s = %s, want sealed", other, tn.Status)
 	}
 }

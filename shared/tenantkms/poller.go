@@ -3,6 +3,7 @@ package tenantkms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -155,9 +156,7 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 		go func() {
 			defer wg.Done()
 			for id := range ids {
-				cctx, cancel := context.WithTimeout(ctx, 3*s.opt.KMSTimeout)
-				r := s.check(cctx, id)
-				cancel()
+				r := s.checkWithin(ctx, id)
 				if r.err != nil {
 					s.opt.Log.Error("poll tenant", "tenant_id", id, "err", r.err)
 				}
@@ -186,12 +185,23 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 			}
 		}()
 	}
+	// Every shard is listed at once: a slow or failing listing of one shard
+	// delays none of the others, and the sweep's listing as a whole takes
+	// at most ListBudget, however the store behaves.
+	listCtx, cancelList := context.WithTimeout(ctx, s.opt.ListBudget)
+	var lists sync.WaitGroup
 	for _, shard := range shards {
-		if err := s.listShard(ctx, shard, ids); err != nil {
-			s.opt.Log.Error("list poll shard", "shard", shard, "err", err)
-			stats.ListErrors++
-		}
+		lists.Go(func() {
+			if err := s.listShard(listCtx, shard, ids); err != nil {
+				s.opt.Log.Error("list poll shard", "shard", shard, "err", err)
+				mu.Lock()
+				stats.ListErrors++
+				mu.Unlock()
+			}
+		})
 	}
+	lists.Wait()
+	cancelList()
 	close(ids)
 	wg.Wait()
 	stats.Duration = time.Since(start)
@@ -227,13 +237,47 @@ func (s *Service) ageDays(created time.Time) float64 {
 	return max(0, s.now().Sub(created).Hours()/24)
 }
 
+// checkWithin checks one tenant within one check deadline (three KMS
+// timeouts: wrap, unwrap and the store writes). A check the store failed
+// (throttled, 5xx, lost answers after the SDK's own retries) is tried
+// again inside the same deadline: every write is conditional and a lost
+// answer is settled by the store, so a second try never doubles a seal,
+// and it is what keeps a 30% fault rate from skipping a tenant's seal for
+// a whole poll interval.
+func (s *Service) checkWithin(ctx context.Context, id string) checked {
+	cctx, cancel := context.WithTimeout(ctx, 3*s.opt.KMSTimeout)
+	defer cancel()
+	r := s.check(cctx, id)
+	for attempt := 1; attempt < checkAttempts && keyseal.ErrorCode(r.err) == keyseal.EUNAVAILABLE && cctx.Err() == nil; attempt++ {
+		r = s.check(cctx, id)
+	}
+	return r
+}
+
+// checkAttempts bounds the tries of one tenant's check in one sweep.
+const checkAttempts = 3
+
+// listShard sends the ids of one shard to ids. A failed page is retried
+// from its cursor (pages already sent are not sent again) until ctx, the
+// sweep's listing budget, ends; each attempt has its own deadline, so one
+// request the store never answers costs one attempt, not the budget.
 func (s *Service) listShard(ctx context.Context, shard int, ids chan<- string) error {
 	cursor := ""
-	for {
-		page, next, err := s.store.ListTenants(ctx, shard, cursor, 500)
+	for attempt := 0; ; {
+		actx, cancel := context.WithTimeout(ctx, s.opt.ListAttemptTimeout)
+		page, next, err := s.store.ListTenants(actx, shard, cursor, 500)
+		cancel()
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return fmt.Errorf("listing budget spent: %w", err)
+			}
+			attempt++
+			if werr := sleepCtx(ctx, min(listBackoff<<min(attempt, 5), time.Second)); werr != nil {
+				return fmt.Errorf("listing budget spent: %w", err)
+			}
+			continue
 		}
+		attempt = 0
 		for _, id := range page {
 			select {
 			case ids <- id:
@@ -245,5 +289,19 @@ func (s *Service) listShard(ctx context.Context, shard int, ids chan<- string) e
 			return nil
 		}
 		cursor = next
+	}
+}
+
+// listBackoff is the first pause before a failed shard page is retried.
+const listBackoff = 25 * time.Millisecond
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

@@ -36,6 +36,15 @@ type Options struct {
 	PlatformKey keyseal.KeyRef
 	// Concurrency bounds the tenants a sweep checks at once (default 64).
 	Concurrency int
+	// ListBudget bounds the time a sweep spends listing its shards, all at
+	// once, retrying failed pages (default one KMS timeout). A shard not
+	// listed by then is skipped for this sweep and logged; the next sweep
+	// lists it again.
+	ListBudget time.Duration
+	// ListAttemptTimeout bounds one page request of a shard listing
+	// (default ListBudget / 4), so a request the store never answers costs
+	// one attempt.
+	ListAttemptTimeout time.Duration
 	// Metrics receives the CloudWatch metrics of sweeps and of failed
 	// session unwraps; nil emits none.
 	Metrics Metrics
@@ -74,6 +83,12 @@ func New(store keyseal.TenantStore, kms keyseal.KMS, opt Options) *Service {
 	}
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 64
+	}
+	if opt.ListBudget <= 0 {
+		opt.ListBudget = opt.KMSTimeout
+	}
+	if opt.ListAttemptTimeout <= 0 {
+		opt.ListAttemptTimeout = opt.ListBudget / 4
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -379,17 +394,22 @@ func (s *Service) mutate(ctx context.Context, tenantID string, fn func(t *keysea
 func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSError) (*keyseal.Tenant, error) {
 	s.cache.drop(tenantID)
 	now := s.now()
+	// transitioned describes the attempt that committed, not any attempt:
+	// mutate calls fn again on the fresh row after losing a revision race,
+	// and a loser that finds the row sealed only refreshes
+	// last_verify_error. Deciding it anew each attempt is what makes one
+	// event (and one seal entry) per transition.
 	transitioned := false
 	t, err := s.mutate(ctx, tenantID, func(t *keyseal.Tenant) (keyseal.Change, error) {
+		transitioned = t.Status == keyseal.StatusActive
 		msg := verifyError(kerr)
-		if t.Status != keyseal.StatusActive {
+		if !transitioned {
 			if t.LastVerifyError == msg {
 				return keyseal.Change{}, errNoChange
 			}
 			t.LastVerifyError = msg
 			return keyseal.Change{}, nil
 		}
-		transitioned = true
 		t.Status = keyseal.StatusSealed
 		if kerr.Reason == keyseal.ReasonRevoked {
 			t.Status = keyseal.StatusRevoked
@@ -407,6 +427,14 @@ func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSEr
 	})
 	if errors.Is(err, errNoChange) {
 		return t, nil
+	}
+	if keyseal.ErrorCode(err) == keyseal.ECONFLICT {
+		// Out of attempts against other sealers refreshing
+		// last_verify_error: the tenant is sealed, which is what the caller
+		// needs; the error another sealer recorded is as current as ours.
+		if cur, gerr := s.getTenant(ctx, tenantID); gerr == nil && cur.Status != keyseal.StatusActive {
+			return cur, nil
+		}
 	}
 	if err != nil {
 		return nil, err
