@@ -182,21 +182,27 @@ func (e *env) awaitEvent(typ, tenantID string) busEvent {
 		if time.Now().After(deadline) {
 			e.tb.Fatalf("no %s event for tenant %s arrived on the SQS target", typ, tenantID)
 		}
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL),
-			MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
-		if err != nil {
-			e.tb.Fatal(err)
+		e.receive()
+	}
+}
+
+// receive takes what the SQS target holds (waiting up to 1 s) into
+// e.received.
+func (e *env) receive() {
+	e.tb.Helper()
+	out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL),
+		MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, m := range out.Messages {
+		var ev busEvent
+		if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
+			e.tb.Fatalf("event body %q: %v", aws.ToString(m.Body), err)
 		}
-		e.mu.Lock()
-		for _, m := range out.Messages {
-			var ev busEvent
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
-				e.mu.Unlock()
-				e.tb.Fatalf("event body %q: %v", aws.ToString(m.Body), err)
-			}
-			e.received = append(e.received, ev)
-		}
-		e.mu.Unlock()
+		e.received = append(e.received, ev)
 	}
 }
 

@@ -4,7 +4,6 @@ package suite
 
 import (
 	"context"
-	"encoding/json"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/keyseal/keyseal/localstack/faultproxy"
 	"github.com/keyseal/keyseal/localstack/standin"
@@ -86,21 +84,7 @@ func (e *env) countEvents(typ, tenantID string) int {
 	e.tb.Helper()
 	e.awaitEvent(typ, tenantID)
 	for range 3 {
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL),
-			MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
-		if err != nil {
-			e.tb.Fatal(err)
-		}
-		e.mu.Lock()
-		for _, m := range out.Messages {
-			var ev busEvent
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
-				e.mu.Unlock()
-				e.tb.Fatalf("event body %q: %v", aws.ToString(m.Body), err)
-			}
-			e.received = append(e.received, ev)
-		}
-		e.mu.Unlock()
+		e.receive()
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

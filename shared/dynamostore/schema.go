@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keyseal/keyseal/shared/internal/wait"
 )
 
 // tableWaitMax bounds how long CreateTable waits for the table and its
@@ -71,7 +73,7 @@ func waitActive(ctx context.Context, client *dynamodb.Client, table string) erro
 		if active(out.Table) {
 			return nil
 		}
-		if err := sleep(ctx, pause); err != nil {
+		if err := wait.Sleep(ctx, pause); err != nil {
 			return fmt.Errorf("waiting for ACTIVE: %w", err)
 		}
 		pause = min(2*pause, 2*time.Second)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keyseal/keyseal/shared/audit"
+	"github.com/keyseal/keyseal/shared/internal/wait"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -169,7 +170,7 @@ func (s *Store) transact(ctx context.Context, op, tenantID string, writes []writ
 			}
 			return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: audit chain of tenant %s still contended after %d attempts: %w", op, tenantID, attempt, err)
 		}
-		if err := sleep(ctx, s.backoff(attempt)); err != nil {
+		if err := wait.Sleep(ctx, s.backoff(attempt)); err != nil {
 			return keyseal.AuditEntry{}, fmt.Errorf("dynamostore: %s: %w", op, err)
 		}
 	}
@@ -308,21 +309,6 @@ func (s *Store) queryPrefix(ctx context.Context, pk, prefix string, fn func(map[
 func isConditionFailed(err error) bool {
 	_, ok := errors.AsType[*types.ConditionalCheckFailedException](err)
 	return ok
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keyseal/keyseal/shared/internal/storecheck"
+	"github.com/keyseal/keyseal/shared/internal/wait"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -173,7 +174,7 @@ func (s *Store) settle(ctx context.Context, pk, sk string) (map[string]types.Att
 		if err == nil || keyseal.ErrorCode(err) != keyseal.EUNAVAILABLE {
 			return cur, err
 		}
-		if serr := sleep(ctx, min(25*time.Millisecond<<min(attempt, 5), 500*time.Millisecond)); serr != nil {
+		if serr := wait.Sleep(ctx, min(25*time.Millisecond<<min(attempt, 5), 500*time.Millisecond)); serr != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyseal/keyseal/shared/internal/wait"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/metrics"
 )
@@ -272,7 +273,7 @@ func (s *Service) listShard(ctx context.Context, shard int, ids chan<- string) e
 				return fmt.Errorf("listing budget spent: %w", err)
 			}
 			attempt++
-			if werr := sleepCtx(ctx, min(listBackoff<<min(attempt, 5), time.Second)); werr != nil {
+			if werr := wait.Sleep(ctx, min(listBackoff<<min(attempt, 5), time.Second)); werr != nil {
 				return fmt.Errorf("listing budget spent: %w", err)
 			}
 			continue
@@ -294,14 +295,3 @@ func (s *Service) listShard(ctx context.Context, shard int, ids chan<- string) e
 
 // listBackoff is the first pause before a failed shard page is retried.
 const listBackoff = 25 * time.Millisecond
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
