@@ -27,6 +27,7 @@ var statusByCode = map[string]int{
 	keyseal.ENOTSEALED:      409,
 	keyseal.EKEYEXISTS:      409,
 	keyseal.EREVOKED:        409,
+	keyseal.EREVOKEDVERSION: 409,
 	keyseal.ECMKACCESS:      422,
 	keyseal.EPROVIDER:       422,
 	keyseal.EINTERNAL:       500,

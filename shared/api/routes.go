@@ -61,6 +61,9 @@ var Table = []RouteSpec{
 	{Method: http.MethodPut, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
 	{Method: http.MethodDelete, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
 	{Method: http.MethodPost, Path: "/admin/tenant-kms/unseal", Function: FnUnseal, Auth: AuthAdmin, StepUp: true},
+	{Method: http.MethodPost, Path: "/admin/tenant-kms/rotate", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodPost, Path: "/api/v1/byok/keys/rotate"}}},
+	{Method: http.MethodPost, Path: "/admin/tenant-kms/versions/{v}/revoke", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
 	{Method: http.MethodPost, Path: "/admin/auth/step-up", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodPost, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
@@ -127,6 +130,10 @@ func (d *Deps) AdminRoutes() []Route {
 		routeKey(http.MethodPost, "/admin/audit/verify"):        d.verifyCheckpoint,
 		routeKey(http.MethodGet, "/admin/audit/checkpoint"):     d.getCheckpoint,
 		routeKey(http.MethodGet, "/admin/audit/checkpoint-key"): d.getCheckpointKey,
+
+		// Rotation and crypto-erasure (docs/contract.md §6).
+		routeKey(http.MethodPost, "/admin/tenant-kms/rotate"):              d.rotate,
+		routeKey(http.MethodPost, "/admin/tenant-kms/versions/{v}/revoke"): d.revokeVersion,
 	})
 }
 

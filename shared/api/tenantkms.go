@@ -8,6 +8,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
 // rotationFlagAge is seed 004's threshold for flagging an old TMK version.
@@ -50,6 +51,12 @@ type TenantView struct {
 	Versions              []VersionView `json:"versions"`
 	CreatedAt             time.Time     `json:"created_at"`
 	UpdatedAt             time.Time     `json:"updated_at"`
+
+	// RotatedAt is the last tmk rotation (or the tenant's creation): the
+	// active version's created_at. Rotation age counts from it.
+	RotatedAt       time.Time `json:"rotated_at"`
+	RotationAgeDays int       `json:"rotation_age_days"`
+	RotationDue     bool      `json:"rotation_due"`
 }
 
 // UnsealResponse is the body of a successful POST /admin/tenant-kms/unseal.
@@ -76,6 +83,10 @@ func (d *Deps) tenantView(ctx context.Context, tenantID string) (TenantView, err
 		LastVerifiedAt: t.LastVerifiedAt, LastLatencyMS: t.LastLatencyMS, KMSReachable: reach.Reachable,
 		ServingFromCacheUntil: reach.ServingFromCacheUntil, ActiveVersion: t.ActiveVersion,
 		Versions: []VersionView{}, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	v.RotatedAt = tenantkms.RotatedAt(t, versions)
+	rotationAge := now.Sub(v.RotatedAt)
+	v.RotationAgeDays = int(max(0, rotationAge) / (24 * time.Hour))
+	v.RotationDue = rotationAge > tenantkms.RotationDueAge
 	for _, tv := range versions {
 		age := now.Sub(tv.CreatedAt)
 		v.Versions = append(v.Versions, VersionView{Version: tv.Version, Provider: tv.Key.Provider, KeyID: tv.Key.KeyID,

@@ -20,6 +20,8 @@ const (
 	ActionSeal            = "byok.kms.seal"
 	ActionUnseal          = "byok.kms.unseal"
 	ActionRevoke          = "byok.tmk.revoke"
+	ActionRotate          = "byok.tmk.rotate"
+	ActionRewrap          = "byok.tmk.rewrap"
 	ActionAgentCreate     = "agent.create"
 	ActionAgentRevoke     = "agent.revoke"
 	ActionStepUp          = "auth.step_up"

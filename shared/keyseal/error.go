@@ -33,6 +33,8 @@ const (
 	ECMKACCESS    = "cannot_access_cmk"
 	EKEYEXISTS    = "byok_key_exists"
 	ETENANT       = "tenant_not_found"
+	// EREVOKEDVERSION: the TMK version named was already revoked.
+	EREVOKEDVERSION = "already_revoked"
 	// EPROVIDER: the provider is one keyseal knows but this deployment has
 	// not configured (gcp-kms on a server built with AWS KMS only, say).
 	EPROVIDER = "provider_not_configured"
