@@ -145,7 +145,8 @@ func (s *Service) rotationFailed(ctx context.Context, t *keyseal.Tenant, err err
 		return err
 	}
 	if t.Status == keyseal.StatusActive {
-		sealed, ferr := s.fail(ctx, t, kerr, true)
+		// record=false: a transient failure leaves the row untouched.
+		sealed, ferr := s.fail(ctx, t, kerr, false)
 		if ferr != nil {
 			return ferr
 		}
