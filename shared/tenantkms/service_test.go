@@ -53,6 +53,17 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, nil, nil) }
 // given wrappers (fault injection); nil means unwrapped.
 func newEnvWith(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapKMS func(keyseal.KMS) keyseal.KMS) *env {
 	t.Helper()
+	return newEnvFull(t, wrapStore, wrapKMS, tenantkms.Options{})
+}
+
+// newEnvOpts builds an env with extra service options (the waiver gate).
+func newEnvOpts(t *testing.T, opt tenantkms.Options) *env {
+	t.Helper()
+	return newEnvFull(t, nil, nil, opt)
+}
+
+func newEnvFull(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapKMS func(keyseal.KMS) keyseal.KMS, opt tenantkms.Options) *env {
+	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "keyseal.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +91,9 @@ func newEnvWith(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapK
 	if wrapKMS != nil {
 		k = wrapKMS(k)
 	}
-	svc := tenantkms.New(st, k, tenantkms.Options{
-		CacheTTL: cacheTTL, KMSTimeout: time.Second, Now: c.Now,
-		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform},
-	})
+	opt.CacheTTL, opt.KMSTimeout, opt.Now = cacheTTL, time.Second, c.Now
+	opt.PlatformKey = keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform}
+	svc := tenantkms.New(st, k, opt)
 	return &env{svc: svc, store: store, kms: lk, clock: c, events: ev, cmk: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: cmk}}
 }
 
