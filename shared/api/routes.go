@@ -61,6 +61,15 @@ var Table = []RouteSpec{
 	{Method: http.MethodPut, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
 	{Method: http.MethodDelete, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
 	{Method: http.MethodPost, Path: "/admin/tenant-kms/unseal", Function: FnUnseal, Auth: AuthAdmin, StepUp: true},
+	// Migration, the key policy and the legal waiver (docs/contract.md §6).
+	{Method: http.MethodPost, Path: "/admin/tenant-kms/migrate", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
+	{Method: http.MethodGet, Path: "/admin/tenant-kms/key-policy", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/tenant-kms/legal-waiver", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/legal-waiver"}}},
+	{Method: http.MethodPost, Path: "/admin/tenant-kms/legal-waiver", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodPost, Path: "/api/v1/byok/legal-waiver"}}},
+	{Method: http.MethodGet, Path: "/admin/tenant-kms/legal-waiver/status", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/legal-waiver/status"}}},
 	{Method: http.MethodPost, Path: "/admin/auth/step-up", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodPost, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
@@ -127,6 +136,12 @@ func (d *Deps) AdminRoutes() []Route {
 		routeKey(http.MethodPost, "/admin/audit/verify"):        d.verifyCheckpoint,
 		routeKey(http.MethodGet, "/admin/audit/checkpoint"):     d.getCheckpoint,
 		routeKey(http.MethodGet, "/admin/audit/checkpoint-key"): d.getCheckpointKey,
+		// Migration, the key policy and the legal waiver.
+		routeKey(http.MethodPost, "/admin/tenant-kms/migrate"):            d.migrateKey,
+		routeKey(http.MethodGet, "/admin/tenant-kms/key-policy"):          d.keyPolicy,
+		routeKey(http.MethodGet, "/admin/tenant-kms/legal-waiver"):        d.getWaiver,
+		routeKey(http.MethodPost, "/admin/tenant-kms/legal-waiver"):       d.ackWaiver,
+		routeKey(http.MethodGet, "/admin/tenant-kms/legal-waiver/status"): d.waiverStatus,
 	})
 }
 

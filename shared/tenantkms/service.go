@@ -51,7 +51,7 @@ type Options struct {
 	// Waiver gates register and migrate on the legal waiver; nil: no gate.
 	Waiver WaiverGate
 	Now    func() time.Time
-	Log     *slog.Logger
+	Log    *slog.Logger
 }
 
 // Metrics is where the service reports the metrics the alarms watch

@@ -66,7 +66,7 @@ func Parse(data []byte) (Waiver, error) {
 // New builds a waiver from a version and its text, checking both.
 func New(version, text string) (Waiver, error) {
 	if !versionPattern.MatchString(version) {
-		return Waiver{}, fmt.Errorf("version %q: want 1-64 letters, digits, '.', '_' or '-'", version)
+		return Waiver{}, errors.New("version: want 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	if strings.TrimSpace(text) == "" || len(text) > MaxSize {
 		return Waiver{}, fmt.Errorf("text must be non-empty and at most %d bytes", MaxSize)
