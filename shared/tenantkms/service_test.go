@@ -43,6 +43,8 @@ type env struct {
 	clock  *testclock.Clock
 	events *recorder
 	cmk    keyseal.KeyRef
+	// platform is the platform key's id.
+	platform string
 }
 
 const cacheTTL = 5 * time.Minute
@@ -94,7 +96,7 @@ func newEnvFull(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapK
 	opt.CacheTTL, opt.KMSTimeout, opt.Now = cacheTTL, time.Second, c.Now
 	opt.PlatformKey = keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform}
 	svc := tenantkms.New(st, k, opt)
-	return &env{svc: svc, store: store, kms: lk, clock: c, events: ev, cmk: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: cmk}}
+	return &env{svc: svc, store: store, kms: lk, clock: c, events: ev, cmk: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: cmk}, platform: platform}
 }
 
 // byokTenant provisions a tenant and registers the env's CMK for it.
