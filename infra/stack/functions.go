@@ -117,6 +117,19 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			env["KEYSEAL_ADMIN_AUDIENCE"] = jsii.String(c.AdminAudience)
 			env["KEYSEAL_ADMIN_TENANT_CLAIM"] = jsii.String(c.AdminTenantClaim)
 			env["KEYSEAL_STEPUP_ACR_VALUES"] = jsii.String(c.StepUpACRValues)
+			// The principal customers grant in their key policy
+			// (GET /admin/tenant-kms/key-policy): this account's root,
+			// not a function's role. The key policy then defers to this
+			// account's IAM, where only the KMS functions' roles may use a
+			// customer key, and only with keyseal's encryption context
+			// (grant, below). A role ARN would bind every customer's key
+			// policy to one function's role, and a key policy naming a
+			// role that a redeploy replaced keeps the old role's id: the
+			// keys would stop working. KEYSEAL_WAIVER_FILE is not set: the
+			// waiver text is the one compiled into the binary, versioned
+			// with the code.
+			env["KEYSEAL_SERVICE_PRINCIPAL"] = awscdk.Fn_Join(jsii.String(""), &[]*string{
+				jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":iam::"), awscdk.Aws_ACCOUNT_ID(), jsii.String(":root")})
 		}
 		if spec.name == FnPoller {
 			env["KEYSEAL_POLL_INTERVAL"] = jsii.String("30s")

@@ -318,6 +318,15 @@ func TestFunctions(t *testing.T) {
 		if (env["KEYSEAL_ADMIN_JWKS_URL"] != nil) != admin || (env["KEYSEAL_ADMIN_ISSUER"] != nil) != admin {
 			t.Errorf("%s: admin settings present=%v, want %v", fn, env["KEYSEAL_ADMIN_ISSUER"] != nil, admin)
 		}
+		// Admin functions name keyseal's account root as the key policy's
+		// principal; the waiver text is the binary's own everywhere.
+		principal := `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::",{"Ref":"AWS::AccountId"},":root"]]}`
+		if got := jsonString(env["KEYSEAL_SERVICE_PRINCIPAL"]); (got == principal) != admin || (env["KEYSEAL_SERVICE_PRINCIPAL"] != nil) != admin {
+			t.Errorf("%s: KEYSEAL_SERVICE_PRINCIPAL = %s, want %s: %v", fn, got, principal, admin)
+		}
+		if env["KEYSEAL_WAIVER_FILE"] != nil {
+			t.Errorf("%s: KEYSEAL_WAIVER_FILE set; the stack ships the embedded waiver", fn)
+		}
 		if fn != stack.FnHealth && !publisher && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
 			t.Errorf("%s: cache and session TTLs %v %v, want 5m", fn, env["KEYSEAL_TMK_CACHE_TTL"], env["KEYSEAL_SESSION_TTL"])
 		}

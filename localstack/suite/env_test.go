@@ -246,12 +246,21 @@ func (e *env) newTenant() tenant {
 	}
 	t := tenant{ID: standin.Name("t-"), KeyARN: aws.ToString(k.KeyMetadata.Arn), KeyID: aws.ToString(k.KeyMetadata.KeyId)}
 	admin := e.adminToken(t.ID, "alice")
+	e.acknowledgeWaiver(admin)
 	r := e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), map[string]any{"provider": "aws-kms", "key_arn": t.KeyARN})
 	r.want(http.StatusOK)
 	r = e.call(http.MethodPost, "/admin/agents", admin, "", map[string]any{"name": "worker"})
 	r.want(http.StatusCreated)
 	t.AgentKey = r.str("agent_key")
 	return t
+}
+
+// acknowledgeWaiver acknowledges the current legal waiver as the admin's
+// tenant, which registration and migration require.
+func (e *env) acknowledgeWaiver(admin string) {
+	e.tb.Helper()
+	e.call(http.MethodPost, "/api/v1/byok/legal-waiver", admin, "", map[string]any{"acknowledged": true, "acknowledged_by": "legal@customer.example"}).
+		want(http.StatusOK)
 }
 
 // adminToken mints an admin JWT fit for step-up (fresh auth, acr mfa).

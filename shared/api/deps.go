@@ -8,6 +8,7 @@ import (
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/tenantkms"
+	"github.com/keyseal/keyseal/shared/waiver"
 )
 
 // Deps are the services the handlers call; handlers reach storage only
@@ -21,7 +22,12 @@ type Deps struct {
 	Admins *auth.AdminVerifier
 	StepUp *auth.StepUp
 	// Health is what GET /health pings (the store).
-	Health     keyseal.Pinger
-	SessionTTL time.Duration
-	Now        func() time.Time
+	Health keyseal.Pinger
+	// Waiver serves the legal waiver and gates register and migrate.
+	Waiver *waiver.Service
+	// ServicePrincipal is the principal the key policy names
+	// (KEYSEAL_SERVICE_PRINCIPAL).
+	ServicePrincipal string
+	SessionTTL       time.Duration
+	Now              func() time.Time
 }

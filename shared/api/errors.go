@@ -28,6 +28,8 @@ var statusByCode = map[string]int{
 	keyseal.EKEYEXISTS:      409,
 	keyseal.EREVOKED:        409,
 	keyseal.EREVOKEDVERSION: 409,
+	keyseal.EWAIVER:         409,
+	keyseal.EWAIVERREACK:    409,
 	keyseal.ECMKACCESS:      422,
 	keyseal.EPROVIDER:       422,
 	keyseal.EINTERNAL:       500,

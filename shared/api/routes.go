@@ -64,6 +64,15 @@ var Table = []RouteSpec{
 	{Method: http.MethodPost, Path: "/admin/tenant-kms/rotate", Function: FnAdmin, Auth: AuthAdmin,
 		Aliases: []Alias{{Method: http.MethodPost, Path: "/api/v1/byok/keys/rotate"}}},
 	{Method: http.MethodPost, Path: "/admin/tenant-kms/versions/{v}/revoke", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
+	// Migration, the key policy and the legal waiver (docs/contract.md §6).
+	{Method: http.MethodPost, Path: "/admin/tenant-kms/migrate", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
+	{Method: http.MethodGet, Path: "/admin/tenant-kms/key-policy", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/tenant-kms/legal-waiver", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/legal-waiver"}}},
+	{Method: http.MethodPost, Path: "/admin/tenant-kms/legal-waiver", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodPost, Path: "/api/v1/byok/legal-waiver"}}},
+	{Method: http.MethodGet, Path: "/admin/tenant-kms/legal-waiver/status", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/legal-waiver/status"}}},
 	{Method: http.MethodPost, Path: "/admin/auth/step-up", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodPost, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
@@ -134,6 +143,12 @@ func (d *Deps) AdminRoutes() []Route {
 		// Rotation and crypto-erasure (docs/contract.md §6).
 		routeKey(http.MethodPost, "/admin/tenant-kms/rotate"):              d.rotate,
 		routeKey(http.MethodPost, "/admin/tenant-kms/versions/{v}/revoke"): d.revokeVersion,
+		// Migration, the key policy and the legal waiver.
+		routeKey(http.MethodPost, "/admin/tenant-kms/migrate"):            d.migrateKey,
+		routeKey(http.MethodGet, "/admin/tenant-kms/key-policy"):          d.keyPolicy,
+		routeKey(http.MethodGet, "/admin/tenant-kms/legal-waiver"):        d.getWaiver,
+		routeKey(http.MethodPost, "/admin/tenant-kms/legal-waiver"):       d.ackWaiver,
+		routeKey(http.MethodGet, "/admin/tenant-kms/legal-waiver/status"): d.waiverStatus,
 	})
 }
 

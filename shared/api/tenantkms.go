@@ -57,6 +57,8 @@ type TenantView struct {
 	RotatedAt       time.Time `json:"rotated_at"`
 	RotationAgeDays int       `json:"rotation_age_days"`
 	RotationDue     bool      `json:"rotation_due"`
+	// Waiver is the tenant's standing against the current legal waiver.
+	Waiver *WaiverView `json:"waiver,omitempty"`
 }
 
 // UnsealResponse is the body of a successful POST /admin/tenant-kms/unseal.
@@ -87,6 +89,13 @@ func (d *Deps) tenantView(ctx context.Context, tenantID string) (TenantView, err
 	rotationAge := now.Sub(v.RotatedAt)
 	v.RotationAgeDays = int(max(0, rotationAge) / (24 * time.Hour))
 	v.RotationDue = rotationAge > tenantkms.RotationDueAge
+	if d.Waiver != nil {
+		st, err := d.Waiver.Status(ctx, tenantID)
+		if err != nil {
+			return TenantView{}, err
+		}
+		v.Waiver = &WaiverView{Acknowledged: st.Acknowledged, RequiresReacknowledgment: st.RequiresReacknowledgment}
+	}
 	for _, tv := range versions {
 		age := now.Sub(tv.CreatedAt)
 		v.Versions = append(v.Versions, VersionView{Version: tv.Version, Provider: tv.Key.Provider, KeyID: tv.Key.KeyID,
@@ -103,22 +112,7 @@ func (d *Deps) getTenantKMS(ctx context.Context, r *Request) (Response, error) {
 // registerKey serves PUT /admin/tenant-kms: {"provider", ...the provider's
 // fields}. The provider named parses and validates its own fields.
 func (d *Deps) registerKey(ctx context.Context, r *Request) (Response, error) {
-	// Pointers, so a null is told apart from "" and refused like any other
-	// value that is not a string (Decode refuses duplicates).
-	var raw map[string]*string
-	if err := Decode(r, &raw, false); err != nil {
-		return Response{}, err
-	}
-	fields := make(map[string]string, len(raw))
-	for k, v := range raw {
-		if v == nil {
-			return Response{}, keyseal.Errorf(keyseal.EINVALID, "malformed JSON body: member %s must be a string", memberName(jsontext.Pointer("").AppendToken(k)))
-		}
-		fields[k] = *v
-	}
-	provider := fields["provider"]
-	delete(fields, "provider")
-	key, err := d.Keys.ParseKey(provider, fields)
+	key, err := d.parseKeyBody(r)
 	if err != nil {
 		return Response{}, err
 	}
@@ -126,9 +120,45 @@ func (d *Deps) registerKey(ctx context.Context, r *Request) (Response, error) {
 		return Response{}, err
 	}
 	if _, err := d.Tenants.Register(ctx, r.Admin.TenantID, key, r.Admin.Actor()); err != nil {
-		return Response{}, err
+		return Response{}, d.withKeyPolicy(err, r.Admin.TenantID, key)
 	}
 	return d.viewResponse(ctx, r)
+}
+
+// migrateKey serves POST /admin/tenant-kms/migrate, body as registration.
+func (d *Deps) migrateKey(ctx context.Context, r *Request) (Response, error) {
+	key, err := d.parseKeyBody(r)
+	if err != nil {
+		return Response{}, err
+	}
+	if err := r.ConsumeStepUp(ctx); err != nil {
+		return Response{}, err
+	}
+	if _, err := d.Tenants.Migrate(ctx, r.Admin.TenantID, key, r.Admin.Actor()); err != nil {
+		return Response{}, d.withKeyPolicy(err, r.Admin.TenantID, key)
+	}
+	return d.viewResponse(ctx, r)
+}
+
+// parseKeyBody reads a registration body: {"provider", ...fields}, every
+// member a string, parsed by the provider it names.
+func (d *Deps) parseKeyBody(r *Request) (keyseal.KeyRef, error) {
+	// Pointers, so a null is told apart from "" and refused like any other
+	// value that is not a string (Decode refuses duplicates).
+	var raw map[string]*string
+	if err := Decode(r, &raw, false); err != nil {
+		return keyseal.KeyRef{}, err
+	}
+	fields := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if v == nil {
+			return keyseal.KeyRef{}, keyseal.Errorf(keyseal.EINVALID, "malformed JSON body: member %s must be a string", memberName(jsontext.Pointer("").AppendToken(k)))
+		}
+		fields[k] = *v
+	}
+	provider := fields["provider"]
+	delete(fields, "provider")
+	return d.Keys.ParseKey(provider, fields)
 }
 
 func (d *Deps) deregisterKey(ctx context.Context, r *Request) (Response, error) {

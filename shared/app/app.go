@@ -33,6 +33,7 @@ import (
 	"github.com/keyseal/keyseal/shared/metrics"
 	"github.com/keyseal/keyseal/shared/outbox"
 	"github.com/keyseal/keyseal/shared/tenantkms"
+	"github.com/keyseal/keyseal/shared/waiver"
 )
 
 // App is a wired keyseal.
@@ -84,7 +85,7 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		err = cfg.RequireAWS()
 	}
 	if err == nil && needs.Admin {
-		err = cfg.RequireAdmin()
+		err = errors.Join(cfg.RequireAdmin(), cfg.RequireServicePrincipal())
 	}
 	if err == nil && needs.Audit {
 		err = cfg.RequireAuditSigning()
@@ -225,13 +226,15 @@ func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
 	if err := p.Providers.Require(p.PlatformKey.Provider); err != nil {
 		return nil, fmt.Errorf("configuration: platform key: %w", err)
 	}
+	waivers := waiver.NewService(p.Store, cfg.Waiver, time.Now)
 	tenants := tenantkms.New(p.Store, p.Providers, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
-		PlatformKey: p.PlatformKey, Concurrency: cfg.PollConcurrency, Metrics: p.Metrics, Log: log})
+		PlatformKey: p.PlatformKey, Concurrency: cfg.PollConcurrency, Metrics: p.Metrics, Waiver: waivers, Log: log})
 	return &App{Config: cfg, Log: log, Store: p.Store, Tenants: tenants, Deps: &api.Deps{
 		Tenants: tenants, Keys: p.Providers, Agents: &agents.Service{Store: p.Store, Now: time.Now},
 		Audit: &audit.Service{Log: p.Store, Anchor: p.Anchor}, Admins: p.Admins, Health: p.Store,
 		StepUp: &auth.StepUp{Tokens: p.Store, Audit: p.Store, MaxAge: cfg.StepUpMaxAge, ACRValues: cfg.StepUpACRValues,
 			TTL: 120 * time.Second, FreshSignIn: p.FreshSignIn},
+		Waiver: waivers, ServicePrincipal: cfg.ServicePrincipal,
 		SessionTTL: cfg.SessionTTL, Now: time.Now,
 	}}, nil
 }

@@ -39,7 +39,7 @@ func TestNewAWSNamesMissingConfiguration(t *testing.T) {
 	}
 	env["KEYSEAL_TABLE"], env["KEYSEAL_PLATFORM_KEY_ID"] = "t", "k"
 	_, err = app.NewAWS(context.Background(), func(k string) string { return env[k] }, app.Needs{Admin: true})
-	for _, name := range []string{"KEYSEAL_ADMIN_ISSUER", "KEYSEAL_ADMIN_AUDIENCE", "JWKS"} {
+	for _, name := range []string{"KEYSEAL_ADMIN_ISSUER", "KEYSEAL_ADMIN_AUDIENCE", "JWKS", "KEYSEAL_SERVICE_PRINCIPAL"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

@@ -40,7 +40,7 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 	}
 	env := map[string]string{
 		"KEYSEAL_TABLE": table, "KEYSEAL_PLATFORM_KEY_ID": platform, "KEYSEAL_EVENT_BUS": "default",
-		"KEYSEAL_ADMIN_JWKS": string(issuer.JWKS()), "KEYSEAL_ADMIN_ISSUER": "https://idp.test/", "KEYSEAL_ADMIN_AUDIENCE": "keyseal-admin",
+		"KEYSEAL_ADMIN_JWKS": string(issuer.JWKS()), "KEYSEAL_ADMIN_ISSUER": "https://idp.test/", "KEYSEAL_ADMIN_AUDIENCE": "keyseal-admin", "KEYSEAL_SERVICE_PRINCIPAL": "arn:aws:iam::000000000000:root",
 		"KEYSEAL_STAGE": "it", "KEYSEAL_LOG_LEVEL": "error",
 	}
 	a, err := app.NewAWS(ctx, func(k string) string { return env[k] }, app.Needs{Admin: true})

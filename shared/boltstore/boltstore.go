@@ -33,9 +33,10 @@ var (
 	bucketAgentKey = []byte("agent_keys")    // key hash -> agentRef
 	bucketStepUps  = []byte("step_ups")      // token hash -> stepUpRecord
 	bucketOutbox   = []byte("outbox")        // be64 unix nanos + event id -> Event
+	bucketWaivers  = []byte("waiver_acks")   // tenant id -> WaiverAck
 
 	allBuckets = [][]byte{bucketTenants, bucketShards, bucketVersions, bucketAudit,
-		bucketHeads, bucketAgents, bucketAgentKey, bucketStepUps, bucketOutbox}
+		bucketHeads, bucketAgents, bucketAgentKey, bucketStepUps, bucketOutbox, bucketWaivers}
 )
 
 // lockTimeout bounds the wait for bolt's file lock, so a second process

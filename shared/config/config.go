@@ -6,12 +6,16 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/keyseal/keyseal/shared/waiver"
 )
 
 // Config is keyseal's validated configuration.
@@ -48,6 +52,15 @@ type Config struct {
 	// dimension of every CloudWatch metric, so each environment's alarms
 	// see only its own functions.
 	Stage string
+
+	// ServicePrincipal is the AWS principal the key policy keyseal asks
+	// customers for names (GET /admin/tenant-kms/key-policy): an IAM role
+	// ARN or an account root ARN. The stack sets keyseal's account root:
+	// see README, "The key policy".
+	ServicePrincipal string
+	// Waiver is the legal waiver tenants acknowledge: the embedded text, or
+	// KEYSEAL_WAIVER_FILE's when set (read and checked here, at start).
+	Waiver waiver.Waiver
 }
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
@@ -77,6 +90,18 @@ func Load(getenv Getenv) (Config, error) {
 		StepUpACRValues:   strings.Fields(strings.ReplaceAll(p.str("KEYSEAL_STEPUP_ACR_VALUES", "mfa"), ",", " ")),
 		LogLevel:          p.str("KEYSEAL_LOG_LEVEL", "info"),
 		Stage:             p.str("KEYSEAL_STAGE", "local"),
+		ServicePrincipal:  getenv("KEYSEAL_SERVICE_PRINCIPAL"),
+		Waiver:            waiver.Embedded(),
+	}
+	if c.ServicePrincipal != "" && !servicePrincipal.MatchString(c.ServicePrincipal) {
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_SERVICE_PRINCIPAL=%q: want an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME) or an account root (arn:aws:iam::ACCOUNT:root)", c.ServicePrincipal))
+	}
+	if path := getenv("KEYSEAL_WAIVER_FILE"); path != "" {
+		w, err := readWaiver(path)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("KEYSEAL_WAIVER_FILE=%q: %w", path, err))
+		}
+		c.Waiver = w
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -93,6 +118,25 @@ func Load(getenv Getenv) (Config, error) {
 		p.errs = append(p.errs, errors.New("set only one of KEYSEAL_ADMIN_JWKS_URL and KEYSEAL_ADMIN_JWKS"))
 	}
 	return c, errors.Join(p.errs...)
+}
+
+// servicePrincipal is an IAM role ARN (with an optional path) or an account
+// root, in any AWS partition.
+var servicePrincipal = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role/[\w+=,.@/-]{1,512})$`)
+
+// readWaiver reads and parses a waiver file, refusing one over
+// waiver.MaxSize before reading it all.
+func readWaiver(path string) (waiver.Waiver, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return waiver.Waiver{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, waiver.MaxSize+1))
+	if err != nil {
+		return waiver.Waiver{}, err
+	}
+	return waiver.Parse(data)
 }
 
 // validStage accepts what CloudWatch takes as a dimension value, with a
@@ -123,6 +167,15 @@ func (c Config) RequireAuditSigning() error {
 // RequireEvents checks what publishing events needs (the event publisher).
 func (c Config) RequireEvents() error {
 	return required(map[string]string{"KEYSEAL_EVENT_BUS": c.EventBus})
+}
+
+// RequireServicePrincipal checks what the admin functions need to answer
+// the key-policy route and cannot_access_cmk.
+func (c Config) RequireServicePrincipal() error {
+	if c.ServicePrincipal == "" {
+		return errors.New("KEYSEAL_SERVICE_PRINCIPAL is required (the principal customers grant in their key policy)")
+	}
+	return nil
 }
 
 // RequireAdmin checks what verifying admin JWTs needs.

@@ -37,6 +37,7 @@ const (
 	skAgentKey     = "agentkey"
 	stepUpPrefix   = "stepup#"
 	skStepUp       = "stepup"
+	skWaiver       = "waiver"
 )
 
 // stepUpTTLMargin is how long after expiry a step-up token item stays before

@@ -17,6 +17,8 @@ const (
 	ActionTenantProvision = "tenant.provision"
 	ActionRegister        = "byok.kms.register"
 	ActionDeregister      = "byok.kms.deregister"
+	ActionMigrate         = "byok.kms.migrate"
+	ActionWaiverAck       = "byok.waiver.acknowledge"
 	ActionSeal            = "byok.kms.seal"
 	ActionUnseal          = "byok.kms.unseal"
 	ActionRevoke          = "byok.tmk.revoke"

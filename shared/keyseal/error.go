@@ -38,6 +38,10 @@ const (
 	// EPROVIDER: the provider is one keyseal knows but this deployment has
 	// not configured (gcp-kms on a server built with AWS KMS only, say).
 	EPROVIDER = "provider_not_configured"
+	// EWAIVER: the current legal waiver was never acknowledged; EWAIVERREACK:
+	// only an older version was. Both block register and migrate.
+	EWAIVER      = "waiver_not_acknowledged"
+	EWAIVERREACK = "waiver_reacknowledgment_required"
 )
 
 // Error is the application error: a code from the table above, a message safe

@@ -82,6 +82,18 @@ type OutboxStore interface {
 	AckOutbox(ctx context.Context, es []Event) error
 }
 
+// WaiverStore holds each tenant's acknowledgment of the legal waiver: the
+// latest one only (the audit chain keeps every acknowledgment).
+type WaiverStore interface {
+	// PutWaiverAck replaces the tenant's acknowledgment with ack and
+	// appends rec to its chain in the same transaction. EINVALID for an
+	// ack without tenant, version, acknowledger or time.
+	PutWaiverAck(ctx context.Context, ack WaiverAck, rec AuditRecord) error
+	// GetWaiverAck returns the tenant's acknowledgment; ENOTFOUND when it
+	// never acknowledged one.
+	GetWaiverAck(ctx context.Context, tenantID string) (*WaiverAck, error)
+}
+
 // Pinger reports whether a dependency answers (the health check).
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -95,5 +107,6 @@ type Store interface {
 	AgentStore
 	StepUpStore
 	OutboxStore
+	WaiverStore
 	Pinger
 }

@@ -172,6 +172,17 @@ type StepUpToken struct {
 	Used      bool      `json:"used"`
 }
 
+// WaiverAck is a tenant's acknowledgment of one legal waiver version: who
+// (an email the admin gives, and the admin's subject) and when.
+type WaiverAck struct {
+	TenantID       string    `json:"tenant_id"`
+	Version        string    `json:"version"`
+	SHA256         string    `json:"sha256"`
+	AcknowledgedBy string    `json:"acknowledged_by"`
+	Actor          string    `json:"actor"`
+	AcknowledgedAt time.Time `json:"acknowledged_at"`
+}
+
 // AuditQuery selects audit entries, newest first.
 type AuditQuery struct {
 	Limit  int

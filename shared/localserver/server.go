@@ -152,6 +152,13 @@ func (s *Server) provisionDemo(ctx context.Context, opt Options) error {
 		return err
 	}
 	if !t.BYOK {
+		// The demo tenant's admin acknowledges the waiver (audited as
+		// keyseal's own act) so that registration passes its gate.
+		if err := s.App.Deps.Waiver.Require(ctx, DemoTenant); err != nil {
+			if _, err := s.App.Deps.Waiver.Acknowledge(ctx, DemoTenant, DemoWaiverEmail, tenantkms.ActorSystem); err != nil {
+				return err
+			}
+		}
 		key, err := s.demoKey(ctx, opt)
 		if err != nil {
 			return err

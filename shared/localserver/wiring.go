@@ -40,6 +40,16 @@ const (
 	DevAudience = "keyseal-admin"
 )
 
+// DevServicePrincipal is the key policy's principal when
+// KEYSEAL_SERVICE_PRINCIPAL is unset locally: the root of LocalStack's
+// default account (LocalStack enforces no key policy anyway).
+const DevServicePrincipal = "arn:aws:iam::000000000000:root"
+
+// DemoWaiverEmail is who acknowledges the legal waiver for the demo tenant,
+// so dev mode starts registered; POST /dev/legal-waiver rehearses a new
+// version.
+const DemoWaiverEmail = "dev-admin@keyseal.example"
+
 // Local is what the local server needs beside the App: the dev admin token
 // issuer, where the outbox drain delivers events, and per mode the local
 // KMS (dev) or the AWS clients (LocalStack).
@@ -78,6 +88,9 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 		return nil, nil, err
 	}
 	cfg.AdminJWKS, cfg.AdminJWKSURL, cfg.AdminIssuer, cfg.AdminAudience = string(issuer.JWKS()), "", DevIssuer, DevAudience
+	if cfg.ServicePrincipal == "" {
+		cfg.ServicePrincipal = DevServicePrincipal
+	}
 	admins, err := app.NewAdminVerifier(cfg)
 	if err != nil {
 		return nil, nil, err

@@ -36,6 +36,7 @@ type Store struct {
 	stepUps  map[string]keyseal.StepUpToken
 	outbox   map[string]outboxItem // event id -> event
 	outSeq   int64
+	waivers  map[string]keyseal.WaiverAck // tenant -> latest acknowledgment
 	// anchor signs each new head (nil: unsigned heads).
 	anchor *audit.Anchor
 }
@@ -63,6 +64,7 @@ func New(opts ...Option) *Store {
 		keys:     map[string]agentRef{},
 		stepUps:  map[string]keyseal.StepUpToken{},
 		outbox:   map[string]outboxItem{},
+		waivers:  map[string]keyseal.WaiverAck{},
 	}
 	for _, o := range opts {
 		o(s)

@@ -61,6 +61,7 @@ func Run(t *testing.T, h Harness) {
 	tests = append(tests, agentTests()...)
 	tests = append(tests, stepUpTests()...)
 	tests = append(tests, outboxTests()...)
+	tests = append(tests, waiverTests()...)
 	tests = append(tests, miscTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

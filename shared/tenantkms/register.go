@@ -14,16 +14,21 @@ import (
 // tenant is provisioned first when new.
 //
 // key comes from keyseal.Providers.ParseKey, which validated its fields.
-// It returns EKEYEXISTS when a CMK is already registered, ECMKACCESS (with a
-// reason) when the key fails the test, ESEALED when the current TMK cannot be
-// unwrapped.
+// It returns EWAIVER or EWAIVERREACK when the legal waiver gate refuses
+// (before anything is written), EKEYEXISTS when a CMK is already
+// registered, ECMKACCESS (with a reason) when the key fails the test,
+// ESEALED when the current TMK cannot be unwrapped.
 func (s *Service) Register(ctx context.Context, tenantID string, key keyseal.KeyRef, actor string) (*keyseal.Tenant, error) {
+	if err := s.requireWaiver(ctx, tenantID); err != nil {
+		return nil, err
+	}
 	t, err := s.Provision(ctx, tenantID, actor)
 	if err != nil {
 		return nil, err
 	}
 	if t.BYOK {
-		return nil, keyErr(keyseal.Errorf(keyseal.EKEYEXISTS, "a customer key is already registered; DELETE /admin/tenant-kms first (re-wraps under the platform key, nothing is lost), then register the new key"), t)
+		return nil, keyErr(keyseal.Errorf(keyseal.EKEYEXISTS, "a customer key is already registered; move to the new key with POST /admin/tenant-kms/migrate (same body), or DELETE /admin/tenant-kms first (re-wraps under the platform key) and then register it"), t).
+			With("migrate", "POST /admin/tenant-kms/migrate")
 	}
 	if err := s.testKey(ctx, tenantID, key); err != nil {
 		return nil, err
@@ -47,6 +52,15 @@ func (s *Service) Deregister(ctx context.Context, tenantID, actor string) (*keys
 	}
 	return s.rewrapTo(ctx, t, s.opt.PlatformKey, false, s.record(keyseal.ActionDeregister, keyseal.SeverityCritical, actor,
 		map[string]string{"previous_key_id": t.Key.KeyID}))
+}
+
+// requireWaiver is the legal waiver gate of register and migrate (no gate
+// when the service has none).
+func (s *Service) requireWaiver(ctx context.Context, tenantID string) error {
+	if s.opt.Waiver == nil {
+		return nil
+	}
+	return s.opt.Waiver.Require(ctx, tenantID)
 }
 
 func keyErr(e *keyseal.Error, t *keyseal.Tenant) *keyseal.Error {

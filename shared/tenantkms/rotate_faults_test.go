@@ -1,7 +1,6 @@
 package tenantkms_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -22,42 +21,6 @@ func (d *versionDenial) Unwrap(ctx context.Context, key keyseal.KeyRef, w keysea
 		return nil, &keyseal.KMSError{Terminal: true, Reason: keyseal.ReasonAccessDenied, Code: "AccessDeniedException", Err: errors.New("injected")}
 	}
 	return d.KMS.Unwrap(ctx, key, w, ec)
-}
-
-// snapshot is what a failed operation must leave exactly as it was.
-type snapshot struct {
-	revision int64
-	blobs    [][]byte
-	entries  int
-	events   int
-}
-
-func (e *env) snapshot(t *testing.T, id string) snapshot {
-	t.Helper()
-	s := snapshot{revision: e.tenant(t, id).Revision}
-	for _, v := range e.versions(t, id) {
-		s.blobs = append(s.blobs, v.Wrapped)
-	}
-	entries, err := e.store.ListAudit(context.Background(), id, keyseal.AuditQuery{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.entries = len(entries)
-	s.events = e.events.count(keyseal.EventSealed) + e.events.count(keyseal.EventUnsealed)
-	return s
-}
-
-func (e *env) requireUnchanged(t *testing.T, id string, before snapshot, what string) {
-	t.Helper()
-	after := e.snapshot(t, id)
-	if after.revision != before.revision || after.entries != before.entries || after.events != before.events || len(after.blobs) != len(before.blobs) {
-		t.Fatalf("%s wrote something: before %+v, after %+v", what, before, after)
-	}
-	for i := range after.blobs {
-		if !bytes.Equal(after.blobs[i], before.blobs[i]) {
-			t.Fatalf("%s changed the blob of version %d", what, i+1)
-		}
-	}
 }
 
 // TestRotateKMSFailureLeavesNothingHalfWritten: the new version's wrap

@@ -48,8 +48,10 @@ type Options struct {
 	// Metrics receives the CloudWatch metrics of sweeps and of failed
 	// session unwraps; nil emits none.
 	Metrics Metrics
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Waiver gates register and migrate on the legal waiver; nil: no gate.
+	Waiver WaiverGate
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // Metrics is where the service reports the metrics the alarms watch
@@ -60,6 +62,12 @@ type Metrics interface {
 	// failure). It must not block for long: the sweep calls it while
 	// tenants are still being checked.
 	Emit(values ...metrics.Value)
+}
+
+// WaiverGate says whether a tenant may register or migrate a customer key
+// (*waiver.Service implements it): nil, or EWAIVER / EWAIVERREACK.
+type WaiverGate interface {
+	Require(ctx context.Context, tenantID string) error
 }
 
 // Service is the tenant KMS service. It is safe for concurrent use.

@@ -43,6 +43,8 @@ type env struct {
 	clock  *testclock.Clock
 	events *recorder
 	cmk    keyseal.KeyRef
+	// platform is the platform key's id.
+	platform string
 }
 
 const cacheTTL = 5 * time.Minute
@@ -52,6 +54,17 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, nil, nil) }
 // newEnvWith builds an env whose service sees the store and KMS through the
 // given wrappers (fault injection); nil means unwrapped.
 func newEnvWith(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapKMS func(keyseal.KMS) keyseal.KMS) *env {
+	t.Helper()
+	return newEnvFull(t, wrapStore, wrapKMS, tenantkms.Options{})
+}
+
+// newEnvOpts builds an env with extra service options (the waiver gate).
+func newEnvOpts(t *testing.T, opt tenantkms.Options) *env {
+	t.Helper()
+	return newEnvFull(t, nil, nil, opt)
+}
+
+func newEnvFull(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapKMS func(keyseal.KMS) keyseal.KMS, opt tenantkms.Options) *env {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "keyseal.db"))
 	if err != nil {
@@ -80,11 +93,10 @@ func newEnvWith(t *testing.T, wrapStore func(keyseal.Store) keyseal.Store, wrapK
 	if wrapKMS != nil {
 		k = wrapKMS(k)
 	}
-	svc := tenantkms.New(st, k, tenantkms.Options{
-		CacheTTL: cacheTTL, KMSTimeout: time.Second, Now: c.Now,
-		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform},
-	})
-	return &env{svc: svc, store: store, kms: lk, clock: c, events: ev, cmk: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: cmk}}
+	opt.CacheTTL, opt.KMSTimeout, opt.Now = cacheTTL, time.Second, c.Now
+	opt.PlatformKey = keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: platform}
+	svc := tenantkms.New(st, k, opt)
+	return &env{svc: svc, store: store, kms: lk, clock: c, events: ev, cmk: keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: cmk}, platform: platform}
 }
 
 // byokTenant provisions a tenant and registers the env's CMK for it.
