@@ -1,4 +1,5 @@
-// Command health is the health Lambda: GET /health.
+// Command health is the health Lambda: GET /health (liveness) and GET
+// /admin/tenant-kms/health (the live BYOK probe, admin).
 package main
 
 import (
@@ -9,6 +10,6 @@ import (
 )
 
 func main() {
-	a := app.MustAWS("health", app.Needs{})
+	a := app.MustAWS("health", app.Needs{Admin: true})
 	lambda.Start(api.NewRouter(a.Log, a.Deps.HealthRoutes()).Handle)
 }

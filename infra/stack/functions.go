@@ -25,9 +25,10 @@ const (
 // access is what one function may do; every grant below is derived from it,
 // so a function gets exactly the table, key and bus actions it uses.
 type access struct {
-	// store: "write" (reads and transactional writes), "ping"
-	// (DescribeTable only, for the health check) or "stream" (reads the
-	// table's stream, never the table: the event publisher).
+	// store: "write" (reads and transactional writes), "read" (GetItem,
+	// Query and DescribeTable on the table: the health Lambda's liveness
+	// ping and its read-only BYOK probe) or "stream" (reads the table's
+	// stream, never the table: the event publisher).
 	store string
 	// kms: the function wraps/unwraps TMKs (platform key and customers'
 	// CMKs, possibly through a customer role).
@@ -56,7 +57,11 @@ var fnSpecs = []fnSpec{
 	{FnSession, 10, true, access{store: "write", kms: true, audit: true}},
 	{FnAdmin, 20, true, access{store: "write", kms: true, admin: true, audit: true}},
 	{FnUnseal, 20, true, access{store: "write", kms: true, admin: true, audit: true}},
-	{FnHealth, 5, true, access{store: "ping"}},
+	// The BYOK probe (GET /admin/tenant-kms/health) is this function's
+	// (docs/contract.md §3): it wraps and unwraps with the tenant's key and
+	// describes it, so it has the KMS grants, but it never writes: no table
+	// write, no audit signing key. Up to three KMS calls of one timeout each.
+	{FnHealth, 20, true, access{store: "read", kms: true, admin: true}},
 	// Two sweeps 30 s apart plus the second sweep's run: see
 	// shared/poller for why one invocation sweeps twice.
 	{FnPoller, 75, false, access{store: "write", kms: true, audit: true}},
@@ -171,8 +176,8 @@ func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) 
 	table := data.Table.TableArn()
 	index := awscdk.Fn_Join(jsii.String(""), &[]*string{table, jsii.String("/index/" + PollIndex)})
 	switch a.store {
-	case "ping":
-		fn.AddToRolePolicy(statement([]string{"dynamodb:DescribeTable"}, []*string{table}, nil))
+	case "read":
+		fn.AddToRolePolicy(statement([]string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"}, []*string{table}, nil))
 	case "stream":
 		// What a DynamoDB event source mapping polls with, on this
 		// table's stream only. CDK's DynamoEventSource would also grant

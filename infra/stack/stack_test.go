@@ -230,6 +230,21 @@ func TestEveryRouteReachesItsFunction(t *testing.T) {
 	if got := tpl.invokeGrants(t); jsonString(got) != jsonString(grants) {
 		t.Fatalf("invoke grants:\n got %s\nwant %s", jsonString(got), jsonString(grants))
 	}
+	// Seed 004's curl commands name these paths: each must be in the API,
+	// on the function of the route it aliases.
+	got := tpl.methodTargets(t)
+	for key, fn := range map[string]string{
+		"GET /api/v1/byok/health":      stack.FnHealth,
+		"GET /admin/tenant-kms/health": stack.FnHealth,
+		"GET /api/v1/byok/keys":        stack.FnAdmin,
+		"POST /api/v1/byok/keys":       stack.FnAdmin,
+		"DELETE /api/v1/byok/keys":     stack.FnAdmin,
+		"GET /api/v1/byok/audit":       stack.FnAdmin,
+	} {
+		if got[key] != fn {
+			t.Errorf("%s reaches %q, want %q", key, got[key], fn)
+		}
+	}
 }
 
 // TestAliasesReachTheirRoutesFunction wires a test-only table, routes.json
@@ -314,7 +329,8 @@ func TestFunctions(t *testing.T) {
 		if env["KEYSEAL_STAGE"] == nil {
 			t.Errorf("%s lacks KEYSEAL_STAGE", fn)
 		}
-		admin := fn == stack.FnAdmin || fn == stack.FnUnseal
+		// Health verifies admins too: GET /admin/tenant-kms/health is its.
+		admin := fn == stack.FnAdmin || fn == stack.FnUnseal || fn == stack.FnHealth
 		if (env["KEYSEAL_ADMIN_JWKS_URL"] != nil) != admin || (env["KEYSEAL_ADMIN_ISSUER"] != nil) != admin {
 			t.Errorf("%s: admin settings present=%v, want %v", fn, env["KEYSEAL_ADMIN_ISSUER"] != nil, admin)
 		}
@@ -327,7 +343,7 @@ func TestFunctions(t *testing.T) {
 		if env["KEYSEAL_WAIVER_FILE"] != nil {
 			t.Errorf("%s: KEYSEAL_WAIVER_FILE set; the stack ships the embedded waiver", fn)
 		}
-		if fn != stack.FnHealth && !publisher && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
+		if !publisher && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
 			t.Errorf("%s: cache and session TTLs %v %v, want 5m", fn, env["KEYSEAL_TMK_CACHE_TTL"], env["KEYSEAL_SESSION_TTL"])
 		}
 		// Only the publisher puts events; the rest write the outbox.
@@ -589,18 +605,27 @@ func TestLeastPrivilege(t *testing.T) {
 		`sts:AssumeRole on arn:aws:iam::*:role/* if {"Null":{"sts:ExternalId":"false"}}`,
 		strings.Join(xray, ",") + " on *",
 	}
+	// Health reads the table (the BYOK probe reads the tenant row and its
+	// versions) and uses the keys like the others, but writes nothing and
+	// signs nothing.
+	healthActions := append([]string{"dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query",
+		"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "sts:AssumeRole"}, xray...)
+	healthStatements := []string{
+		"dynamodb:DescribeTable,dynamodb:GetItem,dynamodb:Query on " + table,
+		kmsStatements[2], kmsStatements[3], kmsStatements[4], kmsStatements[5], kmsStatements[6],
+	}
 	// The publisher reads the table's stream (what its event source
 	// mapping polls with) and puts to the bus: nothing of the table
 	// itself, no key.
 	stream := []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
 	wantActions := map[string][]string{
 		stack.FnPublisher: append(append(append([]string{}, stream...), "events:PutEvents"), xray...),
-		stack.FnHealth:    append([]string{"dynamodb:DescribeTable"}, xray...),
+		stack.FnHealth:    healthActions,
 		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
 	}
 	wantStatements := map[string][]string{
 		stack.FnPublisher: {strings.Join(stream, ",") + " on " + tableStream, "events:PutEvents on " + bus, strings.Join(xray, ",") + " on *"},
-		stack.FnHealth:    {"dynamodb:DescribeTable on " + table, strings.Join(xray, ",") + " on *"},
+		stack.FnHealth:    healthStatements,
 		stack.FnSession:   kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
 	}
 

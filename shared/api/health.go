@@ -23,3 +23,13 @@ func (d *Deps) health(ctx context.Context, _ *Request) (Response, error) {
 	}
 	return JSON(code, HealthResponse{Status: status, Checks: map[string]string{"store": store}}), nil
 }
+
+// tenantHealth serves GET /admin/tenant-kms/health: the live BYOK probe
+// of docs/contract.md §6, 200 whatever its verdict (the body says it).
+func (d *Deps) tenantHealth(ctx context.Context, r *Request) (Response, error) {
+	h, err := d.Tenants.Health(ctx, r.Admin.TenantID)
+	if err != nil {
+		return Response{}, err
+	}
+	return JSON(http.StatusOK, h), nil
+}

@@ -57,9 +57,16 @@ var Table = []RouteSpec{
 	{Method: http.MethodPost, Path: "/agent/v1/session", Function: FnSession, Auth: AuthAgent},
 	{Method: http.MethodGet, Path: "/agent/v1/jwks/{tenant_id}", Function: FnSession, Auth: AuthNone},
 	{Method: http.MethodGet, Path: "/health", Function: FnHealth, Auth: AuthNone},
-	{Method: http.MethodGet, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin},
-	{Method: http.MethodPut, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
-	{Method: http.MethodDelete, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
+	{Method: http.MethodGet, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/keys"}}},
+	{Method: http.MethodPut, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true,
+		Aliases: []Alias{{Method: http.MethodPost, Path: "/api/v1/byok/keys"}}},
+	{Method: http.MethodDelete, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true,
+		Aliases: []Alias{{Method: http.MethodDelete, Path: "/api/v1/byok/keys"}}},
+	// The live BYOK probe is the health Lambda's (SPEC §3): read-only
+	// table access and the KMS calls, no writes, no audit signing.
+	{Method: http.MethodGet, Path: "/admin/tenant-kms/health", Function: FnHealth, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/health"}}},
 	{Method: http.MethodPost, Path: "/admin/tenant-kms/unseal", Function: FnUnseal, Auth: AuthAdmin, StepUp: true},
 	{Method: http.MethodPost, Path: "/admin/tenant-kms/rotate", Function: FnAdmin, Auth: AuthAdmin,
 		Aliases: []Alias{{Method: http.MethodPost, Path: "/api/v1/byok/keys/rotate"}}},
@@ -77,7 +84,8 @@ var Table = []RouteSpec{
 	{Method: http.MethodPost, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/agents", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodDelete, Path: "/admin/agents/{id}", Function: FnAdmin, Auth: AuthAdmin},
-	{Method: http.MethodGet, Path: "/admin/audit", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/audit", Function: FnAdmin, Auth: AuthAdmin,
+		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/audit"}}},
 	{Method: http.MethodGet, Path: "/admin/audit/verify", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodPost, Path: "/admin/audit/verify", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/audit/checkpoint", Function: FnAdmin, Auth: AuthAdmin},
@@ -119,7 +127,8 @@ func (d *Deps) SessionRoutes() []Route {
 // HealthRoutes are the health Lambda's rows of Table.
 func (d *Deps) HealthRoutes() []Route {
 	return d.bind(FnHealth, map[string]HandlerFunc{
-		routeKey(http.MethodGet, "/health"): d.health,
+		routeKey(http.MethodGet, "/health"):                  d.health,
+		routeKey(http.MethodGet, "/admin/tenant-kms/health"): d.tenantHealth,
 	})
 }
 

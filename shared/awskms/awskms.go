@@ -125,3 +125,20 @@ func (p *Provider) Unwrap(ctx context.Context, key keyseal.KeyRef, w keyseal.Wra
 	}
 	return out.Plaintext, nil
 }
+
+var _ keyseal.KeyStater = (*Provider)(nil)
+
+// KeyState implements keyseal.KeyStater with kms:DescribeKey: the key's
+// KeyState (Enabled, Disabled, PendingDeletion, ...), through the key's
+// role when it names one.
+func (p *Provider) KeyState(ctx context.Context, key keyseal.KeyRef) (string, error) {
+	out, err := p.clientOf(key).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(key.KeyID)}, inKeyRegion(key.KeyID)...)
+	if err != nil {
+		// By code alone: DescribeKey failing never calls DescribeKey again.
+		return keyseal.KeyStateUnknown, classify(err)
+	}
+	if out.KeyMetadata == nil || out.KeyMetadata.KeyState == "" {
+		return keyseal.KeyStateUnknown, nil
+	}
+	return string(out.KeyMetadata.KeyState), nil
+}

@@ -301,3 +301,23 @@ func TestAssumeRoleRouting(t *testing.T) {
 		t.Fatalf("a key with a role must use that role's client (asked %v)", asked)
 	}
 }
+
+// TestKeyState: the provider reports DescribeKey's KeyState for the key
+// (in the key's region), and a failing describe as a classified error with
+// the state Unknown, without describing again.
+func TestKeyState(t *testing.T) {
+	key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: keyARN}
+	for _, st := range []types.KeyState{types.KeyStateEnabled, types.KeyStateDisabled, types.KeyStatePendingDeletion} {
+		f := &fakeKMS{state: st}
+		got, err := awskms.New(f).KeyState(context.Background(), key)
+		if err != nil || got != string(st) || f.describes != 1 || f.described != keyARN {
+			t.Fatalf("state %s: got %q, %v after %d describes of %q", st, got, err, f.describes, f.described)
+		}
+	}
+	f := &fakeKMS{describeErr: &smithy.GenericAPIError{Code: "AccessDeniedException"}}
+	got, err := awskms.New(f).KeyState(context.Background(), key)
+	var ke *keyseal.KMSError
+	if got != keyseal.KeyStateUnknown || !errors.As(err, &ke) || !ke.Terminal || ke.Reason != keyseal.ReasonAccessDenied || f.describes != 1 {
+		t.Fatalf("denied: %q, %v after %d describes", got, err, f.describes)
+	}
+}

@@ -44,12 +44,15 @@ type key struct {
 
 // Provider is the local KMS. It is safe for concurrent use.
 type Provider struct {
-	path    string
-	mu      sync.RWMutex
-	keys    map[string]*key
-	latency atomic.Int64
-	wraps   atomic.Int64
-	unwraps atomic.Int64
+	path string
+	mu   sync.RWMutex
+	keys map[string]*key
+	// keyLatency is per key and in memory only: a rehearsal knob
+	// (POST /dev/kms/keys/{id}/latency), not part of a key.
+	keyLatency map[string]time.Duration
+	latency    atomic.Int64
+	wraps      atomic.Int64
+	unwraps    atomic.Int64
 }
 
 var _ keyseal.Provider = (*Provider)(nil)
@@ -80,7 +83,7 @@ func (p *Provider) ParseKey(fields map[string]string) (keyseal.KeyRef, error) {
 // Open loads the keys persisted at path, or starts empty; path "" keeps
 // keys in memory only.
 func Open(path string) (*Provider, error) {
-	p := &Provider{path: path, keys: map[string]*key{}}
+	p := &Provider{path: path, keys: map[string]*key{}, keyLatency: map[string]time.Duration{}}
 	if path == "" {
 		return p, nil
 	}
@@ -177,6 +180,54 @@ func (p *Provider) State(keyID string) (string, error) {
 // trip for benchmarks.
 func (p *Provider) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
 
+// MaxKeyLatency bounds SetKeyLatency: longer than any KMS timeout keyseal
+// accepts, so a timeout can be rehearsed too.
+const MaxKeyLatency = 2 * time.Minute
+
+// SetKeyLatency makes Wrap and Unwrap with keyID wait d first (on top of
+// SetLatency's), so each latency class of the health check can be
+// rehearsed: ENOTFOUND for an unknown key, EINVALID for d outside
+// [0, MaxKeyLatency]. 0 removes it.
+func (p *Provider) SetKeyLatency(keyID string, d time.Duration) error {
+	if d < 0 || d > MaxKeyLatency {
+		return keyseal.Errorf(keyseal.EINVALID, "latency must be between 0 and %d ms", MaxKeyLatency.Milliseconds())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.keys[keyID]; !ok {
+		return keyseal.Errorf(keyseal.ENOTFOUND, "no local key %q", keyID)
+	}
+	if d == 0 {
+		delete(p.keyLatency, keyID)
+	} else {
+		p.keyLatency[keyID] = d
+	}
+	return nil
+}
+
+var _ keyseal.KeyStater = (*Provider)(nil)
+
+// KeyState implements keyseal.KeyStater with AWS's state names. The two
+// states that stand for a failing call rather than a key state
+// (access_denied, unreachable) fail as DescribeKey would.
+func (p *Provider) KeyState(_ context.Context, ref keyseal.KeyRef) (string, error) {
+	state, err := p.State(ref.KeyID)
+	if err != nil {
+		return keyseal.KeyStateUnknown, kmsErr(true, keyseal.ReasonKeyNotFound, "NotFoundException", "local key %q does not exist", ref.KeyID)
+	}
+	switch state {
+	case StateDisabled:
+		return keyseal.KeyStateDisabled, nil
+	case StatePendingDeletion:
+		return keyseal.KeyStatePendingDeletion, nil
+	case StateAccessDenied:
+		return keyseal.KeyStateUnknown, kmsErr(true, keyseal.ReasonAccessDenied, "AccessDeniedException", "access to local key %s is denied", ref.KeyID)
+	case StateUnreachable:
+		return keyseal.KeyStateUnknown, kmsErr(false, keyseal.ReasonUnreachable, "Unreachable", "local key %s is unreachable", ref.KeyID)
+	}
+	return keyseal.KeyStateEnabled, nil
+}
+
 // Calls reports how many Wrap and Unwrap calls were made.
 func (p *Provider) Calls() (wraps, unwraps int64) { return p.wraps.Load(), p.unwraps.Load() }
 
@@ -204,7 +255,10 @@ func kmsErr(terminal bool, reason, code, format string, args ...any) *keyseal.KM
 // usable waits out the configured latency and returns the key's AEAD, or the
 // failure its state stands for, with AWS KMS's error codes.
 func (p *Provider) usable(ctx context.Context, keyID string) (cipher.AEAD, error) {
-	if d := time.Duration(p.latency.Load()); d > 0 {
+	p.mu.RLock()
+	extra := p.keyLatency[keyID]
+	p.mu.RUnlock()
+	if d := time.Duration(p.latency.Load()) + extra; d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

@@ -77,6 +77,8 @@ type Service struct {
 	opt      Options
 	cache    *cache
 	sweeping sync.Mutex
+	// healthLimit rate-limits the live probes of Health.
+	healthLimit healthLimiter
 }
 
 // New returns a Service. kms is usually keyseal.Providers. The service
