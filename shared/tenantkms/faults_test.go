@@ -341,3 +341,26 @@ func TestSweepHangingShardDoesNotHoldTheSweep(t *testing.T) {
 		t.Fatalf("tenant %s = %s, want sealed", other, tn.Status)
 	}
 }
+
+// TestSlowChecksDoNotCutTheListing: the listing budget bounds store time,
+// not the time the checks take to consume the listed ids. A sweep whose
+// checks run far past the budget still checks every tenant (before: the
+// listing gave up when its budget passed while it waited on the checks,
+// skipping every tenant not yet handed over).
+func TestSlowChecksDoNotCutTheListing(t *testing.T) {
+	e := newEnv(t)
+	const tenants = 12
+	for i := range tenants {
+		mustProvision(t, e, fmt.Sprintf("t%02d", i))
+	}
+	e.kms.SetLatency(20 * time.Millisecond) // a verify is 40 ms; one at a time, the sweep takes ~0.5 s
+	svc := tenantkms.New(e.store, keyseal.Providers{keyseal.ProviderLocal: e.kms},
+		tenantkms.Options{CacheTTL: cacheTTL, KMSTimeout: time.Second, Concurrency: 1, ListBudget: 50 * time.Millisecond, Now: e.clock.Now})
+	stats, err := svc.Sweep(context.Background(), tenantkms.AllShards())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Verified != tenants || stats.ListErrors != 0 {
+		t.Fatalf("verified %d of %d tenants, %d list errors; want all, none", stats.Verified, tenants, stats.ListErrors)
+	}
+}

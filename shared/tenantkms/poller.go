@@ -187,13 +187,13 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 		}()
 	}
 	// Every shard is listed at once: a slow or failing listing of one shard
-	// delays none of the others, and the sweep's listing as a whole takes
-	// at most ListBudget, however the store behaves.
-	listCtx, cancelList := context.WithTimeout(ctx, s.opt.ListBudget)
+	// delays none of the others, and each shard's store time is bounded by
+	// ListBudget, however the store behaves (the time spent waiting for the
+	// checks to take its ids is not store time and is not bounded).
 	var lists sync.WaitGroup
 	for _, shard := range shards {
 		lists.Go(func() {
-			if err := s.listShard(listCtx, shard, ids); err != nil {
+			if err := s.listShard(ctx, shard, ids); err != nil {
 				s.opt.Log.Error("list poll shard", "shard", shard, "err", err)
 				mu.Lock()
 				stats.ListErrors++
@@ -202,7 +202,6 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 		})
 	}
 	lists.Wait()
-	cancelList()
 	close(ids)
 	wg.Wait()
 	stats.Duration = time.Since(start)
@@ -259,23 +258,31 @@ func (s *Service) checkWithin(ctx context.Context, id string) checked {
 const checkAttempts = 3
 
 // listShard sends the ids of one shard to ids. A failed page is retried
-// from its cursor (pages already sent are not sent again) until ctx, the
-// sweep's listing budget, ends; each attempt has its own deadline, so one
-// request the store never answers costs one attempt, not the budget.
+// from its cursor (pages already sent are not sent again) while the
+// shard's listing budget lasts: the time spent in the store's calls and
+// the pauses between retries, not the time spent handing ids to the
+// checks, which on a large sweep far exceeds it. Each attempt has its own
+// deadline, so one request the store never answers costs one attempt, not
+// the budget.
 func (s *Service) listShard(ctx context.Context, shard int, ids chan<- string) error {
+	budget := s.opt.ListBudget
 	cursor := ""
 	for attempt := 0; ; {
-		actx, cancel := context.WithTimeout(ctx, s.opt.ListAttemptTimeout)
+		start := time.Now()
+		actx, cancel := context.WithTimeout(ctx, min(s.opt.ListAttemptTimeout, budget))
 		page, next, err := s.store.ListTenants(actx, shard, cursor, 500)
 		cancel()
+		budget -= time.Since(start)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("listing budget spent: %w", err)
+				return ctx.Err()
 			}
 			attempt++
-			if werr := wait.Sleep(ctx, min(listBackoff<<min(attempt, 5), time.Second)); werr != nil {
+			pause := min(listBackoff<<min(attempt, 5), time.Second, budget)
+			if budget <= 0 || wait.Sleep(ctx, pause) != nil {
 				return fmt.Errorf("listing budget spent: %w", err)
 			}
+			budget -= pause
 			continue
 		}
 		attempt = 0

@@ -36,10 +36,11 @@ type Options struct {
 	PlatformKey keyseal.KeyRef
 	// Concurrency bounds the tenants a sweep checks at once (default 64).
 	Concurrency int
-	// ListBudget bounds the time a sweep spends listing its shards, all at
-	// once, retrying failed pages (default one KMS timeout). A shard not
-	// listed by then is skipped for this sweep and logged; the next sweep
-	// lists it again.
+	// ListBudget bounds the store time a sweep spends listing each shard
+	// (the shards are listed at once), retrying failed pages (default one
+	// KMS timeout). A shard not listed by then is skipped for the rest of
+	// this sweep and logged; the next sweep lists it again. Time spent
+	// waiting for the checks to take the listed ids does not count.
 	ListBudget time.Duration
 	// ListAttemptTimeout bounds one page request of a shard listing
 	// (default ListBudget / 4), so a request the store never answers costs
