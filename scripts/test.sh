@@ -5,14 +5,14 @@
 # exit, failure included. Each tier's time is printed as it ends and all of
 # them at the end.
 #
-# Usage: bash scripts/test.sh [lint|unit|infra|integration]...
-# picks tiers (default: all four, in that order); `make test-integration`
+# Usage: bash scripts/test.sh [lint|unit|infra|bench|integration]...
+# picks tiers (default: all five, in that order); `make test-integration`
 # is `bash scripts/test.sh integration`.
-# Set KEYSEAL_TEST_BENCH=1 to add a one-iteration benchmark smoke run.
+# The bench tier runs every unit benchmark once (KEYSEAL_TEST_BENCH=0 skips it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-all_tiers=(lint unit infra integration)
+all_tiers=(lint unit infra bench integration)
 if (($#)); then
   want=" $* "
   for t in "$@"; do
@@ -122,6 +122,15 @@ if wants infra; then
   step go -C infra test -count=1 ./...
 fi
 
+# Every benchmark of the unit build runs once, so none rots unnoticed
+# (a benchmark is not a test: its figures are never asserted). The drills
+# need the stand-ins and live in integration files: make drill, make
+# drill-store. KEYSEAL_TEST_BENCH=0 skips this tier.
+if wants bench && [[ ${KEYSEAL_TEST_BENCH:-1} != 0 ]]; then
+  tier bench "every unit benchmark once (go test -run '^\$' -bench . -benchtime 1x)"
+  step go test -count=1 -run '^$' -bench . -benchtime 1x ./...
+fi
+
 if wants integration; then
   tier stand-ins "install (cached under .cache/) and start LocalStack and DynamoDB Local"
   bash scripts/standins.sh install
@@ -156,11 +165,6 @@ if wants integration; then
     echo "go test -race -count=1 -tags integration -timeout 20m -run '$pattern' ${pkgs[*]}"
     step go test -race -count=1 -tags integration -timeout 20m -run "$pattern" "${pkgs[@]}"
   done
-fi
-
-if [[ ${KEYSEAL_TEST_BENCH:-} == 1 ]]; then
-  tier bench "benchmark smoke run (one iteration each)"
-  step go test -run '^$' -bench . -benchtime 1x ./...
 fi
 
 end_tier

@@ -29,6 +29,9 @@ func BenchmarkSessionIssueWarmCache(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if _, err := a.Deps.Waiver.Acknowledge(ctx, "acme", "bench@keyseal.example", tenantkms.ActorSystem); err != nil {
+		b.Fatal(err)
+	}
 	if _, err := a.Tenants.Register(ctx, "acme", keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: cmk}, tenantkms.ActorSystem); err != nil {
 		b.Fatal(err)
 	}
