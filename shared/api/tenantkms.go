@@ -112,7 +112,7 @@ func (d *Deps) getTenantKMS(ctx context.Context, r *Request) (Response, error) {
 // registerKey serves PUT /admin/tenant-kms: {"provider", ...the provider's
 // fields}. The provider named parses and validates its own fields.
 func (d *Deps) registerKey(ctx context.Context, r *Request) (Response, error) {
-	key, err := d.parseKeyBody(r)
+	key, err := d.keyRequest(ctx, r)
 	if err != nil {
 		return Response{}, err
 	}
@@ -127,7 +127,7 @@ func (d *Deps) registerKey(ctx context.Context, r *Request) (Response, error) {
 
 // migrateKey serves POST /admin/tenant-kms/migrate, body as registration.
 func (d *Deps) migrateKey(ctx context.Context, r *Request) (Response, error) {
-	key, err := d.parseKeyBody(r)
+	key, err := d.keyRequest(ctx, r)
 	if err != nil {
 		return Response{}, err
 	}
@@ -142,6 +142,22 @@ func (d *Deps) migrateKey(ctx context.Context, r *Request) (Response, error) {
 
 // parseKeyBody reads a registration body: {"provider", ...fields}, every
 // member a string, parsed by the provider it names.
+// keyRequest is the part of register and migrate that refuses before a
+// step-up token is spent: the body (the provider's fields) and the legal
+// waiver gate. The service checks the waiver again, in its own order.
+func (d *Deps) keyRequest(ctx context.Context, r *Request) (keyseal.KeyRef, error) {
+	key, err := d.parseKeyBody(r)
+	if err != nil {
+		return keyseal.KeyRef{}, err
+	}
+	if d.Waiver != nil {
+		if err := d.Waiver.Require(ctx, r.Admin.TenantID); err != nil {
+			return keyseal.KeyRef{}, err
+		}
+	}
+	return key, nil
+}
+
 func (d *Deps) parseKeyBody(r *Request) (keyseal.KeyRef, error) {
 	// Pointers, so a null is told apart from "" and refused like any other
 	// value that is not a string (Decode refuses duplicates).

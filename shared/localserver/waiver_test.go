@@ -101,13 +101,18 @@ func TestLegalWaiverGatesRegistrationAndMigration(t *testing.T) {
 		t.Fatalf("key policy: %d %s", kp.status, kp.raw)
 	}
 
-	// Not acknowledged: 409 with the version; nothing provisioned.
+	// Not acknowledged: 409 with the version; nothing provisioned, and
+	// the step-up token is not spent on the refusal.
 	good := localKey(t, s, "")
-	r := a.stepped(http.MethodPut, "/admin/tenant-kms", keyBody(good))
+	step := a.call(http.MethodPost, "/admin/auth/step-up", "").body["step_up_token"].(string)
+	withStep := bearer(a.token)
+	withStep[auth.StepUpHeader] = step
+	r := do(t, s, http.MethodPut, "/admin/tenant-kms", withStep, keyBody(good))
 	wantError(t, r, http.StatusConflict, "waiver_not_acknowledged")
 	if r.body["waiver_version"] != first {
 		t.Fatalf("waiver_version: %s", r.raw)
 	}
+	wantError(t, do(t, s, http.MethodPost, "/admin/tenant-kms/unseal", withStep, ""), http.StatusNotFound, "tenant_not_found") // the token still works
 	wantError(t, a.call(http.MethodGet, "/admin/tenant-kms", ""), http.StatusNotFound, "tenant_not_found")
 
 	// Bad acknowledgments are 400 and record nothing.
