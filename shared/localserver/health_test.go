@@ -100,12 +100,7 @@ func TestSeed004KeyAndAuditAliases(t *testing.T) {
 	if r := do(t, s, http.MethodDelete, "/api/v1/byok/keys", admin, ""); r.status != http.StatusUnauthorized || r.code() != "step_up_required" {
 		t.Fatalf("DELETE keys without step-up: %d %s", r.status, r.raw)
 	}
-	withStepUp := func() map[string]string {
-		h := bearer(s.Credentials.AdminToken)
-		h["X-Keyseal-StepUp"] = stepUp(t, s)
-		return h
-	}
-	if r := do(t, s, http.MethodDelete, "/api/v1/byok/keys", withStepUp(), ""); r.status != http.StatusOK || r.body["byok"] != false {
+	if r := do(t, s, http.MethodDelete, "/api/v1/byok/keys", stepUpHeaders(t, s), ""); r.status != http.StatusOK || r.body["byok"] != false {
 		t.Fatalf("DELETE keys: %d %s", r.status, r.raw)
 	}
 	k := do(t, s, http.MethodPost, "/dev/kms/keys", nil, "")
@@ -113,7 +108,7 @@ func TestSeed004KeyAndAuditAliases(t *testing.T) {
 	if k.status != http.StatusCreated || key == "" {
 		t.Fatalf("create key: %d %s", k.status, k.raw)
 	}
-	if r := do(t, s, http.MethodPost, "/api/v1/byok/keys", withStepUp(), `{"provider":"local","key_id":"`+key+`"}`); r.status != http.StatusOK ||
+	if r := do(t, s, http.MethodPost, "/api/v1/byok/keys", stepUpHeaders(t, s), `{"provider":"local","key_id":"`+key+`"}`); r.status != http.StatusOK ||
 		r.body["byok"] != true || r.body["key_id"] != key {
 		t.Fatalf("POST keys: %d %s", r.status, r.raw)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/keyseal/keyseal/shared/api"
-	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/session"
 	"github.com/keyseal/keyseal/shared/tenantkms"
@@ -34,11 +33,6 @@ func TestRotateAndRevokeOverHTTP(t *testing.T) {
 	s := devServer(t, t.TempDir(), nil)
 	admin := bearer(s.Credentials.AdminToken)
 	agent := bearer(s.Credentials.AgentKey)
-	withStepUp := func() map[string]string {
-		h := bearer(s.Credentials.AdminToken)
-		h[auth.StepUpHeader] = stepUp(t, s)
-		return h
-	}
 	first := do(t, s, http.MethodPost, "/agent/v1/session", agent, "")
 	if first.status != http.StatusCreated {
 		t.Fatalf("session: %d %s", first.status, first.raw)
@@ -73,7 +67,7 @@ func TestRotateAndRevokeOverHTTP(t *testing.T) {
 	if r := do(t, s, http.MethodPost, "/admin/tenant-kms/versions/1/revoke", admin, `{"confirm":"demo"}`); r.status != http.StatusUnauthorized || r.code() != "step_up_required" {
 		t.Fatalf("revoke without step-up: %d %s", r.status, r.raw)
 	}
-	h := withStepUp()
+	h := stepUpHeaders(t, s)
 	for _, body := range []string{`{"confirm":"other"}`, `{"confirm":"DEMO"}`, `{}`, `{"confirm":null}`} {
 		if r := do(t, s, http.MethodPost, "/admin/tenant-kms/versions/1/revoke", h, body); r.status != http.StatusBadRequest || r.code() != "invalid_request" {
 			t.Fatalf("revoke with %s: %d %s", body, r.status, r.raw)
@@ -89,7 +83,7 @@ func TestRotateAndRevokeOverHTTP(t *testing.T) {
 	}
 
 	// Revoke version 1 (not active): erased, out of the JWKS.
-	r = do(t, s, http.MethodPost, "/admin/tenant-kms/versions/v1/revoke", withStepUp(), `{"confirm":"demo"}`)
+	r = do(t, s, http.MethodPost, "/admin/tenant-kms/versions/v1/revoke", stepUpHeaders(t, s), `{"confirm":"demo"}`)
 	if r.status != http.StatusOK || r.body["version"] != float64(1) || r.body["tenant_status"] != "active" {
 		t.Fatalf("revoke v1: %d %s", r.status, r.raw)
 	}
@@ -101,7 +95,7 @@ func TestRotateAndRevokeOverHTTP(t *testing.T) {
 	if _, err := session.Verify(first.body["token"].(string), jwksKeys(t, s, "demo"), time.Now()); err == nil {
 		t.Fatal("a token of the revoked version still verifies against the JWKS")
 	}
-	if r := do(t, s, http.MethodPost, "/admin/tenant-kms/versions/1/revoke", withStepUp(), `{"confirm":"demo"}`); r.status != http.StatusConflict || r.code() != "already_revoked" {
+	if r := do(t, s, http.MethodPost, "/admin/tenant-kms/versions/1/revoke", stepUpHeaders(t, s), `{"confirm":"demo"}`); r.status != http.StatusConflict || r.code() != "already_revoked" {
 		t.Fatalf("second revoke: %d %s", r.status, r.raw)
 	}
 	if r := do(t, s, http.MethodPost, "/agent/v1/session", agent, ""); r.status != http.StatusCreated || r.body["tmk_version"] != float64(2) {
@@ -109,7 +103,7 @@ func TestRotateAndRevokeOverHTTP(t *testing.T) {
 	}
 
 	// Revoke the active version: the tenant is revoked.
-	r = do(t, s, http.MethodPost, "/admin/tenant-kms/versions/2/revoke", withStepUp(), `{"confirm":"demo"}`)
+	r = do(t, s, http.MethodPost, "/admin/tenant-kms/versions/2/revoke", stepUpHeaders(t, s), `{"confirm":"demo"}`)
 	if r.status != http.StatusOK || r.body["tenant_status"] != "revoked" {
 		t.Fatalf("revoke v2: %d %s", r.status, r.raw)
 	}
@@ -117,7 +111,7 @@ func TestRotateAndRevokeOverHTTP(t *testing.T) {
 		!strings.Contains(r.raw, "revoked") {
 		t.Fatalf("session of a revoked tenant: %d %s", r.status, r.raw)
 	}
-	if r := do(t, s, http.MethodPost, "/admin/tenant-kms/unseal", withStepUp(), ""); r.status != http.StatusConflict || r.code() != "tenant_revoked" {
+	if r := do(t, s, http.MethodPost, "/admin/tenant-kms/unseal", stepUpHeaders(t, s), ""); r.status != http.StatusConflict || r.code() != "tenant_revoked" {
 		t.Fatalf("unseal of a revoked tenant: %d %s", r.status, r.raw)
 	}
 	if n := len(jwksKeys(t, s, "demo").Keys); n != 0 {
@@ -163,11 +157,6 @@ func TestRotateSealedTenantOverHTTP(t *testing.T) {
 func TestRotateRevokeBadInput(t *testing.T) {
 	s := devServer(t, t.TempDir(), nil)
 	admin := bearer(s.Credentials.AdminToken)
-	withStepUp := func() map[string]string {
-		h := bearer(s.Credentials.AdminToken)
-		h[auth.StepUpHeader] = stepUp(t, s)
-		return h
-	}
 	bodies := []string{``, `{"rotation_type": `, `{"nonsense": true}`, `{} {}`, `[1,2]`, `{"rotation_type": 1}`, `{"rotation_type": null}`,
 		`{"rotation_type": "kek"}`, `{"rotation_type": "TMK"}`, `{"Rotation_Type": "tmk"}`, `{"rotation_type": "tmk", "rotation_type": "tmk"}`,
 		`{"rotation_type": "tmk", "reason": 5}`, `{"rotation_type": "tmk", "reason": "a\u0000b"}`,
@@ -182,7 +171,7 @@ func TestRotateRevokeBadInput(t *testing.T) {
 	}
 	for _, body := range []string{``, `{"confirm": `, `{"confirm":"demo","x":1}`, `{"confirm": 1}`, `{"confirm":"demo"} {}`,
 		`{"confirm":"` + strings.Repeat("x", api.MaxBody) + `"}`} {
-		if r := do(t, s, http.MethodPost, "/admin/tenant-kms/versions/1/revoke", withStepUp(), body); r.status != http.StatusBadRequest || r.code() != "invalid_request" {
+		if r := do(t, s, http.MethodPost, "/admin/tenant-kms/versions/1/revoke", stepUpHeaders(t, s), body); r.status != http.StatusBadRequest || r.code() != "invalid_request" {
 			t.Fatalf("revoke %.60q: %d %s", body, r.status, r.raw)
 		}
 	}

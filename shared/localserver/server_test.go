@@ -125,6 +125,14 @@ func stepUp(t *testing.T, s *localserver.Server) string {
 	return r.body["step_up_token"].(string)
 }
 
+// stepUpHeaders are the demo admin's headers with a fresh step-up token.
+func stepUpHeaders(t *testing.T, s *localserver.Server) map[string]string {
+	t.Helper()
+	h := bearer(s.Credentials.AdminToken)
+	h[auth.StepUpHeader] = stepUp(t, s)
+	return h
+}
+
 // TestDevModeWalkthrough is the README's dev-mode tour: credentials file,
 // session, JWKS, and every local key state driven through /dev.
 func TestDevModeWalkthrough(t *testing.T) {
@@ -274,12 +282,8 @@ func TestBadInput(t *testing.T) {
 	s := devServer(t, t.TempDir(), nil)
 	admin := bearer(s.Credentials.AdminToken)
 	agent := bearer(s.Credentials.AgentKey)
-	withStepUp := func() map[string]string {
-		h := bearer(s.Credentials.AdminToken)
-		h[auth.StepUpHeader] = stepUp(t, s)
-		return h
-	}
 	big := `{"name":"` + strings.Repeat("x", api.MaxBody) + `"}`
+	withStepUp := func() map[string]string { return stepUpHeaders(t, s) }
 
 	bodyRoutes := []struct {
 		method, path string
