@@ -63,7 +63,7 @@ var Table = []RouteSpec{
 		Aliases: []Alias{{Method: http.MethodPost, Path: "/api/v1/byok/keys"}}},
 	{Method: http.MethodDelete, Path: "/admin/tenant-kms", Function: FnAdmin, Auth: AuthAdmin, StepUp: true,
 		Aliases: []Alias{{Method: http.MethodDelete, Path: "/api/v1/byok/keys"}}},
-	// The live BYOK probe is the health Lambda's (SPEC §3): read-only
+	// The live BYOK probe is the health Lambda's (docs/contract.md §3): read-only
 	// table access and the KMS calls, no writes, no audit signing.
 	{Method: http.MethodGet, Path: "/admin/tenant-kms/health", Function: FnHealth, Auth: AuthAdmin,
 		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/health"}}},
