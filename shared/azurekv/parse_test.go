@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/azurekv"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
@@ -68,3 +69,10 @@ func TestParseKey(t *testing.T) {
 
 // ExpectedForm is quoted by every invalid_key_url message.
 const ExpectedForm = azurekv.ExpectedKeyURL
+
+// TestInvalidKeyURLIsA400: the HTTP layer maps the new code to 400.
+func TestInvalidKeyURLIsA400(t *testing.T) {
+	if s := api.StatusOf(keyseal.EKEYURL); s != 400 {
+		t.Fatalf("invalid_key_url answers %d, want 400", s)
+	}
+}
