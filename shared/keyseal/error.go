@@ -30,6 +30,7 @@ const (
 	EUNSEALFAILED = "unseal_failed"
 	EREVOKED      = "tenant_revoked"
 	EKEYARN       = "invalid_key_arn"
+	EKEYURL       = "invalid_key_url" // a malformed Azure Key Vault key URL
 	ECMKACCESS    = "cannot_access_cmk"
 	EKEYEXISTS    = "byok_key_exists"
 	ETENANT       = "tenant_not_found"
