@@ -16,6 +16,7 @@ import (
 var statusByCode = map[string]int{
 	keyseal.EINVALID:        400,
 	keyseal.EKEYARN:         400,
+	keyseal.EKEYNAME:        400,
 	keyseal.EUNAUTHORIZED:   401,
 	keyseal.ESTEPUP:         401,
 	keyseal.EINSUFFICIENT:   401,
