@@ -53,7 +53,7 @@ func classify(err error) *keyseal.KMSError {
 	}
 	name := st.Code().String()
 	switch st.Code() {
-	case codes.PermissionDenied, codes.Unauthenticated:
+	case codes.PermissionDenied:
 		return terminal(keyseal.ReasonAccessDenied, name)
 	case codes.NotFound:
 		return terminal(keyseal.ReasonKeyNotFound, name)
@@ -78,6 +78,9 @@ func classify(err error) *keyseal.KMSError {
 		// not a reason to seal.
 		return transient(name)
 	}
+	// Unauthenticated is keyseal's own credentials failing (gRPC also
+	// reports a token that could not be fetched this way): never the
+	// customer's kill switch, so it does not seal.
 	return transient(name)
 }
 

@@ -37,7 +37,7 @@ func TestClassify(t *testing.T) {
 		code     string
 	}{
 		{"permission denied", status.Error(codes.PermissionDenied, "Permission 'cloudkms.cryptoKeyVersions.useToDecrypt' denied on resource 'projects/p/...' (or it may not exist)."), true, keyseal.ReasonAccessDenied, "PermissionDenied"},
-		{"unauthenticated", status.Error(codes.Unauthenticated, "Request had invalid authentication credentials."), true, keyseal.ReasonAccessDenied, "Unauthenticated"},
+		{"unauthenticated", status.Error(codes.Unauthenticated, "Request had invalid authentication credentials."), false, keyseal.ReasonUnreachable, "Unauthenticated"},
 		{"not found", status.Error(codes.NotFound, "CryptoKey projects/p/... not found."), true, keyseal.ReasonKeyNotFound, "NotFound"},
 		{"wrong key on decrypt", status.Error(codes.InvalidArgument, "Decryption failed: verify that 'name' refers to the correct CryptoKey."), true, keyseal.ReasonInvalidBlob, "InvalidArgument"},
 		{"request checksum", status.Error(codes.InvalidArgument, "The checksum in field ciphertext_crc32c did not match the data in field ciphertext."), false, keyseal.ReasonUnreachable, "ChecksumMismatch"},

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -39,10 +40,11 @@ type Server struct {
 	srv *grpc.Server
 	mu  sync.Mutex
 	// keys by CryptoKey name.
-	keys    map[string]*cryptoKey
-	latency time.Duration
-	apiOff  bool
-	calls   int
+	keys     map[string]*cryptoKey
+	latency  time.Duration
+	apiOff   bool
+	calls    int
+	lastAuth string
 }
 
 type cryptoKey struct {
@@ -177,6 +179,14 @@ func (s *Server) Calls() int {
 	return s.calls
 }
 
+// LastAuthorization is the authorization header of the last call, "" when
+// it had none.
+func (s *Server) LastAuthorization() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastAuth
+}
+
 func versionName(key string, i int) string {
 	return key + "/cryptoKeyVersions/" + strconv.Itoa(i+1)
 }
@@ -199,6 +209,10 @@ func checkCRC(field string, data []byte, sum *wrapperspb.Int64Value) error {
 func (s *Server) begin(ctx context.Context, name, permission string) (*cryptoKey, error) {
 	s.mu.Lock()
 	s.calls++
+	s.lastAuth = ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("authorization")) > 0 {
+		s.lastAuth = md.Get("authorization")[0]
+	}
 	d := s.latency
 	s.mu.Unlock()
 	if d > 0 {
