@@ -17,6 +17,7 @@ var statusByCode = map[string]int{
 	keyseal.EINVALID:        400,
 	keyseal.EKEYARN:         400,
 	keyseal.EKEYURL:         400,
+	keyseal.EKEYNAME:        400,
 	keyseal.EUNAUTHORIZED:   401,
 	keyseal.ESTEPUP:         401,
 	keyseal.EINSUFFICIENT:   401,

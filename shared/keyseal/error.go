@@ -31,9 +31,11 @@ const (
 	EREVOKED      = "tenant_revoked"
 	EKEYARN       = "invalid_key_arn"
 	EKEYURL       = "invalid_key_url" // a malformed Azure Key Vault key URL
-	ECMKACCESS    = "cannot_access_cmk"
-	EKEYEXISTS    = "byok_key_exists"
-	ETENANT       = "tenant_not_found"
+	// EKEYNAME: a gcp-kms key_name that is not a CryptoKey name.
+	EKEYNAME   = "invalid_key_name"
+	ECMKACCESS = "cannot_access_cmk"
+	EKEYEXISTS = "byok_key_exists"
+	ETENANT    = "tenant_not_found"
 	// EREVOKEDVERSION: the TMK version named was already revoked.
 	EREVOKEDVERSION = "already_revoked"
 	// EPROVIDER: the provider is one keyseal knows but this deployment has

@@ -1,0 +1,203 @@
+// Package gcpkms is the GCP Cloud KMS provider: TMKs are wrapped with
+// Encrypt on the customer's CryptoKey (its primary version), bound to the
+// tenant's encryption context as additional authenticated data, and
+// unwrapped with Decrypt on the same CryptoKey. Every request and answer
+// carries CRC32C checksums that are checked both ways, so bytes damaged in
+// transit are never used. Every failure comes back classified per
+// docs/contract.md §4.
+package gcpkms
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"sort"
+	"strings"
+
+	kms "cloud.google.com/go/kms/apiv1"
+	"cloud.google.com/go/kms/apiv1/kmspb"
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/keyseal/keyseal/shared/keyseal"
+)
+
+// API is the slice of the Cloud KMS client the provider uses.
+type API interface {
+	Encrypt(ctx context.Context, req *kmspb.EncryptRequest, opts ...gax.CallOption) (*kmspb.EncryptResponse, error)
+	Decrypt(ctx context.Context, req *kmspb.DecryptRequest, opts ...gax.CallOption) (*kmspb.DecryptResponse, error)
+	GetCryptoKey(ctx context.Context, req *kmspb.GetCryptoKeyRequest, opts ...gax.CallOption) (*kmspb.CryptoKey, error)
+}
+
+var _ API = (*kms.KeyManagementClient)(nil)
+
+// Provider implements keyseal.Provider on GCP Cloud KMS. It is safe for
+// concurrent use.
+type Provider struct {
+	client    API
+	clientFor func(serviceAccount string) (API, error)
+}
+
+var (
+	_ keyseal.Provider  = (*Provider)(nil)
+	_ keyseal.KeyStater = (*Provider)(nil)
+)
+
+// Option configures a Provider.
+type Option func(*Provider)
+
+// WithServiceAccounts makes keys that name a service_account go through
+// the client clientFor returns for it (one impersonating that account).
+// Without it the provider refuses to register such keys, and never calls
+// KMS for one with keyseal's own identity instead.
+func WithServiceAccounts(clientFor func(serviceAccount string) (API, error)) Option {
+	return func(p *Provider) { p.clientFor = clientFor }
+}
+
+// New returns a provider calling Cloud KMS with client, keyseal's own
+// identity.
+func New(client API, opts ...Option) *Provider {
+	p := &Provider{client: client}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// errNoImpersonation is a deployment fault, deliberately not a *KMSError:
+// it must never seal a tenant.
+var errNoImpersonation = errors.New("gcp-kms: the key names a service_account but this process has no impersonation configured")
+
+func (p *Provider) clientOf(key keyseal.KeyRef) (API, error) {
+	sa := key.Access[AccessServiceAccount]
+	if sa == "" {
+		return p.client, nil
+	}
+	if p.clientFor == nil {
+		return nil, errNoImpersonation
+	}
+	return p.clientFor(sa)
+}
+
+// noRetry turns off the client's own retry loop (up to 60 s on Unavailable
+// and DeadlineExceeded): the caller's per-call deadline and keyseal's
+// transient handling decide when to try again.
+var noRetry = gax.WithRetry(func() gax.Retryer { return nil })
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crc(b []byte) *wrapperspb.Int64Value {
+	return wrapperspb.Int64(int64(crc32.Checksum(b, castagnoli)))
+}
+
+// integrity is the transient failure of a checksum that did not match:
+// the bytes were damaged on the way, a retry may succeed.
+func integrity(what string) *keyseal.KMSError {
+	return &keyseal.KMSError{Reason: keyseal.ReasonUnreachable, Code: "ChecksumMismatch", Err: errors.New("gcp-kms: " + what)}
+}
+
+// Wrap implements keyseal.KMS with Encrypt on the CryptoKey. KeyVersion is
+// the CryptoKeyVersion that Cloud KMS says encrypted.
+func (p *Provider) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byte, ec map[string]string) (keyseal.Wrapped, error) {
+	c, err := p.clientOf(key)
+	if err != nil {
+		return keyseal.Wrapped{}, err
+	}
+	aad := AAD(ec)
+	out, err := c.Encrypt(ctx, &kmspb.EncryptRequest{
+		Name:                              key.KeyID,
+		Plaintext:                         plaintext,
+		PlaintextCrc32C:                   crc(plaintext),
+		AdditionalAuthenticatedData:       aad,
+		AdditionalAuthenticatedDataCrc32C: crc(aad),
+	}, noRetry)
+	if err != nil {
+		return keyseal.Wrapped{}, classifyEncrypt(err)
+	}
+	switch {
+	case !out.GetVerifiedPlaintextCrc32C():
+		return keyseal.Wrapped{}, integrity("Encrypt did not verify the plaintext checksum")
+	case !out.GetVerifiedAdditionalAuthenticatedDataCrc32C():
+		return keyseal.Wrapped{}, integrity("Encrypt did not verify the AAD checksum")
+	case out.GetCiphertextCrc32C() == nil || out.GetCiphertextCrc32C().GetValue() != crc(out.GetCiphertext()).GetValue():
+		return keyseal.Wrapped{}, integrity("the ciphertext does not match its checksum")
+	case !underKey(out.GetName(), key.KeyID):
+		return keyseal.Wrapped{}, integrity("Encrypt answered for another key: " + out.GetName())
+	}
+	return keyseal.Wrapped{Blob: out.GetCiphertext(), KeyVersion: out.GetName()}, nil
+}
+
+// Unwrap implements keyseal.KMS with Decrypt on the CryptoKey, which finds
+// the version in the ciphertext itself and refuses a blob of another key
+// (InvalidArgument). w.KeyVersion is not needed for that: it is the record
+// of which version wrapped, for health and rotation.
+func (p *Provider) Unwrap(ctx context.Context, key keyseal.KeyRef, w keyseal.Wrapped, ec map[string]string) ([]byte, error) {
+	c, err := p.clientOf(key)
+	if err != nil {
+		return nil, err
+	}
+	aad := AAD(ec)
+	out, err := c.Decrypt(ctx, &kmspb.DecryptRequest{
+		Name:                              key.KeyID,
+		Ciphertext:                        w.Blob,
+		CiphertextCrc32C:                  crc(w.Blob),
+		AdditionalAuthenticatedData:       aad,
+		AdditionalAuthenticatedDataCrc32C: crc(aad),
+	}, noRetry)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	if out.GetPlaintextCrc32C() == nil || out.GetPlaintextCrc32C().GetValue() != crc(out.GetPlaintext()).GetValue() {
+		return nil, integrity("the plaintext does not match its checksum")
+	}
+	return out.GetPlaintext(), nil
+}
+
+// KeyState implements keyseal.KeyStater with GetCryptoKey: the state of
+// the primary version, in AWS's names.
+func (p *Provider) KeyState(ctx context.Context, key keyseal.KeyRef) (string, error) {
+	c, err := p.clientOf(key)
+	if err != nil {
+		return keyseal.KeyStateUnknown, err
+	}
+	out, err := c.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: key.KeyID}, noRetry)
+	if err != nil {
+		return keyseal.KeyStateUnknown, classifyEncrypt(err)
+	}
+	switch out.GetPrimary().GetState() {
+	case kmspb.CryptoKeyVersion_ENABLED:
+		return keyseal.KeyStateEnabled, nil
+	case kmspb.CryptoKeyVersion_DISABLED:
+		return keyseal.KeyStateDisabled, nil
+	case kmspb.CryptoKeyVersion_DESTROY_SCHEDULED, kmspb.CryptoKeyVersion_DESTROYED:
+		return keyseal.KeyStatePendingDeletion, nil
+	}
+	return keyseal.KeyStateUnknown, nil
+}
+
+// underKey reports whether version names a CryptoKeyVersion of cryptoKey.
+func underKey(version, cryptoKey string) bool {
+	rest, ok := strings.CutPrefix(version, cryptoKey+"/cryptoKeyVersions/")
+	return ok && rest != "" && !strings.Contains(rest, "/")
+}
+
+// AAD is the canonical byte form of an encryption context: the number of
+// pairs, then each pair sorted by name, every string prefixed by its
+// length (all big-endian uint32). Distinct contexts never share bytes, and
+// a nil or empty context is four zero bytes.
+func AAD(ec map[string]string) []byte {
+	names := make([]string, 0, len(ec))
+	for n := range ec {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(names)))
+	for _, n := range names {
+		for _, s := range []string{n, ec[n]} {
+			b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+			b = append(b, s...)
+		}
+	}
+	return b
+}
