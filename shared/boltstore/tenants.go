@@ -34,13 +34,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := storecheck.TenantID(t.ID); err != nil {
-		return err
-	}
-	if err := storecheck.Versions(t.ID, []keyseal.TMKVersion{v}); err != nil {
-		return err
-	}
-	if err := storecheck.Record(rec); err != nil {
+	if err := storecheck.NewTenant(t, v, rec); err != nil {
 		return err
 	}
 	row := t.Clone()

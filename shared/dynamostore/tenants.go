@@ -37,13 +37,7 @@ func (s *Store) GetTenant(ctx context.Context, tenantID string) (*keyseal.Tenant
 // the audit entry go in one transaction conditional on the row (and the
 // version) being new; on success t.Revision is 1.
 func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.TMKVersion, rec keyseal.AuditRecord) error {
-	if err := storecheck.TenantID(t.ID); err != nil {
-		return err
-	}
-	if err := storecheck.Versions(t.ID, []keyseal.TMKVersion{v}); err != nil {
-		return err
-	}
-	if err := storecheck.Record(rec); err != nil {
+	if err := storecheck.NewTenant(t, v, rec); err != nil {
 		return err
 	}
 	row, err := encodeTenant(t, 1)

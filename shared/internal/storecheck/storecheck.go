@@ -22,6 +22,18 @@ func TenantID(id string) error {
 	return nil
 }
 
+// NewTenant is CreateTenant's checks: the tenant id, its first version and
+// the audit record.
+func NewTenant(t *keyseal.Tenant, v keyseal.TMKVersion, rec keyseal.AuditRecord) error {
+	if err := TenantID(t.ID); err != nil {
+		return err
+	}
+	if err := Versions(t.ID, []keyseal.TMKVersion{v}); err != nil {
+		return err
+	}
+	return Record(rec)
+}
+
 // Versions makes sure every version belongs to the tenant being written and
 // is in range, so a caller bug can neither file one tenant's TMK under
 // another nor break version order.
