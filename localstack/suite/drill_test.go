@@ -64,6 +64,12 @@ func BenchmarkKillSwitchDrill(b *testing.B) {
 		to503 += first503.Sub(start)
 		worst = max(worst, first503.Sub(start))
 	}
+	reportDrill(b, toSealed, to503, worst)
+}
+
+// reportDrill reports a kill-switch drill's figures: the mean times from
+// pulling the plug to sealed and to the first 503, and the worst first 503.
+func reportDrill(b *testing.B, toSealed, to503, worst time.Duration) {
 	b.ReportMetric(float64(toSealed.Milliseconds())/float64(b.N), "ms-to-sealed")
 	b.ReportMetric(float64(to503.Milliseconds())/float64(b.N), "ms-to-first-503")
 	b.ReportMetric(float64(worst.Milliseconds()), "max-ms-to-first-503")

@@ -312,9 +312,7 @@ func drillStoreFaults(b *testing.B, rate float64) {
 		to503 += first503.Sub(start)
 		worst = max(worst, first503.Sub(start))
 	}
-	b.ReportMetric(float64(toSealed.Milliseconds())/float64(b.N), "ms-to-sealed")
-	b.ReportMetric(float64(to503.Milliseconds())/float64(b.N), "ms-to-first-503")
-	b.ReportMetric(float64(worst.Milliseconds()), "max-ms-to-first-503")
+	reportDrill(b, toSealed, to503, worst)
 }
 
 func agentType(r *reply) string {
