@@ -61,7 +61,48 @@ type Config struct {
 	// Waiver is the legal waiver tenants acknowledge: the embedded text, or
 	// KEYSEAL_WAIVER_FILE's when set (read and checked here, at start).
 	Waiver waiver.Waiver
+
+	// GCP configures the gcp-kms provider; the zero value leaves it off.
+	GCP GCP
+	// Azure configures the azure-kv provider; the zero value leaves it off.
+	Azure Azure
 }
+
+// GCP is keyseal's own Google identity. The provider is on when
+// Credentials is set.
+type GCP struct {
+	// Credentials is a Google credentials JSON (KEYSEAL_GCP_CREDENTIALS):
+	// on AWS the external-account (workload identity federation) config,
+	// so no long-lived Google key exists; a service-account key file's
+	// content also works.
+	Credentials string
+	// ServiceAccount is the email keyseal acts as, the member customers
+	// grant (KEYSEAL_GCP_SERVICE_ACCOUNT). When unset it is read from
+	// Credentials: the external account's service_account_impersonation_url
+	// or the key file's client_email.
+	ServiceAccount string
+}
+
+// Enabled says whether this process runs the gcp-kms provider.
+func (g GCP) Enabled() bool { return g.Credentials != "" }
+
+// Azure is keyseal's own app registration in Entra ID. The provider is on
+// when ClientID is set; TenantID and exactly one secret source are then
+// required.
+type Azure struct {
+	TenantID string // KEYSEAL_AZURE_TENANT_ID: keyseal's home tenant, the default for keys naming none
+	ClientID string // KEYSEAL_AZURE_CLIENT_ID: the app registration's application (client) id
+	// ClientSecretARN is the Secrets Manager secret holding the client
+	// secret (KEYSEAL_AZURE_CLIENT_SECRET_ARN), read at start.
+	ClientSecretARN string
+	// ClientSecret is the secret itself (KEYSEAL_AZURE_CLIENT_SECRET), for
+	// local runs only: a Lambda's environment is readable by anyone who can
+	// read its configuration.
+	ClientSecret string
+}
+
+// Enabled says whether this process runs the azure-kv provider.
+func (a Azure) Enabled() bool { return a.ClientID != "" }
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
 type Getenv func(string) string
@@ -92,7 +133,12 @@ func Load(getenv Getenv) (Config, error) {
 		Stage:             p.str("KEYSEAL_STAGE", "local"),
 		ServicePrincipal:  getenv("KEYSEAL_SERVICE_PRINCIPAL"),
 		Waiver:            waiver.Embedded(),
+		GCP:               GCP{Credentials: getenv("KEYSEAL_GCP_CREDENTIALS"), ServiceAccount: getenv("KEYSEAL_GCP_SERVICE_ACCOUNT")},
+		Azure: Azure{TenantID: getenv("KEYSEAL_AZURE_TENANT_ID"), ClientID: getenv("KEYSEAL_AZURE_CLIENT_ID"),
+			ClientSecretARN: getenv("KEYSEAL_AZURE_CLIENT_SECRET_ARN"), ClientSecret: getenv("KEYSEAL_AZURE_CLIENT_SECRET")},
 	}
+	p.errs = append(p.errs, c.GCP.load()...)
+	p.errs = append(p.errs, c.Azure.check()...)
 	if c.ServicePrincipal != "" && !servicePrincipal.MatchString(c.ServicePrincipal) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_SERVICE_PRINCIPAL=%q: want an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME) or an account root (arn:aws:iam::ACCOUNT:root)", c.ServicePrincipal))
 	}
