@@ -67,6 +67,13 @@ func (e *KMSError) Error() string {
 
 func (e *KMSError) Unwrap() error { return e.Err }
 
+// CodeOwnCredentialsRejected is the KMSError code of a call refused because
+// keyseal's own cloud credentials were (an expired or rotated client
+// secret, a broken federation config). It is transient: the fault is the
+// operator's, not the customer's kill switch, so it never seals; health
+// reports it as the operator's to fix.
+const CodeOwnCredentialsRejected = "OwnCredentialsRejected"
+
 // ClassifyKMS returns err as a *KMSError. Errors a provider did not classify
 // are transient: when in doubt keyseal keeps serving from cache rather than
 // sealing on a blip.
