@@ -34,6 +34,10 @@ type NewClientFunc func(vaultURL, tenantID string) (API, error)
 type Provider struct {
 	newClient NewClientFunc
 
+	// clientID and tenantID are keyseal's app registration, named in
+	// advice.
+	clientID, tenantID string
+
 	mu      sync.Mutex
 	clients map[[2]string]API
 }
@@ -43,8 +47,12 @@ var _ keyseal.Provider = (*Provider)(nil)
 // New returns a provider that builds clients with newClient, one per vault
 // and tenant, kept for the life of the process (a verify sweep then reuses
 // each client's cached token).
-func New(newClient NewClientFunc) *Provider {
-	return &Provider{newClient: newClient, clients: map[[2]string]API{}}
+func New(newClient NewClientFunc, opts ...Option) *Provider {
+	p := &Provider{newClient: newClient, clients: map[[2]string]API{}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // SDKClients returns a NewClientFunc building real azkeys clients: cred

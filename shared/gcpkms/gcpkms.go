@@ -37,6 +37,8 @@ var _ API = (*kms.KeyManagementClient)(nil)
 type Provider struct {
 	client    API
 	clientFor func(serviceAccount string) (API, error)
+	// self is keyseal's own service account, named in advice.
+	self string
 }
 
 var (

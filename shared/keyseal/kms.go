@@ -145,18 +145,29 @@ func (p Providers) Require(name string) error {
 // unknown provider is EINVALID; a known one this deployment lacks is
 // EPROVIDER (422). Both messages list what this server supports.
 func (p Providers) ParseKey(provider string, fields map[string]string) (KeyRef, error) {
+	k, err := p.Lookup(provider)
+	if err != nil {
+		return KeyRef{}, err
+	}
+	return k.ParseKey(fields)
+}
+
+// Lookup returns the provider named: EINVALID when the name is empty or
+// unknown, EPROVIDER (422) for a known provider this deployment lacks.
+// Both messages list what this server supports.
+func (p Providers) Lookup(provider string) (Provider, error) {
 	supported := strings.Join(p.Names(), ", ")
 	k, ok := p[provider]
 	switch {
 	case ok:
-		return k.ParseKey(fields)
+		return k, nil
 	case provider == "":
-		return KeyRef{}, Errorf(EINVALID, "provider is required (this server supports: %s)", supported)
+		return nil, Errorf(EINVALID, "provider is required (this server supports: %s)", supported)
 	case slices.Contains(KnownProviders, provider):
-		return KeyRef{}, Errorf(EPROVIDER, "provider %s is not configured on this server (it supports: %s)", provider, supported).
+		return nil, Errorf(EPROVIDER, "provider %s is not configured on this server (it supports: %s)", provider, supported).
 			With("supported_providers", p.Names())
 	default:
-		return KeyRef{}, Errorf(EINVALID, "unknown provider %q (this server supports: %s)", provider, supported)
+		return nil, Errorf(EINVALID, "unknown provider %q (this server supports: %s)", provider, supported)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,10 +68,7 @@ type HealthChecks struct {
 
 // Remedy is one step of a remediation: a provider-neutral action and the
 // command that does it for the tenant's key.
-type Remedy struct {
-	Action  string `json:"action"`
-	Command string `json:"command"`
-}
+type Remedy = keyseal.Remedy
 
 // ClassifyLatency maps a probe's latency to its class: normal under
 // 100 ms, elevated to 200, high to 500, critical beyond (seed 004's bands;
@@ -245,7 +241,8 @@ func (s *Service) probe(ctx context.Context, t *keyseal.Tenant) (Health, error) 
 	}
 	h.Status = healthStatus(h.Sealed, fail, h.Checks.TMKValid, h.LatencyClass)
 	if h.Status != HealthHealthy {
-		h.Diagnosis, h.Remediation = diagnose(t, fail, h)
+		adv, _ := s.kms.(keyseal.Advisor)
+		h.Diagnosis, h.Remediation = diagnose(adv, t, fail, h, v.KeyVersion)
 	}
 	return h, nil
 }
@@ -264,10 +261,12 @@ func worst(fails []*keyseal.KMSError) *keyseal.KMSError {
 }
 
 // diagnose names the likely cause of an unhealthy or degraded probe and the
-// steps that fix it, filled in with the tenant's key (seed 004's
-// troubleshooting commands for AWS KMS; the dev routes for the local KMS).
-func diagnose(t *keyseal.Tenant, fail *keyseal.KMSError, h Health) (string, []Remedy) {
-	c := commandsFor(t.Key)
+// steps that fix it. The diagnosis is provider-neutral; the commands come
+// from the key's provider (keyseal.Advisor: the AWS CLI, gcloud, az, the
+// dev routes), filled in with the tenant's key and keyVersion (the version
+// that wrapped the active TMK), with generic steps where it has none.
+func diagnose(adv keyseal.Advisor, t *keyseal.Tenant, fail *keyseal.KMSError, h Health, keyVersion string) (string, []Remedy) {
+	c := advice{adv: adv, key: t.Key, version: keyVersion}
 	reason := ""
 	if fail != nil {
 		reason = fail.Reason
@@ -284,134 +283,83 @@ func diagnose(t *keyseal.Tenant, fail *keyseal.KMSError, h Health) (string, []Re
 	}
 	if t.Status == keyseal.StatusRevoked || reason == keyseal.ReasonRevoked {
 		return "the active TMK version was revoked (crypto-erased): no key can bring it back",
-			[]Remedy{{"rotate", `POST /admin/tenant-kms/rotate {"rotation_type": "tmk", "reason": "replace the revoked version"}`}}
+			[]Remedy{{Action: "rotate", Command: `POST /admin/tenant-kms/rotate {"rotation_type": "tmk", "reason": "replace the revoked version"}`}}
+	}
+	operator := Remedy{Action: "contact-operator", Command: "report this health output to keyseal's operator"}
+	if fail != nil && fail.Code == keyseal.CodeOwnCredentialsRejected {
+		return fmt.Sprintf("keyseal's own %s credentials were refused (an expired or rotated secret, a broken federation config): this is the operator's to fix, not yours; your key and its grants are not in question", t.Key.Provider),
+			[]Remedy{operator}
 	}
 	if !t.BYOK && fail != nil {
 		return fmt.Sprintf("keyseal's own platform key failed (%s): this is the operator's to fix, not yours", fail.Code),
-			[]Remedy{{"contact-operator", "report this health output to keyseal's operator"}}
+			[]Remedy{operator}
 	}
 	switch reason {
 	case keyseal.ReasonKeyDisabled:
 		return "CMK inaccessible: the key is disabled, so keyseal cannot wrap or unwrap the tenant's master key",
-			[]Remedy{c.enable(), c.verify()}
+			c.remedies(reason)
 	case keyseal.ReasonPendingDeletion:
 		return "CMK inaccessible: the key is scheduled for deletion; once deleted, everything wrapped by it is lost for good",
-			[]Remedy{c.cancelDeletion(), c.enable(), c.verify()}
+			c.remedies(reason)
 	case keyseal.ReasonAccessDenied:
-		return "CMK inaccessible: keyseal is denied access (the key policy, a grant or the role keyseal assumes no longer allows it)",
-			c.keyPolicy()
+		return "CMK inaccessible: keyseal is denied access (the key's policy, a grant or role binding, or the identity keyseal assumes or impersonates no longer allows it)",
+			c.remedies(reason)
 	case keyseal.ReasonKeyNotFound:
-		return "CMK not found: the key was deleted, or its ARN names another account or region",
-			[]Remedy{c.describe()}
+		return "CMK not found: the key was deleted, or its name points at another account, project, region or vault",
+			c.remedies(reason)
 	case keyseal.ReasonInvalidBlob:
-		return "the stored TMK does not decrypt under this key (IncorrectKeyException or invalid ciphertext): the key was changed or the blob damaged",
-			[]Remedy{c.describe(), {"contact-operator", "report this health output to keyseal's operator before changing keys"}}
+		return "the stored TMK does not decrypt under this key (another key's ciphertext, or damaged): the key was changed or the blob damaged",
+			append(c.remedies(reason), Remedy{Action: "contact-operator", Command: "report this health output to keyseal's operator before changing keys"})
 	case keyseal.ReasonUnreachable:
 		return fmt.Sprintf("the KMS did not answer (%s): network, throttling or a KMS outage; the tenant keeps serving from its cached TMK for up to the cache TTL", fail.Code),
-			[]Remedy{c.quota(), c.verify()}
+			c.remedies(reason)
 	}
 	switch {
 	case h.Sealed:
 		return "the key answers again, but the tenant is still sealed: the next poll (within 30 s) unseals it, or force it now",
-			[]Remedy{{"unseal", "POST /admin/tenant-kms/unseal (with a step-up token in X-Keyseal-StepUp)"}}
+			[]Remedy{{Action: "unseal", Command: "POST /admin/tenant-kms/unseal (with a step-up token in X-Keyseal-StepUp)"}}
 	case !h.Checks.TMKValid:
 		return "the stored TMK unwrapped but does not match its version's signing key (DEK invalid)",
-			[]Remedy{{"rotate", `POST /admin/tenant-kms/rotate {"rotation_type": "dek", "reason": "DEK recovery"}`}}
+			[]Remedy{{Action: "rotate", Command: `POST /admin/tenant-kms/rotate {"rotation_type": "dek", "reason": "DEK recovery"}`}}
 	}
 	return fmt.Sprintf("KMS latency %d ms is %s (normal is under 100 ms): network distance to the key's region or KMS throttling", h.LatencyMS, h.LatencyClass),
-		[]Remedy{c.quota(), {"regional-key", "consider a key (or a multi-region replica) in the region keyseal runs in"}}
+		append(c.remedies(keyseal.ProblemSlow), Remedy{Action: "regional-key", Command: "consider a key (or a multi-region replica) in the region keyseal runs in"})
 }
 
-// commands renders remedies for one key.
-type commands struct {
-	key keyseal.KeyRef
-	aws bool
-	// cli is the AWS CLI's key arguments: the key ARN and its region, so
-	// a cross-region key is reached where it lives.
-	cli string
+// advice asks the key's provider for the commands of a problem, and falls
+// back to generic steps for a provider without any.
+type advice struct {
+	adv     keyseal.Advisor
+	key     keyseal.KeyRef
+	version string
 }
 
-func commandsFor(key keyseal.KeyRef) commands {
-	c := commands{key: key, aws: key.Provider == keyseal.ProviderAWS}
-	c.cli = "--key-id " + key.KeyID
-	if parts := strings.SplitN(key.KeyID, ":", 5); len(parts) == 5 && parts[0] == "arn" && parts[3] != "" {
-		c.cli += " --region " + parts[3]
-	}
-	return c
-}
-
-// devState is the dev-mode route that moves a local key to state.
-func (c commands) devState(state string) string {
-	return fmt.Sprintf(`POST /dev/kms/keys/%s/state {"state": "%s"}`, c.key.KeyID, state)
-}
-
-func (c commands) enable() Remedy {
-	if c.aws {
-		return Remedy{"enable-key", "aws kms enable-key " + c.cli}
-	}
-	if c.key.Provider == keyseal.ProviderLocal {
-		return Remedy{"enable-key", c.devState("enabled")}
-	}
-	return Remedy{"enable-key", "enable key " + c.key.KeyID + " in its key manager"}
-}
-
-func (c commands) cancelDeletion() Remedy {
-	if c.aws {
-		return Remedy{"cancel-key-deletion", "aws kms cancel-key-deletion " + c.cli}
-	}
-	if c.key.Provider == keyseal.ProviderLocal {
-		return Remedy{"cancel-key-deletion", c.devState("disabled")}
-	}
-	return Remedy{"cancel-key-deletion", "cancel the scheduled destruction of key " + c.key.KeyID}
-}
-
-func (c commands) describe() Remedy {
-	if c.aws {
-		return Remedy{"describe-key", "aws kms describe-key " + c.cli}
-	}
-	return Remedy{"describe-key", "look up key " + c.key.KeyID + " in its key manager"}
-}
-
-func (c commands) verify() Remedy {
-	if c.aws {
-		return Remedy{"verify", "aws kms describe-key " + c.cli + " --query KeyMetadata.KeyState --output text"}
-	}
-	return Remedy{"verify", "GET /admin/tenant-kms/health"}
-}
-
-func (c commands) quota() Remedy {
-	if c.aws {
-		region := ""
-		if i := strings.Index(c.cli, " --region "); i >= 0 {
-			region = c.cli[i:]
+func (c advice) remedies(problem string) []Remedy {
+	if c.adv != nil {
+		if r := c.adv.Advise(c.key, keyseal.Finding{Problem: problem, KeyVersion: c.version}); len(r) > 0 {
+			return r
 		}
-		return Remedy{"check-kms-quota", "aws service-quotas get-service-quota --service-code kms --quota-code L-6E65D7BB" + region}
 	}
-	if c.key.Provider == keyseal.ProviderLocal {
-		// The dev key's outage is a state it was put in.
-		return Remedy{"check-kms-health", c.devState("enabled")}
-	}
-	return Remedy{"check-kms-health", "check the key manager's service health and request quotas"}
+	return genericRemedies(c.key.KeyID, problem)
 }
 
-// keyPolicy is the re-apply of seed 004: the statement keyseal needs
-// (GET /admin/tenant-kms/key-policy) merged into the key's policy.
-func (c commands) keyPolicy() []Remedy {
-	if !c.aws {
-		if c.key.Provider == keyseal.ProviderLocal {
-			return []Remedy{{"restore-access", c.devState("enabled")}}
-		}
-		return []Remedy{{"restore-access", "grant keyseal's identity wrap and unwrap on key " + c.key.KeyID + " again"}}
+// genericRemedies are the provider-neutral steps of problem on keyID.
+func genericRemedies(keyID, problem string) []Remedy {
+	enable := Remedy{Action: "enable-key", Command: "enable key " + keyID + " in its key manager"}
+	verify := Remedy{Action: "verify", Command: "GET /admin/tenant-kms/health"}
+	health := Remedy{Action: "check-kms-health", Command: "check the key manager's service health and request quotas"}
+	describe := Remedy{Action: "describe-key", Command: "look up key " + keyID + " in its key manager"}
+	switch problem {
+	case keyseal.ReasonKeyDisabled:
+		return []Remedy{enable, verify}
+	case keyseal.ReasonPendingDeletion:
+		return []Remedy{{Action: "cancel-key-deletion", Command: "cancel the scheduled destruction of key " + keyID}, enable, verify}
+	case keyseal.ReasonAccessDenied:
+		return []Remedy{{Action: "restore-access", Command: "grant keyseal's identity wrap and unwrap on key " + keyID + " again"}}
+	case keyseal.ReasonKeyNotFound, keyseal.ReasonInvalidBlob:
+		return []Remedy{describe}
+	case keyseal.ReasonUnreachable:
+		return []Remedy{health, verify}
 	}
-	r := []Remedy{
-		{"get-key-policy", "aws kms get-key-policy " + c.cli + " --policy-name default --output text > key-policy.json"},
-		{"re-apply-key-policy", "add the statement of GET /admin/tenant-kms/key-policy to key-policy.json, then: aws kms put-key-policy " + c.cli +
-			" --policy-name default --policy file://key-policy.json"},
-	}
-	if role := c.key.Access["role_arn"]; role != "" {
-		name := role[strings.LastIndex(role, "/")+1:]
-		r = append(r, Remedy{"check-role", "aws iam get-role --role-name " + name +
-			" --query Role.AssumeRolePolicyDocument (keyseal assumes " + role + " with its external id)"})
-	}
-	return r
+	return []Remedy{health}
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -57,7 +58,7 @@ func TestRemediationNamesTheKeyARN(t *testing.T) {
 		{keyseal.ReasonKeyNotFound, keyseal.KeyStateUnknown, []string{"aws kms describe-key --key-id " + arn}},
 	} {
 		fail := &keyseal.KMSError{Terminal: true, Reason: c.reason, Code: "X"}
-		diag, rem := diagnose(tn, fail, Health{Checks: HealthChecks{KeyState: c.keyState}})
+		diag, rem := diagnose(awskms.New(nil), tn, fail, Health{Checks: HealthChecks{KeyState: c.keyState}}, "")
 		var text strings.Builder
 		for _, r := range rem {
 			text.WriteString(r.Command + "\n")
