@@ -73,3 +73,37 @@ func TestRemediationNamesTheKeyARN(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnCredentialsAreTheOperators: keyseal's own cloud credentials
+// refused is never diagnosed as the customer's key or grant.
+func TestOwnCredentialsAreTheOperators(t *testing.T) {
+	for _, p := range []string{keyseal.ProviderGCP, keyseal.ProviderAzure} {
+		tn := &keyseal.Tenant{ID: "t1", BYOK: true, Status: keyseal.StatusActive, Key: keyseal.KeyRef{Provider: p, KeyID: "k"}}
+		fail := &keyseal.KMSError{Reason: keyseal.ReasonUnreachable, Code: keyseal.CodeOwnCredentialsRejected}
+		diag, rem := diagnose(nil, tn, fail, Health{Checks: HealthChecks{KeyState: keyseal.KeyStateUnknown}}, "")
+		if len(rem) != 1 || rem[0].Action != "contact-operator" || !strings.Contains(diag, "operator's to fix") || !strings.Contains(diag, p) {
+			t.Errorf("%s: %q %+v", p, diag, rem)
+		}
+	}
+}
+
+// TestGenericRemediation: a provider without an Advisor (or with nothing
+// for the problem) still gets steps naming the key.
+func TestGenericRemediation(t *testing.T) {
+	tn := &keyseal.Tenant{ID: "t1", BYOK: true, Status: keyseal.StatusActive, Key: keyseal.KeyRef{Provider: "other", KeyID: "key-9"}}
+	for reason, want := range map[string]string{
+		keyseal.ReasonKeyDisabled:     "enable-key: enable key key-9 in its key manager\nverify: GET /admin/tenant-kms/health\n",
+		keyseal.ReasonPendingDeletion: "cancel-key-deletion: cancel the scheduled destruction of key key-9\nenable-key: enable key key-9 in its key manager\nverify: GET /admin/tenant-kms/health\n",
+		keyseal.ReasonAccessDenied:    "restore-access: grant keyseal's identity wrap and unwrap on key key-9 again\n",
+		keyseal.ReasonKeyNotFound:     "describe-key: look up key key-9 in its key manager\n",
+	} {
+		_, rem := diagnose(nil, tn, &keyseal.KMSError{Terminal: true, Reason: reason, Code: "X"}, Health{}, "")
+		var got strings.Builder
+		for _, r := range rem {
+			got.WriteString(r.Action + ": " + r.Command + "\n")
+		}
+		if got.String() != want {
+			t.Errorf("%s:\n%s\nwant\n%s", reason, got.String(), want)
+		}
+	}
+}
