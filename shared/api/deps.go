@@ -28,6 +28,14 @@ type Deps struct {
 	// ServicePrincipal is the principal the key policy names
 	// (KEYSEAL_SERVICE_PRINCIPAL).
 	ServicePrincipal string
-	SessionTTL       time.Duration
-	Now              func() time.Time
+	// GCPServiceAccount is keyseal's own Google service account, the
+	// member gcp-kms grants name (KEYSEAL_GCP_SERVICE_ACCOUNT).
+	GCPServiceAccount string
+	// AzureClientID and AzureTenantID are keyseal's app registration, the
+	// assignee of azure-kv role assignments (KEYSEAL_AZURE_CLIENT_ID,
+	// KEYSEAL_AZURE_TENANT_ID).
+	AzureClientID string
+	AzureTenantID string
+	SessionTTL    time.Duration
+	Now           func() time.Time
 }

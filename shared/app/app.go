@@ -235,6 +235,7 @@ func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
 		StepUp: &auth.StepUp{Tokens: p.Store, Audit: p.Store, MaxAge: cfg.StepUpMaxAge, ACRValues: cfg.StepUpACRValues,
 			TTL: 120 * time.Second, FreshSignIn: p.FreshSignIn},
 		Waiver: waivers, ServicePrincipal: cfg.ServicePrincipal,
+		GCPServiceAccount: cfg.GCP.ServiceAccount, AzureClientID: cfg.Azure.ClientID, AzureTenantID: cfg.Azure.TenantID,
 		SessionTTL: cfg.SessionTTL, Now: time.Now,
 	}}, nil
 }
