@@ -17,8 +17,10 @@ import (
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/azurekv"
+	"github.com/keyseal/keyseal/shared/azurekv/azcli"
 	"github.com/keyseal/keyseal/shared/boltstore"
 	"github.com/keyseal/keyseal/shared/gcpkms"
+	"github.com/keyseal/keyseal/shared/gcpkms/gcpcli"
 	"github.com/keyseal/keyseal/shared/gcpkms/gcpkmsfake"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localkms"
@@ -123,10 +125,10 @@ func TestKeyPolicyPerProvider(t *testing.T) {
 				"add the statement of GET /admin/tenant-kms/key-policy to key-policy.json, then: aws kms put-key-policy --key-id " + testKeyARN +
 					" --region eu-west-1 --policy-name default --policy file://key-policy.json",
 				"aws iam get-role --role-name keyseal-byok --query Role.AssumeRolePolicyDocument (keyseal assumes " + role + " with its external id)"}})},
-		{"gcp-kms", map[string]string{"provider": "gcp-kms"}, mustJSON(t, gcpkms.GrantFor(testSA, keyseal.KeyRef{}))},
-		{"gcp-kms with a key", map[string]string{"provider": "gcp-kms", "key_name": testKeyName}, mustJSON(t, gcpkms.GrantFor(testSA, gcpKey))},
-		{"azure-kv", map[string]string{"provider": "azure-kv"}, mustJSON(t, azurekv.GrantFor(testClientID, testTenantID, keyseal.KeyRef{}))},
-		{"azure-kv with a key", map[string]string{"provider": "azure-kv", "key_url": testKeyURL}, mustJSON(t, azurekv.GrantFor(testClientID, testTenantID, azKey))},
+		{"gcp-kms", map[string]string{"provider": "gcp-kms"}, mustJSON(t, gcpcli.GrantFor(testSA, keyseal.KeyRef{}))},
+		{"gcp-kms with a key", map[string]string{"provider": "gcp-kms", "key_name": testKeyName}, mustJSON(t, gcpcli.GrantFor(testSA, gcpKey))},
+		{"azure-kv", map[string]string{"provider": "azure-kv"}, mustJSON(t, azcli.GrantFor(testClientID, testTenantID, keyseal.KeyRef{}))},
+		{"azure-kv with a key", map[string]string{"provider": "azure-kv", "key_url": testKeyURL}, mustJSON(t, azcli.GrantFor(testClientID, testTenantID, azKey))},
 	} {
 		status, body := getKeyPolicy(t, d, "acme", c.query)
 		if status != http.StatusOK || body != c.want {
@@ -187,7 +189,7 @@ func TestKeyPolicyDefaultsToTheRegisteredKey(t *testing.T) {
 	if _, err := d.Tenants.Register(context.Background(), "acme", key, "admin:test"); err != nil {
 		t.Fatal(err)
 	}
-	want := mustJSON(t, gcpkms.GrantFor(testSA, key))
+	want := mustJSON(t, gcpcli.GrantFor(testSA, key))
 	for _, q := range []map[string]string{nil, {"provider": "gcp-kms"}} {
 		if status, body := getKeyPolicy(t, d, "acme", q); status != 200 || body != want {
 			t.Errorf("%v: %d %s\nwant %s", q, status, body, want)
@@ -211,8 +213,8 @@ func TestWithKeyPolicyPerProvider(t *testing.T) {
 	}{
 		{keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: testKeyARN}, "required_key_policy", awskms.PolicyFor(testPrincipal, "acme")},
 		{keyseal.KeyRef{Provider: keyseal.ProviderLocal, KeyID: "k1"}, "required_key_policy", awskms.PolicyFor(testPrincipal, "acme")},
-		{keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: testKeyName}, "required_grant", gcpkms.GrantFor(testSA, keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: testKeyName})},
-		{keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: testKeyURL}, "required_grant", azurekv.GrantFor(testClientID, testTenantID, keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: testKeyURL})},
+		{keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: testKeyName}, "required_grant", gcpcli.GrantFor(testSA, keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: testKeyName})},
+		{keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: testKeyURL}, "required_grant", azcli.GrantFor(testClientID, testTenantID, keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: testKeyURL})},
 	} {
 		in := keyseal.Errorf(keyseal.ECMKACCESS, "keyseal cannot use the key").With("reason", keyseal.ReasonAccessDenied)
 		var out *keyseal.Error

@@ -6,8 +6,8 @@ import (
 	"net/http"
 
 	"github.com/keyseal/keyseal/shared/awskms"
-	"github.com/keyseal/keyseal/shared/azurekv"
-	"github.com/keyseal/keyseal/shared/gcpkms"
+	"github.com/keyseal/keyseal/shared/azurekv/azcli"
+	"github.com/keyseal/keyseal/shared/gcpkms/gcpcli"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -139,9 +139,9 @@ func (d *Deps) registeredKey(ctx context.Context, tenantID string) (keyseal.KeyR
 func (d *Deps) grant(tenantID, provider string, key keyseal.KeyRef) any {
 	switch provider {
 	case keyseal.ProviderGCP:
-		return gcpkms.GrantFor(d.GCPServiceAccount, key)
+		return gcpcli.GrantFor(d.GCPServiceAccount, key)
 	case keyseal.ProviderAzure:
-		return azurekv.GrantFor(d.AzureClientID, d.AzureTenantID, key)
+		return azcli.GrantFor(d.AzureClientID, d.AzureTenantID, key)
 	}
 	out := AWSKeyPolicy{Provider: provider, KeyPolicy: awskms.PolicyFor(d.awsPrincipal(key), tenantID)}
 	if provider == keyseal.ProviderAWS && key.KeyID != "" {

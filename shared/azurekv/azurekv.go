@@ -34,9 +34,8 @@ type NewClientFunc func(vaultURL, tenantID string) (API, error)
 type Provider struct {
 	newClient NewClientFunc
 
-	// clientID and tenantID are keyseal's app registration, named in
-	// advice.
-	clientID, tenantID string
+	// clientID is keyseal's app registration, named in advice.
+	clientID string
 
 	mu      sync.Mutex
 	clients map[[2]string]API

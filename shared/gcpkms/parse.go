@@ -5,15 +5,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keyseal/keyseal/shared/gcpkms/gcpcli"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
 // AccessServiceAccount is the Access field of a gcp-kms KeyRef: the
 // customer's service account keyseal impersonates to reach the key.
-const AccessServiceAccount = "service_account"
+const AccessServiceAccount = gcpcli.AccessServiceAccount
 
 // ExpectedKeyName is the form ParseKey accepts, quoted in its errors.
-const ExpectedKeyName = "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY"
+const ExpectedKeyName = gcpcli.ExpectedKeyName
 
 var (
 	// Resource ids per Cloud KMS: key rings and keys are 1-63 of

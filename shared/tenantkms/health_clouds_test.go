@@ -54,7 +54,7 @@ func cloudService(t *testing.T) (*tenantkms.Service, *gcpkmsfake.Server, *azurek
 	t.Cleanup(func() { _ = client.Close() })
 	afake := azurekvfake.New(t)
 	az := azurekv.New(azurekv.SDKClients(func(string) (azcore.TokenCredential, error) { return azurekvfake.Credential{}, nil }, afake.ClientOptions()),
-		azurekv.WithIdentity("11111111-2222-3333-4444-555555555555", ""))
+		azurekv.WithIdentity("11111111-2222-3333-4444-555555555555"))
 	providers := keyseal.Providers{keyseal.ProviderLocal: lk,
 		keyseal.ProviderGCP:   gcpkms.New(client, gcpkms.WithIdentity("keyseal@keyseal-prod.iam.gserviceaccount.com")),
 		keyseal.ProviderAzure: az}

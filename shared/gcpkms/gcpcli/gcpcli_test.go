@@ -1,10 +1,10 @@
-package gcpkms_test
+package gcpcli_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/keyseal/keyseal/shared/gcpkms"
+	"github.com/keyseal/keyseal/shared/gcpkms/gcpcli"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -26,9 +26,9 @@ func lines(r []keyseal.Remedy) string {
 // TestAdvise: the gcloud commands per reason, exact, for one CryptoKey,
 // with and without the version that wrapped and a service account.
 func TestAdvise(t *testing.T) {
-	p := gcpkms.New(nil, gcpkms.WithIdentity(self))
+	advise := func(key keyseal.KeyRef, f keyseal.Finding) []keyseal.Remedy { return gcpcli.Advise(self, key, f) }
 	key := keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: keyName}
-	viaSA := keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: keyName, Access: map[string]string{gcpkms.AccessServiceAccount: custSA}}
+	viaSA := keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: keyName, Access: map[string]string{gcpcli.AccessServiceAccount: custSA}}
 	const v3 = keyName + "/cryptoKeyVersions/3"
 	findPrimary := `"$(gcloud kms keys describe tmk ` + flags + ` --format='value(primary.name.basename())')"`
 	verify := "verify: gcloud kms keys describe tmk " + flags + " --format='value(primary.state)'\n"
@@ -65,7 +65,7 @@ func TestAdvise(t *testing.T) {
 			"check-kms-quota: gcloud alpha services quota list --service=cloudkms.googleapis.com --consumer=projects/acme-prod\n"},
 		{"unknown problem", key, "something-else", "", ""},
 	} {
-		got := lines(p.Advise(c.key, keyseal.Finding{Problem: c.problem, KeyVersion: c.version}))
+		got := lines(advise(c.key, keyseal.Finding{Problem: c.problem, KeyVersion: c.version}))
 		if got != c.want {
 			t.Errorf("%s:\n got:\n%s\nwant:\n%s", c.name, got, c.want)
 		}
@@ -75,22 +75,22 @@ func TestAdvise(t *testing.T) {
 // TestGrantFor: the required binding, the token creator binding when the
 // key names a service account, and roles/cloudkms.viewer as optional.
 func TestGrantFor(t *testing.T) {
-	g := gcpkms.GrantFor(self, keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: keyName})
+	g := gcpcli.GrantFor(self, keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: keyName})
 	if g.Provider != keyseal.ProviderGCP || g.ServiceAccount != self || g.Member != "serviceAccount:"+self || len(g.Bindings) != 2 ||
-		g.Bindings[0].Role != gcpkms.RoleEncrypterDecrypter || !g.Bindings[0].Required || g.Bindings[0].Resource != keyName ||
-		g.Bindings[1].Role != gcpkms.RoleViewer || g.Bindings[1].Required || !strings.Contains(g.Bindings[1].Why, "key_state is Unknown") ||
+		g.Bindings[0].Role != gcpcli.RoleEncrypterDecrypter || !g.Bindings[0].Required || g.Bindings[0].Resource != keyName ||
+		g.Bindings[1].Role != gcpcli.RoleViewer || g.Bindings[1].Required || !strings.Contains(g.Bindings[1].Why, "key_state is Unknown") ||
 		len(g.Commands) != 1 || g.Commands[0] != "gcloud kms keys add-iam-policy-binding tmk "+flags+" --member serviceAccount:"+self+" --role roles/cloudkms.cryptoKeyEncrypterDecrypter" ||
 		g.Verify != "gcloud kms keys describe tmk "+flags+" --format='value(primary.state)'" {
 		t.Fatalf("grant = %+v", g)
 	}
-	s := gcpkms.GrantFor(self, keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: keyName, Access: map[string]string{gcpkms.AccessServiceAccount: custSA}})
-	if s.Member != "serviceAccount:"+custSA || len(s.Bindings) != 3 || s.Bindings[1].Role != gcpkms.RoleTokenCreator || s.Bindings[1].Resource != custSA ||
+	s := gcpcli.GrantFor(self, keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: keyName, Access: map[string]string{gcpcli.AccessServiceAccount: custSA}})
+	if s.Member != "serviceAccount:"+custSA || len(s.Bindings) != 3 || s.Bindings[1].Role != gcpcli.RoleTokenCreator || s.Bindings[1].Resource != custSA ||
 		s.Bindings[1].Member != "serviceAccount:"+self || len(s.Commands) != 2 ||
 		s.Commands[1] != "gcloud iam service-accounts add-iam-policy-binding "+custSA+" --member serviceAccount:"+self+" --role roles/iam.serviceAccountTokenCreator" {
 		t.Fatalf("impersonation grant = %+v", s)
 	}
-	z := gcpkms.GrantFor("", keyseal.KeyRef{})
-	if z.ServiceAccount != gcpkms.PlaceholderServiceAccount || z.Bindings[0].Resource != gcpkms.ExpectedKeyName ||
+	z := gcpcli.GrantFor("", keyseal.KeyRef{})
+	if z.ServiceAccount != gcpcli.PlaceholderServiceAccount || z.Bindings[0].Resource != gcpcli.ExpectedKeyName ||
 		z.Commands[0] != "gcloud kms keys add-iam-policy-binding KEY --keyring RING --location LOCATION --project PROJECT --member serviceAccount:KEYSEAL_SERVICE_ACCOUNT --role roles/cloudkms.cryptoKeyEncrypterDecrypter" {
 		t.Fatalf("placeholder grant = %+v", z)
 	}
