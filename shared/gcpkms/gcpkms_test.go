@@ -255,3 +255,16 @@ func TestAAD(t *testing.T) {
 		t.Fatal("an empty context is not four zero bytes")
 	}
 }
+
+// TestAdviseNamesTheIdentity: the provider's advice binds the service
+// account it was built with, and asks the customer's account to let it
+// impersonate when the key names one.
+func TestAdviseNamesTheIdentity(t *testing.T) {
+	const self = "keyseal@keyseal-prod.iam.gserviceaccount.com"
+	key := keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: "projects/acme-prod/locations/global/keyRings/r/cryptoKeys/k",
+		Access: map[string]string{gcpkms.AccessServiceAccount: "byok@acme-prod.iam.gserviceaccount.com"}}
+	r := gcpkms.New(nil, gcpkms.WithIdentity(self)).Advise(key, keyseal.Finding{Problem: keyseal.ReasonAccessDenied})
+	if len(r) != 3 || r[1].Action != "grant-token-creator" || !strings.Contains(r[1].Command, "--member serviceAccount:"+self+" ") {
+		t.Fatalf("advice = %+v", r)
+	}
+}
