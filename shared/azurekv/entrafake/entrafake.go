@@ -49,12 +49,14 @@ func New(t testing.TB, secret string) *Server {
 }
 
 // Options are azidentity options reaching the fake: its authority host
-// and a transport trusting its certificate.
+// and a transport trusting its certificate; retries off, so each refusal
+// surfaces as Entra sent it.
 func (s *Server) Options() *azidentity.ClientSecretCredentialOptions {
 	o := &azidentity.ClientSecretCredentialOptions{DisableInstanceDiscovery: true}
 	o.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: s.srv.URL + "/",
 		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
 	o.Transport = s.srv.Client()
+	o.Retry.MaxRetries = -1
 	return o
 }
 
@@ -66,7 +68,11 @@ func (s *Server) Revoke(secret string) { s.mu.Lock(); delete(s.valid, secret); s
 func (s *Server) Expire(secret string) { s.mu.Lock(); s.valid[secret] = false; s.mu.Unlock() }
 
 // SetTenant sets a tenant's state (one of the Tenant* constants).
-func (s *Server) SetTenant(tenant, state string) { s.mu.Lock(); s.tenants[tenant] = state; s.mu.Unlock() }
+func (s *Server) SetTenant(tenant, state string) {
+	s.mu.Lock()
+	s.tenants[tenant] = state
+	s.mu.Unlock()
+}
 
 // Requests is the number of token requests served.
 func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
@@ -126,7 +132,7 @@ func refuse(w http.ResponseWriter, status int, oauthErr string, code int, msg st
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"error": oauthErr, "error_codes": []int{code},
 		"error_description": fmt.Sprintf("AADSTS%d: %s\r\nTrace ID: 0b9f4a2e-1c3d-4e5f-8a7b-6c5d4e3f2a1b\r\nCorrelation ID: 5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9\r\nTimestamp: 2026-12-01 22:00:00Z", code, msg),
-		"timestamp": "2026-12-01 22:00:00Z", "trace_id": "0b9f4a2e-1c3d-4e5f-8a7b-6c5d4e3f2a1b",
+		"timestamp":         "2026-12-01 22:00:00Z", "trace_id": "0b9f4a2e-1c3d-4e5f-8a7b-6c5d4e3f2a1b",
 		"error_uri": fmt.Sprintf("https://login.microsoftonline.com/error?code=%d", code),
 	})
 }
