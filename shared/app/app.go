@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyseal/keyseal/shared/agents"
@@ -77,7 +79,8 @@ func NewLogger(level string) *slog.Logger {
 }
 
 // NewAWS wires a Lambda: DynamoDB store, AWS KMS provider (with optional
-// cross-account role), and CloudWatch metrics as EMF lines on
+// cross-account role), GCP Cloud KMS and Azure Key Vault when configured
+// (CloudProviders), and CloudWatch metrics as EMF lines on
 // stdout tagged with the function's name.
 func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error) {
 	cfg, err := config.Load(getenv)
@@ -117,7 +120,13 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	if fn := getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" { // set by the Lambda runtime
 		emf = emf.With("function", fn)
 	}
-	return Assemble(cfg, log, Parts{Store: store, Providers: NewProviders(&clients, nil),
+	providers := NewProviders(&clients, nil)
+	clouds, err := CloudProviders(ctx, cfg, &clients)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(providers, clouds)
+	return Assemble(cfg, log, Parts{Store: store, Providers: providers,
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
 }
 
@@ -163,23 +172,25 @@ func MustAWS(function string, needs Needs) *App {
 
 // Clients are the AWS clients keyseal uses, all from one aws.Config.
 type Clients struct {
-	Config      aws.Config
-	DynamoDB    *dynamodb.Client
-	KMS         *kms.Client
-	STS         *sts.Client
-	EventBridge *eventbridge.Client
+	Config         aws.Config
+	DynamoDB       *dynamodb.Client
+	KMS            *kms.Client
+	STS            *sts.Client
+	EventBridge    *eventbridge.Client
+	SecretsManager *secretsmanager.Client
 }
 
 // NewClients builds every AWS client from cfg.
 func NewClients(cfg aws.Config) Clients {
 	return Clients{Config: cfg, DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg),
-		STS: sts.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg)}
+		STS: sts.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg), SecretsManager: secretsmanager.NewFromConfig(cfg)}
 }
 
 // NewProviders builds the KMS providers a process serves, in one place:
 // AWS KMS when it has AWS clients (assuming customer roles through STS when
 // a key names one), and the local software KMS when given one (dev mode).
-// GCP Cloud KMS and Azure Key Vault join here when they are configured.
+// GCP Cloud KMS and Azure Key Vault are built by CloudProviders and merged
+// into the same map.
 func NewProviders(aws *Clients, local keyseal.Provider) keyseal.Providers {
 	p := keyseal.Providers{}
 	if aws != nil {
