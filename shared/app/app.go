@@ -26,11 +26,12 @@ import (
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auditkey"
 	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/app/publisher"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/dynamostore"
-	"github.com/keyseal/keyseal/shared/events"
+	"github.com/keyseal/keyseal/shared/internal/jsonlog"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/metrics"
 	"github.com/keyseal/keyseal/shared/outbox"
@@ -72,11 +73,7 @@ type Needs struct {
 }
 
 // NewLogger returns keyseal's structured JSON logger.
-func NewLogger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // validated by config.Load
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l}))
-}
+func NewLogger(level string) *slog.Logger { return jsonlog.New(level) }
 
 // NewAWS wires a Lambda: DynamoDB store, AWS KMS provider (with optional
 // cross-account role), GCP Cloud KMS and Azure Key Vault when configured
@@ -130,32 +127,10 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
 }
 
-// NewPublisher wires the event-publisher Lambda: the table stream's
-// handler, putting outbox events to the bus. It needs no table access
-// (the stream hands it the items) and no KMS.
+// NewPublisher wires the event-publisher Lambda; see package publisher,
+// which that Lambda imports instead, so it links no KMS provider.
 func NewPublisher(ctx context.Context, getenv config.Getenv) (*outbox.StreamHandler, error) {
-	cfg, err := config.Load(getenv)
-	if err == nil {
-		err = cfg.RequireEvents()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	awsCfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &outbox.StreamHandler{Sink: events.NewBridge(eventbridge.NewFromConfig(awsCfg), cfg.EventBus), Log: NewLogger(cfg.LogLevel)}, nil
-}
-
-// MustPublisher is NewPublisher for the Lambda's main; see MustAWS.
-func MustPublisher(function string) *outbox.StreamHandler {
-	h, err := NewPublisher(context.Background(), os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", function, err)
-		os.Exit(1)
-	}
-	return h
+	return publisher.New(ctx, getenv)
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed
