@@ -23,10 +23,10 @@ import (
 
 	"github.com/keyseal/keyseal/shared/agents"
 	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/app/publisher"
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auditkey"
 	"github.com/keyseal/keyseal/shared/auth"
-	"github.com/keyseal/keyseal/shared/app/publisher"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/config"
