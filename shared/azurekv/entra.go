@@ -111,8 +111,13 @@ func OwnSecretRejected(code int, description, fix string) *keyseal.KMSError {
 		Err: fmt.Errorf("azure-kv: Entra refused keyseal's own client secret (AADSTS%d: %s): %s", code, description, fix)}
 }
 
+// firstLine is the first line of an Entra description without its
+// leading "AADSTSnnnn: " (the code is reported on its own).
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\r\n")
 	s, _, _ = strings.Cut(s, "\n")
+	if m := aadstsInText.FindStringIndex(s); m != nil && m[0] == 0 {
+		s = strings.TrimPrefix(s[m[1]:], ": ")
+	}
 	return s
 }
