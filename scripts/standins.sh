@@ -87,7 +87,7 @@ semver==3.0.4 six==1.17.0 sympy==1.14.0 typing-extensions==4.15.0
 typing-inspection==0.4.2 urllib3==2.6.3 werkzeug==3.1.5 wrapt==2.0.1
 wsproto==1.3.2 xmltodict==1.0.2 zope-interface==8.2
 "
-LS_SERVICES=kms,events,sqs,sts,logs
+LS_SERVICES=kms,events,sqs,sts,logs,secretsmanager
 LS_REQUIRED=(kms events sqs sts)
 
 LS_PORT=${KEYSEAL_LOCALSTACK_PORT:-4566}

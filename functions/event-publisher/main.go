@@ -7,10 +7,10 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/app/publisher"
 )
 
 func main() {
-	h := app.MustPublisher("event-publisher")
+	h := publisher.Must("event-publisher")
 	lambda.Start(h.Handle)
 }

@@ -47,6 +47,9 @@ type Config struct {
 	AdminTenantClaim string `json:"adminTenantClaim"`
 	StepUpACRValues  string `json:"stepUpAcrValues"`
 
+	// Clouds: keyseal's GCP and Azure identity (optional; clouds.go).
+	Clouds
+
 	// AssetDir holds bin/<function>/bootstrap, built by `make build`.
 	AssetDir string `json:"-"`
 }
@@ -92,6 +95,9 @@ func LoadConfig(raw any, env, assetDir string) (Config, error) {
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return Config{}, fmt.Errorf("environment %s: %s required", env, strings.Join(missing, ", "))
+	}
+	if errs := c.Clouds.check(); len(errs) > 0 {
+		return Config{}, fmt.Errorf("environment %s: %s", env, strings.Join(errs, "; "))
 	}
 	if _, ok := retentions[c.LogRetentionDays]; !ok {
 		return Config{}, fmt.Errorf("environment %s: logRetentionDays %d is not a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 180, 365, ...)", env, c.LogRetentionDays)

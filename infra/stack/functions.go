@@ -109,6 +109,10 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			env["KEYSEAL_TMK_CACHE_TTL"] = jsii.String("5m")
 			env["KEYSEAL_SESSION_TTL"] = jsii.String("5m")
 			env["KEYSEAL_KMS_TIMEOUT"] = jsii.String("5s")
+			// keyseal's GCP and Azure identity, only where KMS is called.
+			for k, v := range c.Clouds.env() {
+				env[k] = jsii.String(v)
+			}
 		}
 		if spec.access.events {
 			env["KEYSEAL_EVENT_BUS"] = ev.Bus.EventBusName()
@@ -162,6 +166,16 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 		}
 		fn := awslambda.NewFunction(s, jsii.String(spec.name), props)
 		grant(fn, spec.access, data, keys, ev)
+		if spec.access.kms && c.AzureClientSecretARN != "" {
+			// The Azure client secret, read at init and again when Entra
+			// refuses it: this one secret (its full ARN), by the functions
+			// that call KMS only. It is encrypted under the account's
+			// aws/secretsmanager key, whose policy lets Secrets Manager
+			// decrypt for any caller allowed GetSecretValue, so no kms
+			// grant is needed; a secret under a customer managed key is
+			// not supported (its key policy would have to name these roles).
+			fn.AddToRolePolicy(statement([]string{"secretsmanager:GetSecretValue"}, []*string{jsii.String(c.AzureClientSecretARN)}, nil))
+		}
 		f.ByName[spec.name] = fn
 	}
 	return f

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"time"
 
@@ -17,10 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyseal/keyseal/shared/agents"
 	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/app/publisher"
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auditkey"
 	"github.com/keyseal/keyseal/shared/auth"
@@ -28,7 +31,7 @@ import (
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/dynamostore"
-	"github.com/keyseal/keyseal/shared/events"
+	"github.com/keyseal/keyseal/shared/internal/jsonlog"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/metrics"
 	"github.com/keyseal/keyseal/shared/outbox"
@@ -70,14 +73,11 @@ type Needs struct {
 }
 
 // NewLogger returns keyseal's structured JSON logger.
-func NewLogger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // validated by config.Load
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l}))
-}
+func NewLogger(level string) *slog.Logger { return jsonlog.New(level) }
 
 // NewAWS wires a Lambda: DynamoDB store, AWS KMS provider (with optional
-// cross-account role), and CloudWatch metrics as EMF lines on
+// cross-account role), GCP Cloud KMS and Azure Key Vault when configured
+// (CloudProviders), and CloudWatch metrics as EMF lines on
 // stdout tagged with the function's name.
 func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error) {
 	cfg, err := config.Load(getenv)
@@ -117,36 +117,20 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	if fn := getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" { // set by the Lambda runtime
 		emf = emf.With("function", fn)
 	}
-	return Assemble(cfg, log, Parts{Store: store, Providers: NewProviders(&clients, nil),
-		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
-}
-
-// NewPublisher wires the event-publisher Lambda: the table stream's
-// handler, putting outbox events to the bus. It needs no table access
-// (the stream hands it the items) and no KMS.
-func NewPublisher(ctx context.Context, getenv config.Getenv) (*outbox.StreamHandler, error) {
-	cfg, err := config.Load(getenv)
-	if err == nil {
-		err = cfg.RequireEvents()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	awsCfg, err := awsconfig.Load(ctx)
+	providers := NewProviders(&clients, nil)
+	clouds, err := CloudProviders(ctx, cfg, &clients)
 	if err != nil {
 		return nil, err
 	}
-	return &outbox.StreamHandler{Sink: events.NewBridge(eventbridge.NewFromConfig(awsCfg), cfg.EventBus), Log: NewLogger(cfg.LogLevel)}, nil
+	maps.Copy(providers, clouds)
+	return Assemble(cfg, log, Parts{Store: store, Providers: providers,
+		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
 }
 
-// MustPublisher is NewPublisher for the Lambda's main; see MustAWS.
-func MustPublisher(function string) *outbox.StreamHandler {
-	h, err := NewPublisher(context.Background(), os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", function, err)
-		os.Exit(1)
-	}
-	return h
+// NewPublisher wires the event-publisher Lambda; see package publisher,
+// which that Lambda imports instead, so it links no KMS provider.
+func NewPublisher(ctx context.Context, getenv config.Getenv) (*outbox.StreamHandler, error) {
+	return publisher.New(ctx, getenv)
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed
@@ -163,23 +147,25 @@ func MustAWS(function string, needs Needs) *App {
 
 // Clients are the AWS clients keyseal uses, all from one aws.Config.
 type Clients struct {
-	Config      aws.Config
-	DynamoDB    *dynamodb.Client
-	KMS         *kms.Client
-	STS         *sts.Client
-	EventBridge *eventbridge.Client
+	Config         aws.Config
+	DynamoDB       *dynamodb.Client
+	KMS            *kms.Client
+	STS            *sts.Client
+	EventBridge    *eventbridge.Client
+	SecretsManager *secretsmanager.Client
 }
 
 // NewClients builds every AWS client from cfg.
 func NewClients(cfg aws.Config) Clients {
 	return Clients{Config: cfg, DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg),
-		STS: sts.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg)}
+		STS: sts.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg), SecretsManager: secretsmanager.NewFromConfig(cfg)}
 }
 
 // NewProviders builds the KMS providers a process serves, in one place:
 // AWS KMS when it has AWS clients (assuming customer roles through STS when
 // a key names one), and the local software KMS when given one (dev mode).
-// GCP Cloud KMS and Azure Key Vault join here when they are configured.
+// GCP Cloud KMS and Azure Key Vault are built by CloudProviders and merged
+// into the same map.
 func NewProviders(aws *Clients, local keyseal.Provider) keyseal.Providers {
 	p := keyseal.Providers{}
 	if aws != nil {

@@ -94,3 +94,28 @@ func TestAssembleNeedsThePlatformProvider(t *testing.T) {
 		t.Fatalf("Assemble without the platform key's provider: %v", err)
 	}
 }
+
+// TestEventPublisherLinksNoCloudSDK: the event publisher calls no KMS, so
+// it links neither the providers nor the Google and Azure SDKs (they
+// double its binary); the KMS-calling Lambdas do link them.
+func TestEventPublisherLinksNoCloudSDK(t *testing.T) {
+	cloud := []string{"cloud.google.com/go/kms/apiv1", "github.com/Azure/azure-sdk-for-go/sdk/azidentity",
+		"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys", "github.com/keyseal/keyseal/shared/gcpkms",
+		"github.com/keyseal/keyseal/shared/azurekv", "github.com/keyseal/keyseal/shared/awskms"}
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list: %v\n%s", err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	publisher, unseal := deps("github.com/keyseal/keyseal/functions/event-publisher"), deps("github.com/keyseal/keyseal/functions/unseal")
+	for _, pkg := range cloud {
+		if slices.Contains(publisher, pkg) {
+			t.Errorf("event-publisher links %s", pkg)
+		}
+		if !slices.Contains(unseal, pkg) {
+			t.Errorf("unseal does not link %s: is the cloud wiring gone?", pkg)
+		}
+	}
+}

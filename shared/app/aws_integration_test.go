@@ -5,17 +5,24 @@ package app_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/azurekv/azurekvfake"
+	"github.com/keyseal/keyseal/shared/azurekv/entrafake"
+	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/dynamostore"
+	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
@@ -74,5 +81,40 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 	resp, _ = health.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/health"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("health: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// TestAzureSecretFromLocalStackSecretsManager: the Azure client secret is
+// read from LocalStack's real Secrets Manager by ARN through the wiring
+// NewAWS uses, the credential built from it gets tokens from the Entra
+// fake (which takes only that secret), and a secret that does not exist
+// stops the process at start naming its ARN.
+func TestAzureSecretFromLocalStackSecretsManager(t *testing.T) {
+	ctx := context.Background()
+	clients := app.NewClients(standin.Config(t))
+	const secret = "LocalStack~Client.Secret"
+	out, err := clients.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(standin.Name("keyseal-azure-")), SecretString: aws.String(`{"client_secret":"` + secret + `"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entra, kv := entrafake.New(t, secret), azurekvfake.New(t)
+	cfg := config.Config{Azure: config.Azure{ClientID: "11111111-2222-3333-4444-555555555555",
+		TenantID: "00000000-0000-0000-0000-000000000000", ClientSecretARN: aws.ToString(out.ARN)}}
+	p, err := app.CloudProviders(ctx, cfg, &clients, app.WithAzureOptions(entra.Options(), kv.ClientOptions()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.CreateKey(t, "https://acme.vault.azure.net", "tmk")}
+	if _, err := p[keyseal.ProviderAzure].Wrap(ctx, key, []byte("tmk"), nil); err != nil {
+		t.Fatalf("Wrap with the credential from Secrets Manager: %v", err)
+	}
+	if entra.Requests() == 0 {
+		t.Fatal("no token was requested")
+	}
+	cfg.Azure.ClientSecretARN += "-missing"
+	_, err = app.CloudProviders(ctx, cfg, &clients)
+	if err == nil || !strings.Contains(err.Error(), cfg.Azure.ClientSecretARN) || strings.Contains(err.Error(), secret) {
+		t.Fatalf("a missing secret: %v", err)
 	}
 }

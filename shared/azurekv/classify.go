@@ -38,6 +38,9 @@ type errorBody struct {
 //     without keys/recover permission);
 //   - 400: invalid_ciphertext, terminal (Key Vault could not unwrap it);
 //   - 429 and 5xx: transient, with Retry-After in the error when sent;
+//   - a token Entra would not issue: see classifyEntra (keyseal's own
+//     secret refused is transient CodeOwnCredentialsRejected; keyseal's
+//     app removed from the customer's tenant is access_denied);
 //   - no answer at all: keyseal.TransportCode, transient.
 //
 // Code is the innermost code the body names, else error.code, else the
@@ -45,6 +48,9 @@ type errorBody struct {
 func Classify(err error) *keyseal.KMSError {
 	var ke *keyseal.KMSError
 	if errors.As(err, &ke) {
+		return ke
+	}
+	if ke, ok := classifyEntra(err); ok {
 		return ke
 	}
 	var re *azcore.ResponseError

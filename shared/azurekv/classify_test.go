@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/keyseal/keyseal/shared/azurekv"
+	"github.com/keyseal/keyseal/shared/azurekv/entrafake"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -64,6 +65,15 @@ func TestClassify(t *testing.T) {
 		{"403 from a firewall, no JSON", responseError(403, nil, "Forbidden"), true, keyseal.ReasonAccessDenied, "Forbidden", ""},
 		{"dial refused", fmt.Errorf("POST: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), false, keyseal.ReasonUnreachable, "NetworkError", ""},
 		{"deadline", fmt.Errorf("POST: %w", context.DeadlineExceeded), false, keyseal.ReasonUnreachable, "Timeout", ""},
+		// Token requests Entra refused, from the real azidentity credential
+		// against the Entra fake: keyseal's own secret is never a seal; its
+		// app gone from the customer's tenant is.
+		{"own secret invalid (AADSTS7000215)", entraRefused(t, entrafake.TenantOK, "wrong-secret"), false, keyseal.ReasonUnreachable, keyseal.CodeOwnCredentialsRejected, "AADSTS7000215"},
+		{"own secret expired (AADSTS7000222)", entraRefused(t, entrafake.TenantOK, "expired-secret"), false, keyseal.ReasonUnreachable, keyseal.CodeOwnCredentialsRejected, "AADSTS7000222"},
+		{"app removed from the tenant (AADSTS700016)", entraRefused(t, entrafake.TenantAppGone, "good-secret"), true, keyseal.ReasonAccessDenied, "AADSTS700016", "not found in the directory"},
+		{"tenant gone (AADSTS90002)", entraRefused(t, entrafake.TenantGone, "good-secret"), true, keyseal.ReasonAccessDenied, "AADSTS90002", "not found"},
+		{"consent refused (AADSTS65001)", entraRefused(t, entrafake.TenantNoConsent, "good-secret"), true, keyseal.ReasonAccessDenied, "AADSTS65001", "consented"},
+		{"Entra unavailable", entraRefused(t, entrafake.TenantDown, "good-secret"), false, keyseal.ReasonUnreachable, "EntraTokenRefused", ""},
 		{"already classified", &keyseal.KMSError{Terminal: true, Reason: keyseal.ReasonInvalidBlob, Code: "EncryptionContextMismatch"}, true, keyseal.ReasonInvalidBlob, "EncryptionContextMismatch", ""},
 	}
 	for _, c := range cases {

@@ -80,8 +80,33 @@ func classify(err error) *keyseal.KMSError {
 	}
 	// Unauthenticated is keyseal's own credentials failing (gRPC also
 	// reports a token that could not be fetched this way): never the
-	// customer's kill switch, so it does not seal.
+	// customer's kill switch, so it does not seal. When Google refused
+	// them (STS invalid_grant on the federation config, a token Cloud KMS
+	// will not take) the code says it is the operator's to fix; a token
+	// endpoint that could not be reached stays plain Unauthenticated.
+	if st.Code() == codes.Unauthenticated && OwnCredentialsRefused(st.Message()) {
+		return transient(keyseal.CodeOwnCredentialsRejected)
+	}
 	return transient(name)
+}
+
+// ownRefusals are what Google's answers say when it refuses keyseal's own
+// credentials: the OAuth error codes of the token and STS endpoints, the
+// "credentials: status code 4xx" of cloud.google.com/go/auth's STS
+// exchange and own-account impersonation, and Cloud KMS refusing the
+// token it was sent.
+var ownRefusals = []string{`invalid_grant`, `invalid_client`, `unauthorized_client`, `invalid_scope`,
+	"credentials: status code 4", "invalid authentication credentials"}
+
+// OwnCredentialsRefused reports whether msg (an error's text) is Google
+// refusing keyseal's own credentials, as opposed to failing to answer.
+func OwnCredentialsRefused(msg string) bool {
+	for _, r := range ownRefusals {
+		if strings.Contains(msg, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // violation returns the first key-state violation type of a

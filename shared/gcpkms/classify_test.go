@@ -37,7 +37,11 @@ func TestClassify(t *testing.T) {
 		code     string
 	}{
 		{"permission denied", status.Error(codes.PermissionDenied, "Permission 'cloudkms.cryptoKeyVersions.useToDecrypt' denied on resource 'projects/p/...' (or it may not exist)."), true, keyseal.ReasonAccessDenied, "PermissionDenied"},
-		{"unauthenticated", status.Error(codes.Unauthenticated, "Request had invalid authentication credentials."), false, keyseal.ReasonUnreachable, "Unauthenticated"},
+		// keyseal's own credentials refused: the operator's to fix, never a seal.
+		{"token refused by Cloud KMS", status.Error(codes.Unauthenticated, "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."), false, keyseal.ReasonUnreachable, keyseal.CodeOwnCredentialsRejected},
+		{"federation refused by STS", status.Error(codes.Unauthenticated, `transport: per-RPC creds failed due to error: credentials: status code 400: {"error":"invalid_grant","error_description":"The audience in ID Token [...] does not match the expected audience."}`), false, keyseal.ReasonUnreachable, keyseal.CodeOwnCredentialsRejected},
+		{"own service account impersonation refused", status.Error(codes.Unauthenticated, `transport: per-RPC creds failed due to error: credentials: status code 403: {"error":{"code":403,"message":"Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).","status":"PERMISSION_DENIED"}}`), false, keyseal.ReasonUnreachable, keyseal.CodeOwnCredentialsRejected},
+		{"token endpoint unreachable", status.Error(codes.Unauthenticated, `transport: per-RPC creds failed due to error: Post "https://sts.googleapis.com/v1/token": dial tcp: connection refused`), false, keyseal.ReasonUnreachable, "Unauthenticated"},
 		{"not found", status.Error(codes.NotFound, "CryptoKey projects/p/... not found."), true, keyseal.ReasonKeyNotFound, "NotFound"},
 		{"wrong key on decrypt", status.Error(codes.InvalidArgument, "Decryption failed: verify that 'name' refers to the correct CryptoKey."), true, keyseal.ReasonInvalidBlob, "InvalidArgument"},
 		{"request checksum", status.Error(codes.InvalidArgument, "The checksum in field ciphertext_crc32c did not match the data in field ciphertext."), false, keyseal.ReasonUnreachable, "ChecksumMismatch"},

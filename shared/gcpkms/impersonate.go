@@ -59,6 +59,10 @@ func ServiceAccountClients(ctx context.Context, iamOpts, kmsOpts []option.Client
 // access_denied like a revoked KMS grant; any other failure (the IAM API
 // down, a timeout) is Unavailable, transient. Without it gRPC reports both
 // as Unauthenticated and the classifier could not tell them apart.
+// keyseal's own base credentials refused (its federation config, its own
+// service account) come first and stay Unauthenticated: their text holds
+// "credentials: status code 4xx", not the "impersonate: status code" of
+// the customer's account, and they must never seal.
 type deniedTokens struct{ ts oauth2.TokenSource }
 
 func (d deniedTokens) Token() (*oauth2.Token, error) {
@@ -66,7 +70,9 @@ func (d deniedTokens) Token() (*oauth2.Token, error) {
 	switch {
 	case err == nil:
 		return tok, nil
-	case strings.Contains(err.Error(), "status code 403"), strings.Contains(err.Error(), "status code 404"):
+	case OwnCredentialsRefused(err.Error()):
+		return nil, status.Errorf(codes.Unauthenticated, "keyseal's own Google credentials were refused: %v", err)
+	case strings.Contains(err.Error(), "impersonate: status code 403"), strings.Contains(err.Error(), "impersonate: status code 404"):
 		return nil, status.Errorf(codes.PermissionDenied, "impersonating the key's service account was refused: %v", err)
 	default:
 		return nil, status.Errorf(codes.Unavailable, "impersonating the key's service account failed: %v", err)
