@@ -102,7 +102,8 @@ func newGCP(ctx context.Context, g config.GCP, extra []option.ClientOption) (*gc
 		// The auth library's parse errors name fields, not their values.
 		return nil, fmt.Errorf("building the Cloud KMS client from the %s credentials: %w", head.Type, err)
 	}
-	return gcpkms.New(client, gcpkms.WithServiceAccounts(gcpkms.ServiceAccountClients(ctx, []option.ClientOption{creds}, extra))), nil
+	return gcpkms.New(client, gcpkms.WithServiceAccounts(gcpkms.ServiceAccountClients(ctx, []option.ClientOption{creds}, extra)),
+		gcpkms.WithIdentity(g.ServiceAccount)), nil
 }
 
 // newAzure is the real azkeys client with keyseal's app registration: a
@@ -129,7 +130,7 @@ func newAzure(ctx context.Context, a config.Azure, clients *Clients, o cloudOpti
 	if keys == nil {
 		keys = azurekv.ClientOptions()
 	}
-	return azurekv.New(azurekv.SDKClients(creds.For, keys)), nil
+	return azurekv.New(azurekv.SDKClients(creds.For, keys), azurekv.WithIdentity(a.ClientID)), nil
 }
 
 // SecretsManagerAPI is the slice of Secrets Manager keyseal uses.

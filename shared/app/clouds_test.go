@@ -190,3 +190,21 @@ func TestParseClientSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestCloudProvidersNameKeysealsIdentity: the remedies health gives name
+// keyseal's configured identity (the member or assignee the customer
+// grants), not a placeholder.
+func TestCloudProvidersNameKeysealsIdentity(t *testing.T) {
+	const sa = "keyseal@keyseal-prod.iam.gserviceaccount.com"
+	p, err := app.CloudProviders(context.Background(), config.Config{GCP: config.GCP{Credentials: gcpCredentials(t)["external_account"], ServiceAccount: sa},
+		Azure: config.Azure{ClientID: azureApp, TenantID: azureTenant, ClientSecret: clientSec}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := keyseal.Finding{Problem: keyseal.ReasonAccessDenied}
+	gcp := p.Advise(keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: "projects/acme/locations/global/keyRings/r/cryptoKeys/k"}, denied)
+	azure := p.Advise(keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: "https://acme.vault.azure.net/keys/tmk"}, denied)
+	if !strings.Contains(fmt.Sprint(gcp), "serviceAccount:"+sa) || !strings.Contains(fmt.Sprint(azure), "--assignee "+azureApp) {
+		t.Fatalf("remedies do not name keyseal's identity:\ngcp %v\nazure %v", gcp, azure)
+	}
+}
