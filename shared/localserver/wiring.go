@@ -17,8 +17,8 @@ import (
 
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/audit"
-	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/auditkey"
+	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/boltstore"
 	"github.com/keyseal/keyseal/shared/config"
