@@ -5,6 +5,7 @@ package suite
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -188,14 +189,19 @@ func TestCloudSealTriggers(t *testing.T) {
 }
 
 // TestCloudForcedUnseal: once access is back, a forced unseal of a tenant
-// sealed on a cloud key succeeds (and is audited as the admin's act).
+// sealed on a cloud key succeeds (and is audited as the admin's act). The
+// plug is pulled with the dev route, which LocalStack mode serves for the
+// stand-ins' keys (escaped) and no local KMS.
 func TestCloudForcedUnseal(t *testing.T) {
 	e := newEnv(t, cloudsOn)
+	e.call(http.MethodPost, "/dev/kms/keys", "", "", map[string]any{}).adminError(http.StatusUnprocessableEntity, "provider_not_configured")
+	e.call(http.MethodPost, "/dev/kms/keys/"+url.PathEscape("arn:aws:kms:us-east-1:000000000000:key/nope")+"/state", "", "",
+		map[string]any{"state": "disabled"}).adminError(http.StatusNotFound, "not_found")
 	for _, provider := range []string{"gcp-kms", "azure-kv"} {
 		t.Run(provider, func(t *testing.T) {
 			tn := e.newCloudTenant(provider)
 			admin := e.adminToken(tn.ID, "alice")
-			e.must(e.clouds().SetState(tn.KeyID, "access_denied"))
+			e.call(http.MethodPost, "/dev/kms/keys/"+url.PathEscape(tn.KeyID)+"/state", "", "", map[string]any{"state": "access_denied"}).want(http.StatusOK)
 			e.sweep()
 			if v := e.tenantKMS(tn); v.body["status"] != "sealed" || v.body["seal_reason"] != "access_denied" {
 				t.Fatalf("after access was revoked: %s", v.raw)
