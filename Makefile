@@ -25,6 +25,9 @@ build: ## Build one arm64 bootstrap per Lambda into bin/<function>/
 run: ## Run the whole API locally in dev mode (no Docker, no AWS) on 127.0.0.1:8080
 	$(GO) run ./scripts/localserver -mode dev
 
+run-clouds: ## make run, plus gcp-kms and azure-kv providers on in-process GCP Cloud KMS and Azure Key Vault stand-ins
+	$(GO) run ./scripts/localserver -mode dev -clouds
+
 run-localstack: ## Run the local server against LocalStack + DynamoDB Local (starts them)
 	bash scripts/standins.sh install && bash scripts/standins.sh start
 	eval "$$(bash scripts/standins.sh env)" && $(GO) run ./scripts/localserver -mode localstack -data-dir .keyseal-localstack
@@ -94,4 +97,4 @@ standins-stop: ## Stop the stand-ins
 clean: ## Remove build output and local data
 	rm -rf bin cdk.out .keyseal .keyseal-localstack
 
-.PHONY: help build run run-localstack test test-unit test-integration bench drill drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
+.PHONY: help build run run-clouds run-localstack test test-unit test-integration bench drill drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean

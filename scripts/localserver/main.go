@@ -22,8 +22,10 @@ func main() {
 
 Runs keyseal's API locally. Configuration is the environment of docs/contract.md §8
 (KEYSEAL_TMK_CACHE_TTL, KEYSEAL_SESSION_TTL, KEYSEAL_POLL_INTERVAL, ...);
-these flags default to KEYSEAL_ADDR, KEYSEAL_DATA_DIR and KEYSEAL_MODE. The
-address must be a loopback one (POST /dev/admin-token mints admin tokens
+these flags default to KEYSEAL_ADDR, KEYSEAL_DATA_DIR and KEYSEAL_MODE.
+-clouds (KEYSEAL_DEV_CLOUDS=1) adds the gcp-kms and azure-kv providers on
+in-process GCP Cloud KMS and Azure Key Vault stand-ins. The address must be
+a loopback one (POST /dev/admin-token mints admin tokens
 without authentication) unless KEYSEAL_DEV_ALLOW_REMOTE=1.
 
 `)
@@ -32,19 +34,29 @@ without authentication) unless KEYSEAL_DEV_ALLOW_REMOTE=1.
 	addr := fs.String("addr", envOr("KEYSEAL_ADDR", "127.0.0.1:8080"), "listen address")
 	dataDir := fs.String("data-dir", envOr("KEYSEAL_DATA_DIR", ".keyseal"), "data directory (store, keys, dev-credentials.json)")
 	mode := fs.String("mode", envOr("KEYSEAL_MODE", localserver.ModeDev), "dev or localstack")
+	clouds := fs.Bool("clouds", false, "run the GCP and Azure KMS stand-ins in process (or KEYSEAL_DEV_CLOUDS=1)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
+	getenv := os.Getenv
+	if *clouds {
+		getenv = func(k string) string {
+			if k == "KEYSEAL_DEV_CLOUDS" {
+				return "1"
+			}
+			return os.Getenv(k)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *mode, *addr, *dataDir); err != nil {
+	if err := run(ctx, getenv, *mode, *addr, *dataDir); err != nil {
 		fmt.Fprintln(os.Stderr, "localserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, mode, addr, dataDir string) error {
-	a, l, err := localserver.Wire(ctx, os.Getenv, mode, dataDir)
+func run(ctx context.Context, getenv func(string) string, mode, addr, dataDir string) error {
+	a, l, err := localserver.Wire(ctx, getenv, mode, dataDir)
 	if err != nil {
 		return err
 	}
@@ -66,6 +78,10 @@ next:
 	if s.Local.LocalKMS != nil {
 		fmt.Fprintf(os.Stderr, "  curl -fsS -XPOST %s/dev/kms/keys/%s/state -d '{\"state\":\"disabled\"}'   # pull the plug; the tenant seals within one poll\n",
 			s.URL, s.Credentials.KMSKeyID)
+	}
+	if s.Local.Clouds != nil {
+		fmt.Fprintf(os.Stderr, "  gcp-kms key %s, azure-kv key %s (README.md, section \"make run-clouds\")\n",
+			s.Credentials.GCPKeyName, s.Credentials.AzureKeyURL)
 	}
 	fmt.Fprintln(os.Stderr, "  README.md, section \"Try it\", walks the whole kill switch")
 	<-ctx.Done()

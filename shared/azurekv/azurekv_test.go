@@ -31,6 +31,14 @@ func newProvider(fake *azurekvfake.Server) *azurekv.Provider {
 	}, fake.ClientOptions()))
 }
 
+// must fails the test on err (a fake's setter).
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // newKey makes a key whose name ends in hex digits, so kmstest's missing-key
 // derivation names another key of the same shape.
 func newKey(t *testing.T, fake *azurekvfake.Server) keyseal.KeyRef {
@@ -39,7 +47,8 @@ func newKey(t *testing.T, fake *azurekvfake.Server) keyseal.KeyRef {
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	url := fake.CreateKey(t, vault, "tmk-"+hex.EncodeToString(b))
+	url, err := fake.CreateKey(vault, "tmk-"+hex.EncodeToString(b))
+	must(t, err)
 	return keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: url}
 }
 
@@ -63,16 +72,16 @@ func TestConformance(t *testing.T) {
 		SetState: func(t *testing.T, key keyseal.KeyRef, state string) bool {
 			switch state {
 			case kmstest.Enabled:
-				fake.SetEnabled(t, key.KeyID, true)
-				fake.SetDeleted(t, key.KeyID, false)
-				fake.SetDenied(t, key.KeyID, false)
-				fake.SetDown(t, key.KeyID, false)
+				must(t, fake.SetEnabled(key.KeyID, true))
+				must(t, fake.SetDeleted(key.KeyID, false))
+				must(t, fake.SetDenied(key.KeyID, false))
+				must(t, fake.SetDown(key.KeyID, false))
 			case kmstest.Disabled:
-				fake.SetEnabled(t, key.KeyID, false)
+				must(t, fake.SetEnabled(key.KeyID, false))
 			case kmstest.AccessDenied:
-				fake.SetDenied(t, key.KeyID, true)
+				must(t, fake.SetDenied(key.KeyID, true))
 			case kmstest.Unreachable:
-				fake.SetDown(t, key.KeyID, true)
+				must(t, fake.SetDown(key.KeyID, true))
 			default:
 				return false
 			}
@@ -99,12 +108,12 @@ func TestDeletedKeyIsNotFoundAndRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake.SetDeleted(t, key.KeyID, true)
+	must(t, fake.SetDeleted(key.KeyID, true))
 	_, err = p.Wrap(ctx, key, []byte("tmk"), ec)
 	wantKMS(t, "Wrap", err, true, keyseal.ReasonKeyNotFound, "KeyNotFound")
 	_, err = p.Unwrap(ctx, key, w, ec)
 	wantKMS(t, "Unwrap", err, true, keyseal.ReasonKeyNotFound, "KeyNotFound")
-	fake.SetDeleted(t, key.KeyID, false) // az keyvault key recover
+	must(t, fake.SetDeleted(key.KeyID, false)) // az keyvault key recover
 	if got, err := p.Unwrap(ctx, key, w, ec); err != nil || string(got) != "tmk" {
 		t.Fatalf("after recovery: %q, %v", got, err)
 	}
@@ -122,7 +131,8 @@ func TestUnwrapUsesTheVersionThatWrapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v2 := fake.AddVersion(t, key.KeyID)
+	v2, err := fake.AddVersion(key.KeyID)
+	must(t, err)
 	if w1.KeyVersion == "" || w1.KeyVersion == v2 {
 		t.Fatalf("first wrap recorded version %q (v2 is %s)", w1.KeyVersion, v2)
 	}
@@ -229,7 +239,8 @@ func TestClientPerVaultAndTenant(t *testing.T) {
 		return sdk(vaultURL, tenantID)
 	})
 	a, b := newKey(t, fake), newKey(t, fake)
-	other := fake.CreateKey(t, "https://other.vault.azure.net", "k1")
+	other, err := fake.CreateKey("https://other.vault.azure.net", "k1")
+	must(t, err)
 	withTenant := a
 	withTenant.Access = map[string]string{azurekv.AccessTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}
 	for _, k := range []keyseal.KeyRef{a, b, a, {Provider: keyseal.ProviderAzure, KeyID: other}, withTenant, withTenant} {

@@ -3,6 +3,7 @@ package localserver
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/keyseal/keyseal/shared/api"
@@ -12,12 +13,14 @@ import (
 )
 
 // devRoutes exist only in the local server: a fresh admin token (there is
-// no identity provider locally) and, in dev mode, the local KMS key states
-// that rehearse every seal trigger.
+// no identity provider locally) and, in dev mode or with the cloud
+// stand-ins, the key states that rehearse every seal trigger. {key_id} is
+// URL-escaped: a GCP key name and an Azure key URL hold slashes, sent as
+// %2F.
 func (s *Server) devRoutes() []api.Route {
 	routes := []api.Route{{Method: http.MethodPost, Path: "/dev/admin-token", Handler: s.devAdminToken},
 		{Method: http.MethodPost, Path: "/dev/legal-waiver", Handler: s.devPublishWaiver}}
-	if s.Local.LocalKMS != nil {
+	if s.Local.LocalKMS != nil || s.Local.Clouds != nil {
 		routes = append(routes,
 			api.Route{Method: http.MethodPost, Path: "/dev/kms/keys", Handler: s.devCreateKey},
 			api.Route{Method: http.MethodPost, Path: "/dev/kms/keys/{key_id}/state", Handler: s.devKeyState},
@@ -44,6 +47,26 @@ func (s *Server) devAdminToken(_ context.Context, r *api.Request) (api.Response,
 	return api.JSON(http.StatusOK, map[string]string{"admin_token": tok}), nil
 }
 
+// keyParam is the {key_id} of a /dev/kms/keys route, unescaped, and
+// whether the cloud stand-ins hold it; ENOTFOUND when no KMS of this
+// server could.
+func (s *Server) keyParam(r *api.Request) (id string, cloud bool, err error) {
+	id, err = url.PathUnescape(r.Params["key_id"])
+	if err != nil {
+		return "", false, keyseal.Errorf(keyseal.EINVALID, "key_id must be URL-escaped (a slash as %%2F): %s", err.Error())
+	}
+	if s.Local.Clouds != nil && s.Local.Clouds.ProviderOf(id) != "" {
+		return id, true, nil
+	}
+	if s.Local.LocalKMS == nil {
+		return "", false, keyseal.Errorf(keyseal.ENOTFOUND, "no stand-in key %q", id)
+	}
+	return id, false, nil
+}
+
+// devKeyState puts a key in one of the localkms.States, {"state": s}: a
+// local key, or a cloud stand-in key as that cloud answers the state (see
+// Clouds.SetState).
 func (s *Server) devKeyState(_ context.Context, r *api.Request) (api.Response, error) {
 	var in struct {
 		State string `json:"state"`
@@ -51,10 +74,19 @@ func (s *Server) devKeyState(_ context.Context, r *api.Request) (api.Response, e
 	if err := api.Decode(r, &in, false); err != nil {
 		return api.Response{}, err
 	}
-	if err := s.Local.LocalKMS.SetState(r.Params["key_id"], in.State); err != nil {
+	id, cloud, err := s.keyParam(r)
+	if err != nil {
 		return api.Response{}, err
 	}
-	return api.JSON(http.StatusOK, map[string]string{"key_id": r.Params["key_id"], "state": in.State}), nil
+	if cloud {
+		err = s.Local.Clouds.SetState(id, in.State)
+	} else {
+		err = s.Local.LocalKMS.SetState(id, in.State)
+	}
+	if err != nil {
+		return api.Response{}, err
+	}
+	return api.JSON(http.StatusOK, map[string]string{"key_id": id, "state": in.State}), nil
 }
 
 // devPublishWaiver publishes a new legal waiver version, {"version",
@@ -77,20 +109,40 @@ func (s *Server) devPublishWaiver(_ context.Context, r *api.Request) (api.Respon
 	return api.JSON(http.StatusOK, w), nil
 }
 
-// devCreateKey makes a new enabled local key, to register or migrate to.
+// devCreateKey makes a new enabled key to register or migrate to,
+// {"provider": p}: local (the default), or gcp-kms / azure-kv in the cloud
+// stand-ins, whose key_id is the key name / key URL to register.
 func (s *Server) devCreateKey(_ context.Context, r *api.Request) (api.Response, error) {
-	var in struct{}
+	in := struct {
+		Provider string `json:"provider"`
+	}{Provider: keyseal.ProviderLocal}
 	if err := api.Decode(r, &in, true); err != nil {
 		return api.Response{}, err
 	}
-	id, err := s.Local.LocalKMS.CreateKey()
+	var id string
+	var err error
+	switch in.Provider {
+	case keyseal.ProviderLocal:
+		if s.Local.LocalKMS == nil {
+			return api.Response{}, keyseal.Errorf(keyseal.EPROVIDER, "this server has no local KMS (LocalStack mode): create the key in LocalStack, or pass provider gcp-kms or azure-kv")
+		}
+		id, err = s.Local.LocalKMS.CreateKey()
+	case keyseal.ProviderGCP, keyseal.ProviderAzure:
+		if s.Local.Clouds == nil {
+			return api.Response{}, keyseal.Errorf(keyseal.EPROVIDER, "this server runs no cloud stand-ins: start it with -clouds (make run-clouds)")
+		}
+		id, err = s.Local.Clouds.CreateKey(in.Provider)
+	default:
+		return api.Response{}, keyseal.Errorf(keyseal.EINVALID, "provider must be %s, %s or %s", keyseal.ProviderLocal, keyseal.ProviderGCP, keyseal.ProviderAzure)
+	}
 	if err != nil {
 		return api.Response{}, err
 	}
-	return api.JSON(http.StatusCreated, map[string]string{"key_id": id}), nil
+	return api.JSON(http.StatusCreated, map[string]string{"provider": in.Provider, "key_id": id}), nil
 }
 
-// devKeyLatency sets how long a local key's wraps and unwraps take, {"ms":
+// devKeyLatency sets how long a key's KMS calls take (a cloud key's: every
+// answer of its fake), {"ms":
 // n}, to rehearse each latency class of the BYOK health check.
 func (s *Server) devKeyLatency(_ context.Context, r *api.Request) (api.Response, error) {
 	var in struct {
@@ -105,8 +157,18 @@ func (s *Server) devKeyLatency(_ context.Context, r *api.Request) (api.Response,
 	if *in.MS < 0 || *in.MS > localkms.MaxKeyLatency.Milliseconds() {
 		return api.Response{}, keyseal.Errorf(keyseal.EINVALID, "ms must be between 0 and %d", localkms.MaxKeyLatency.Milliseconds())
 	}
-	if err := s.Local.LocalKMS.SetKeyLatency(r.Params["key_id"], time.Duration(*in.MS)*time.Millisecond); err != nil {
+	id, cloud, err := s.keyParam(r)
+	if err != nil {
 		return api.Response{}, err
 	}
-	return api.JSON(http.StatusOK, map[string]any{"key_id": r.Params["key_id"], "ms": *in.MS}), nil
+	d := time.Duration(*in.MS) * time.Millisecond
+	if cloud {
+		err = s.Local.Clouds.SetLatency(id, d)
+	} else {
+		err = s.Local.LocalKMS.SetKeyLatency(id, d)
+	}
+	if err != nil {
+		return api.Response{}, err
+	}
+	return api.JSON(http.StatusOK, map[string]any{"key_id": id, "ms": *in.MS}), nil
 }

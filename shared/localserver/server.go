@@ -33,6 +33,11 @@ type Credentials struct {
 	AgentID    string `json:"agent_id"`
 	AdminToken string `json:"admin_token"`
 	KMSKeyID   string `json:"kms_key_id"`
+	// GCPKeyName and AzureKeyURL, with the cloud stand-ins, are a ready
+	// key in each (DevGCPKeyName, DevAzureKeyURL) to register or migrate
+	// the demo tenant to.
+	GCPKeyName  string `json:"gcp_key_name,omitempty"`
+	AzureKeyURL string `json:"azure_key_url,omitempty"`
 }
 
 // Server is a running local server.
@@ -168,6 +173,9 @@ func (s *Server) provisionDemo(ctx context.Context, opt Options) error {
 		}
 	}
 	c := Credentials{APIURL: s.URL, TenantID: DemoTenant, KMSKeyID: t.Key.KeyID}
+	if s.Local.Clouds != nil {
+		c.GCPKeyName, c.AzureKeyURL = DevGCPKeyName, DevAzureKeyURL
+	}
 	if _, err := s.App.Deps.Agents.Authenticate(ctx, "Bearer "+prev.AgentKey); err == nil && prev.TenantID == DemoTenant {
 		c.AgentKey, c.AgentID = prev.AgentKey, prev.AgentID
 	} else {

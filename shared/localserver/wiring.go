@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auditkey"
+	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/boltstore"
 	"github.com/keyseal/keyseal/shared/config"
@@ -58,6 +60,9 @@ type Local struct {
 	Issuer   *devissuer.Issuer
 	LocalKMS *localkms.Provider
 	AWS      *app.Clients
+	// Clouds, with KEYSEAL_DEV_CLOUDS=1, are the GCP and Azure stand-ins
+	// behind the gcp-kms and azure-kv providers (both modes).
+	Clouds *Clouds
 	// Events receives what the outbox drain publishes: the log in dev
 	// mode, the event bus in LocalStack mode. Tests may wrap it before
 	// Start.
@@ -95,8 +100,6 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 	if err != nil {
 		return nil, nil, err
 	}
-	log := app.NewLogger(cfg.LogLevel)
-	l := &Local{Mode: mode, Issuer: issuer}
 	// Both modes sign checkpoints with a key file beside the dev issuer's:
 	// LocalStack 4.13.1's KMS has no Ed25519 keys (ECC_NIST_EDWARDS25519),
 	// so the KMS key of AWS (shared/auditkey.KMS) is tested against a fake.
@@ -104,40 +107,78 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 	if err != nil {
 		return nil, nil, err
 	}
+	withClouds, err := CloudsEnabled(getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: %w", err)
+	}
+	log := app.NewLogger(cfg.LogLevel)
+	l := &Local{Mode: mode, Issuer: issuer}
+	if withClouds {
+		if l.Clouds, err = StartClouds(ctx, dataDir); err != nil {
+			return nil, nil, err
+		}
+	}
+	a, err := wireMode(ctx, cfg, log, l, admins, auditKey, mode, dataDir)
+	if err != nil {
+		if l.Clouds != nil {
+			l.Clouds.Close()
+		}
+		return nil, nil, err
+	}
+	if l.Clouds != nil {
+		a.OnClose(l.Clouds.Close)
+	}
+	return a, l, nil
+}
+
+// withClouds adds the cloud stand-ins' providers, when there are any, to
+// the providers of app.NewProviders.
+func (l *Local) withClouds(p keyseal.Providers) keyseal.Providers {
+	if l.Clouds != nil {
+		for name, c := range l.Clouds.Providers() {
+			p[name] = c
+		}
+	}
+	return p
+}
+
+// wireMode assembles the app of one mode into l.
+func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local, admins *auth.AdminVerifier, auditKey *auditkey.File,
+	mode, dataDir string) (*app.App, error) {
 	switch mode {
 	case ModeDev:
 		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
+			return nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
 		}
 		store, err := boltstore.Open(filepath.Join(dataDir, "keyseal.db"), boltstore.WithAnchor(anchor))
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		lk, err := localkms.Open(filepath.Join(dataDir, "local-kms.json"))
 		if err != nil {
 			store.Close()
-			return nil, nil, err
+			return nil, err
 		}
 		platform, err := devPlatformKey(filepath.Join(dataDir, "platform-key-id"), lk)
 		if err != nil {
 			store.Close()
-			return nil, nil, err
+			return nil, err
 		}
 		l.LocalKMS = lk
 		l.Events = events.Log{Logger: log}
-		a, err := app.Assemble(cfg, log, app.Parts{Store: store, Providers: app.NewProviders(nil, lk), PlatformKey: platform,
+		a, err := app.Assemble(cfg, log, app.Parts{Store: store, Providers: l.withClouds(app.NewProviders(nil, lk)), PlatformKey: platform,
 			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
 		if err != nil {
 			store.Close()
-			return nil, nil, err
+			return nil, err
 		}
 		a.OnClose(store.Close)
-		return a, l, nil
+		return a, nil
 	case ModeLocalStack:
 		awsCfg, err := awsconfig.Load(ctx)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		clients := app.NewClients(awsCfg)
 		l.AWS = &clients
@@ -148,27 +189,27 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 			cfg.EventBus = "keyseal-local"
 		}
 		if err := dynamostore.CreateTable(ctx, clients.DynamoDB, cfg.Table); err != nil {
-			return nil, nil, fmt.Errorf("create table %s: %w", cfg.Table, err)
+			return nil, fmt.Errorf("create table %s: %w", cfg.Table, err)
 		}
 		if cfg.PlatformKeyID == "" {
 			if cfg.PlatformKeyID, err = EnsureKey(ctx, clients.KMS, "alias/keyseal-platform"); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 		if err := ensureBus(ctx, clients.EventBridge, cfg.EventBus); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		l.Events = events.NewBridge(clients.EventBridge, cfg.EventBus)
 		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
+			return nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
 		}
 		a, err := app.Assemble(cfg, log, app.Parts{Store: dynamostore.New(clients.DynamoDB, cfg.Table, dynamostore.WithAnchor(anchor)),
-			Providers: app.NewProviders(&clients, nil), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
+			Providers: l.withClouds(app.NewProviders(&clients, nil)), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
 			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
-		return a, l, err
+		return a, err
 	}
-	return nil, nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)
+	return nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)
 }
 
 // devPlatformKey returns the dev platform key, creating it on first start.

@@ -13,11 +13,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -51,8 +53,10 @@ type version struct {
 type key struct {
 	versions []*version // oldest first; the last is current
 	deleted  bool
-	denied   bool // RBAC: keyseal's identity has no role on the key
-	down     bool // connections for this key are dropped
+	denied   bool          // RBAC: keyseal's identity has no role on the key
+	down     bool          // connections for this key are dropped
+	outage   bool          // requests for this key answer 503
+	latency  time.Duration // added to the server's for this key
 }
 
 // Server is the fake. Keys live per vault host, taken from the request's
@@ -68,11 +72,29 @@ type Server struct {
 	outage     bool   // every request answers 503
 }
 
-// New starts a server, closed when t ends.
-func New(t testing.TB) *Server {
+// Start serves a fake on a loopback address (httptest's) until Close.
+func Start() (*Server, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("azurekvfake: listen: %w", err)
+	}
 	s := &Server{keys: map[string]*key{}}
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.srv.Close)
+	s.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}}
+	s.srv.StartTLS()
+	return s, nil
+}
+
+// Close ends the server and every open connection.
+func (s *Server) Close() { s.srv.Close() }
+
+// New starts a server for a test, closed when t ends.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 	return s
 }
 
@@ -115,59 +137,68 @@ func (s *Server) lookup(keyURL string) (*key, error) {
 	return k, nil
 }
 
-func (s *Server) with(t testing.TB, keyURL string, f func(*key)) {
-	t.Helper()
+func (s *Server) with(keyURL string, f func(*key)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, err := s.lookup(keyURL)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	f(k)
+	return nil
 }
 
-func newVersion(t testing.TB) *version {
-	t.Helper()
+func newVersion() (*version, error) {
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("azurekvfake: RSA key: %w", err)
 	}
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("azurekvfake: version id: %w", err)
 	}
-	return &version{id: hex.EncodeToString(id), priv: priv, enabled: true}
+	return &version{id: hex.EncodeToString(id), priv: priv, enabled: true}, nil
 }
 
 // CreateKey makes an enabled RSA key named name in vault
 // ("https://VAULT.vault.azure.net") and returns its URL, without version.
-func (s *Server) CreateKey(t testing.TB, vault, name string) string {
-	t.Helper()
+// An existing key of that name is an error.
+func (s *Server) CreateKey(vault, name string) (string, error) {
 	u, err := url.Parse(vault)
 	if err != nil || u.Host == "" {
-		t.Fatalf("azurekvfake: vault %q is no URL", vault)
+		return "", fmt.Errorf("azurekvfake: vault %q is no URL", vault)
 	}
-	v := newVersion(t)
+	if name == "" || strings.Contains(name, "/") {
+		return "", fmt.Errorf("azurekvfake: key name %q is not one path segment", name)
+	}
+	v, err := newVersion()
+	if err != nil {
+		return "", err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.keys[strings.ToLower(u.Host+"/"+name)] = &key{versions: []*version{v}}
-	return "https://" + strings.ToLower(u.Host) + "/keys/" + name
+	id := strings.ToLower(u.Host + "/" + name)
+	if _, ok := s.keys[id]; ok {
+		return "", fmt.Errorf("azurekvfake: key %s exists", id)
+	}
+	s.keys[id] = &key{versions: []*version{v}}
+	return "https://" + strings.ToLower(u.Host) + "/keys/" + name, nil
 }
 
 // AddVersion gives the key a new current version (az keyvault key
 // rotate) and returns its id; older versions keep unwrapping.
-func (s *Server) AddVersion(t testing.TB, keyURL string) string {
-	t.Helper()
-	v := newVersion(t)
-	s.with(t, keyURL, func(k *key) { k.versions = append(k.versions, v) })
-	return v.id
+func (s *Server) AddVersion(keyURL string) (string, error) {
+	v, err := newVersion()
+	if err != nil {
+		return "", err
+	}
+	return v.id, s.with(keyURL, func(k *key) { k.versions = append(k.versions, v) })
 }
 
 // SetEnabled enables or disables every version of the key, what
 // `az keyvault key set-attributes --enabled` does per version.
-func (s *Server) SetEnabled(t testing.TB, keyURL string, enabled bool) {
-	t.Helper()
-	s.with(t, keyURL, func(k *key) {
+func (s *Server) SetEnabled(keyURL string, enabled bool) error {
+	return s.with(keyURL, func(k *key) {
 		for _, v := range k.versions {
 			v.enabled = enabled
 		}
@@ -176,23 +207,40 @@ func (s *Server) SetEnabled(t testing.TB, keyURL string, enabled bool) {
 
 // SetDeleted deletes (soft-deletes) or recovers the key: deleted, every
 // call answers 404 KeyNotFound, as Key Vault does.
-func (s *Server) SetDeleted(t testing.TB, keyURL string, deleted bool) {
-	t.Helper()
-	s.with(t, keyURL, func(k *key) { k.deleted = deleted })
+func (s *Server) SetDeleted(keyURL string, deleted bool) error {
+	return s.with(keyURL, func(k *key) { k.deleted = deleted })
 }
 
 // SetDenied removes (true) or restores keyseal's role assignment on the
 // key: denied, every call answers 403 Forbidden (ForbiddenByRbac).
-func (s *Server) SetDenied(t testing.TB, keyURL string, denied bool) {
-	t.Helper()
-	s.with(t, keyURL, func(k *key) { k.denied = denied })
+func (s *Server) SetDenied(keyURL string, denied bool) error {
+	return s.with(keyURL, func(k *key) { k.denied = denied })
 }
 
 // SetDown drops every connection that asks about the key (a network
 // partition) until called with false.
-func (s *Server) SetDown(t testing.TB, keyURL string, down bool) {
-	t.Helper()
-	s.with(t, keyURL, func(k *key) { k.down = down })
+func (s *Server) SetDown(keyURL string, down bool) error {
+	return s.with(keyURL, func(k *key) { k.down = down })
+}
+
+// SetKeyOutage makes every request about the key answer 503, as
+// SetOutage does for the whole server, until called with false.
+func (s *Server) SetKeyOutage(keyURL string, on bool) error {
+	return s.with(keyURL, func(k *key) { k.outage = on })
+}
+
+// HasKey reports whether the fake holds the key of keyURL (any version).
+func (s *Server) HasKey(keyURL string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.lookup(keyURL)
+	return err == nil
+}
+
+// SetKeyLatency delays every answer about the key by d, on top of
+// SetLatency's (0 removes it).
+func (s *Server) SetKeyLatency(keyURL string, d time.Duration) error {
+	return s.with(keyURL, func(k *key) { k.latency = d })
 }
 
 // Throttle answers the next n requests 429 with Retry-After retryAfter.
@@ -275,6 +323,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	delay := s.latency
 	k := s.keys[strings.ToLower(r.Host+"/"+name)]
 	down := k != nil && k.down
+	if k != nil {
+		delay += k.latency
+	}
 	s.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -295,7 +346,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.outage:
+	case s.outage || k != nil && k.outage:
 		writeJSON(w, http.StatusServiceUnavailable, errBody("ServiceUnavailable", "The service is currently unavailable. Please retry the request.", ""))
 		return
 	case s.throttle > 0:
@@ -400,4 +451,77 @@ func bundle(kid string, v *version) map[string]any {
 			"recoverableDays": 90,
 		},
 	}
+}
+
+// snapshot is the JSON form of the fake's keys (Snapshot, Restore).
+type snapshot struct {
+	Keys map[string]snapshotKey `json:"keys"` // by "host/name"
+}
+
+type snapshotKey struct {
+	Versions []snapshotVersion `json:"versions"`
+	Deleted  bool              `json:"deleted,omitempty"`
+	Denied   bool              `json:"denied,omitempty"`
+	Down     bool              `json:"down,omitempty"`
+	Outage   bool              `json:"outage,omitempty"`
+}
+
+type snapshotVersion struct {
+	ID      string `json:"id"`
+	Enabled bool   `json:"enabled"`
+	PKCS8   []byte `json:"pkcs8"`
+}
+
+// Snapshot returns every key's versions (RSA private keys), enabled
+// attributes and faults as JSON (secret: key material), for Restore in a
+// later process.
+func (s *Server) Snapshot() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := snapshot{Keys: map[string]snapshotKey{}}
+	for id, k := range s.keys {
+		sk := snapshotKey{Deleted: k.deleted, Denied: k.denied, Down: k.down, Outage: k.outage}
+		for _, v := range k.versions {
+			der, err := x509.MarshalPKCS8PrivateKey(v.priv)
+			if err != nil {
+				return nil, fmt.Errorf("azurekvfake: %s: %w", id, err)
+			}
+			sk.Versions = append(sk.Versions, snapshotVersion{ID: v.id, Enabled: v.enabled, PKCS8: der})
+		}
+		out.Keys[id] = sk
+	}
+	return json.Marshal(out)
+}
+
+// Restore adds the keys of a Snapshot, replacing keys of the same name.
+func (s *Server) Restore(b []byte) error {
+	var in snapshot
+	if err := json.Unmarshal(b, &in); err != nil {
+		return fmt.Errorf("azurekvfake: snapshot: %w", err)
+	}
+	keys := map[string]*key{}
+	for id, sk := range in.Keys {
+		if len(sk.Versions) == 0 {
+			return fmt.Errorf("azurekvfake: snapshot: %s has no version", id)
+		}
+		k := &key{deleted: sk.Deleted, denied: sk.Denied, down: sk.Down, outage: sk.Outage}
+		for _, sv := range sk.Versions {
+			p, err := x509.ParsePKCS8PrivateKey(sv.PKCS8)
+			if err != nil {
+				return fmt.Errorf("azurekvfake: snapshot: %s/%s: %w", id, sv.ID, err)
+			}
+			priv, ok := p.(*rsa.PrivateKey)
+			if !ok {
+				return fmt.Errorf("azurekvfake: snapshot: %s/%s is no RSA key", id, sv.ID)
+			}
+			k.versions = append(k.versions, &version{id: sv.ID, priv: priv, enabled: sv.Enabled})
+		}
+		keys[strings.ToLower(id)] = k
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, k := range keys {
+		s.keys[id] = k
+	}
+	return nil
 }

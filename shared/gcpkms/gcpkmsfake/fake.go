@@ -12,6 +12,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"net"
@@ -54,10 +55,12 @@ type cryptoKey struct {
 	outage   bool
 	corrupt  bool
 	unverify bool
+	latency  time.Duration // added to the server's for this key
 }
 
 type version struct {
 	state kmspb.CryptoKeyVersion_CryptoKeyVersionState
+	raw   []byte // the AES-256 key, for Snapshot
 	aead  cipher.AEAD
 }
 
@@ -112,16 +115,24 @@ func (k *cryptoKey) addVersion() error {
 	if _, err := rand.Read(raw); err != nil {
 		return err
 	}
-	block, err := aes.NewCipher(raw)
+	v, err := newVersion(raw, kmspb.CryptoKeyVersion_ENABLED)
 	if err != nil {
 		return err
+	}
+	k.versions = append(k.versions, v)
+	return nil
+}
+
+func newVersion(raw []byte, state kmspb.CryptoKeyVersion_CryptoKeyVersionState) (*version, error) {
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, err
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	k.versions = append(k.versions, &version{state: kmspb.CryptoKeyVersion_ENABLED, aead: aead})
-	return nil
+	return &version{state: state, raw: raw, aead: aead}, nil
 }
 
 // Fault is what can be set on a key.
@@ -154,6 +165,27 @@ func (s *Server) SetFault(name string, f Fault) error {
 	}
 	k.denied, k.outage, k.corrupt, k.unverify = f.Denied, f.Outage, f.CorruptChecksums, f.Unverified
 	return nil
+}
+
+// SetKeyLatency delays every answer about key name by d, on top of
+// SetLatency's (0 removes it).
+func (s *Server) SetKeyLatency(name string, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[name]
+	if !ok {
+		return fmt.Errorf("gcpkmsfake: no key %s", name)
+	}
+	k.latency = d
+	return nil
+}
+
+// HasKey reports whether the fake holds CryptoKey name.
+func (s *Server) HasKey(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.keys[name]
+	return ok
 }
 
 // SetAPIDisabled makes every call answer as Cloud KMS does in a project
@@ -214,6 +246,13 @@ func (s *Server) begin(ctx context.Context, name, permission string) (*cryptoKey
 		s.lastAuth = md.Get("authorization")[0]
 	}
 	d := s.latency
+	keyName := name
+	if i := strings.Index(name, "/cryptoKeyVersions/"); i >= 0 {
+		keyName = name[:i]
+	}
+	if k, ok := s.keys[keyName]; ok {
+		d += k.latency
+	}
 	s.mu.Unlock()
 	if d > 0 {
 		t := time.NewTimer(d)
@@ -225,10 +264,6 @@ func (s *Server) begin(ctx context.Context, name, permission string) (*cryptoKey
 		}
 	}
 	s.mu.Lock()
-	keyName := name
-	if i := strings.Index(name, "/cryptoKeyVersions/"); i >= 0 {
-		keyName = name[:i]
-	}
 	k, ok := s.keys[keyName]
 	var err error
 	switch {
@@ -382,4 +417,70 @@ func (s *Server) GetCryptoKey(ctx context.Context, req *kmspb.GetCryptoKeyReques
 		Purpose: kmspb.CryptoKey_ENCRYPT_DECRYPT,
 		Primary: &kmspb.CryptoKeyVersion{Name: versionName(req.GetName(), k.primary), State: k.versions[k.primary].state},
 	}, nil
+}
+
+// snapshot is the JSON form of the fake's keys (Snapshot, Restore).
+type snapshot struct {
+	Keys map[string]snapshotKey `json:"keys"`
+}
+
+type snapshotKey struct {
+	Versions []snapshotVersion `json:"versions"`
+	Primary  int               `json:"primary"`
+	Denied   bool              `json:"denied,omitempty"`
+	Outage   bool              `json:"outage,omitempty"`
+}
+
+type snapshotVersion struct {
+	State string `json:"state"`
+	Key   []byte `json:"key"`
+}
+
+// Snapshot returns every key's material, version states, IAM deny and
+// outage as JSON (secret: key material), for Restore in a later process.
+func (s *Server) Snapshot() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := snapshot{Keys: map[string]snapshotKey{}}
+	for name, k := range s.keys {
+		sk := snapshotKey{Primary: k.primary, Denied: k.denied, Outage: k.outage}
+		for _, v := range k.versions {
+			sk.Versions = append(sk.Versions, snapshotVersion{State: v.state.String(), Key: v.raw})
+		}
+		out.Keys[name] = sk
+	}
+	return json.Marshal(out)
+}
+
+// Restore adds the keys of a Snapshot, replacing keys of the same name.
+func (s *Server) Restore(b []byte) error {
+	var in snapshot
+	if err := json.Unmarshal(b, &in); err != nil {
+		return fmt.Errorf("gcpkmsfake: snapshot: %w", err)
+	}
+	keys := map[string]*cryptoKey{}
+	for name, sk := range in.Keys {
+		k := &cryptoKey{primary: sk.Primary, denied: sk.Denied, outage: sk.Outage}
+		for i, sv := range sk.Versions {
+			st, ok := kmspb.CryptoKeyVersion_CryptoKeyVersionState_value[sv.State]
+			if !ok {
+				return fmt.Errorf("gcpkmsfake: snapshot: %s version %d: unknown state %q", name, i+1, sv.State)
+			}
+			v, err := newVersion(sv.Key, kmspb.CryptoKeyVersion_CryptoKeyVersionState(st))
+			if err != nil {
+				return fmt.Errorf("gcpkmsfake: snapshot: %s version %d: %w", name, i+1, err)
+			}
+			k.versions = append(k.versions, v)
+		}
+		if k.primary < 0 || k.primary >= len(k.versions) {
+			return fmt.Errorf("gcpkmsfake: snapshot: %s has no primary version %d", name, k.primary+1)
+		}
+		keys[name] = k
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, k := range keys {
+		s.keys[name] = k
+	}
+	return nil
 }
