@@ -105,7 +105,7 @@ func TestAzureSecretFromLocalStackSecretsManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.CreateKey(t, "https://acme.vault.azure.net", "tmk")}
+	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.MustCreateKey(t, "https://acme.vault.azure.net", "tmk")}
 	if _, err := p[keyseal.ProviderAzure].Wrap(ctx, key, []byte("tmk"), nil); err != nil {
 		t.Fatalf("Wrap with the credential from Secrets Manager: %v", err)
 	}

@@ -132,7 +132,7 @@ func TestCloudProvidersAzureSecretFromSecretsManager(t *testing.T) {
 			if az == nil || len(p) != 1 {
 				t.Fatalf("providers %v: want azure-kv only", p)
 			}
-			key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.CreateKey(t, "https://acme.vault.azure.net", "tmk")}
+			key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.MustCreateKey(t, "https://acme.vault.azure.net", "tmk")}
 			ec := map[string]string{"keyseal:tenant": "acme"}
 			w, err := az.Wrap(context.Background(), key, []byte("tmk"), ec)
 			if err != nil {
@@ -170,7 +170,7 @@ func TestCloudProvidersAzureLocalSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.CreateKey(t, "https://acme.vault.azure.net", "tmk")}
+	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.MustCreateKey(t, "https://acme.vault.azure.net", "tmk")}
 	_, err = p[keyseal.ProviderAzure].Wrap(context.Background(), key, []byte("tmk"), nil)
 	ke := keyseal.ClassifyKMS(err)
 	if ke.Terminal || ke.Code != keyseal.CodeOwnCredentialsRejected || !strings.Contains(ke.Error(), "KEYSEAL_AZURE_CLIENT_SECRET") || strings.Contains(ke.Error(), clientSec) {

@@ -32,19 +32,19 @@ func TestKeyState(t *testing.T) {
 	if s, err := state(); err != nil || s != keyseal.KeyStateEnabled {
 		t.Fatalf("enabled: %s, %v", s, err)
 	}
-	fake.SetEnabled(t, key.KeyID, false)
+	must(t, fake.SetEnabled(key.KeyID, false))
 	if s, err := state(); err != nil || s != keyseal.KeyStateDisabled {
 		t.Fatalf("disabled: %s, %v", s, err)
 	}
-	fake.SetEnabled(t, key.KeyID, true)
-	fake.SetDenied(t, key.KeyID, true)
+	must(t, fake.SetEnabled(key.KeyID, true))
+	must(t, fake.SetDenied(key.KeyID, true))
 	s, err := state()
 	wantKMS(t, "KeyState denied", err, true, keyseal.ReasonAccessDenied, "")
 	if s != keyseal.KeyStateUnknown {
 		t.Fatalf("denied: state %s", s)
 	}
-	fake.SetDenied(t, key.KeyID, false)
-	fake.SetDeleted(t, key.KeyID, true)
+	must(t, fake.SetDenied(key.KeyID, false))
+	must(t, fake.SetDeleted(key.KeyID, true))
 	s, err = state()
 	wantKMS(t, "KeyState deleted", err, true, keyseal.ReasonKeyNotFound, "KeyNotFound")
 	if s != keyseal.KeyStateUnknown {

@@ -74,7 +74,7 @@ func TestRotatedSecretIsReadAgain(t *testing.T) {
 	entra, kv := entrafake.New(t, old), azurekvfake.New(t)
 	src, c := &secrets{value: old}, &clock{time.Unix(1e9, 0)}
 	p := azurekv.New(azurekv.SDKClients(newCredentials(t, entra, src, c).For, kv.ClientOptions()))
-	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.CreateKey(t, vault, "tmk-rotate")}
+	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.MustCreateKey(t, vault, "tmk-rotate")}
 	// Rotation after keyseal read the secret: Entra takes only the new
 	// one, which Secrets Manager now holds.
 	entra.Accept(rotated)
@@ -109,7 +109,7 @@ func TestRefusedSecretNeverSeals(t *testing.T) {
 			src, clk := &secrets{value: old}, &clock{time.Unix(1e9, 0)}
 			creds := newCredentials(t, entra, src, clk)
 			p := azurekv.New(azurekv.SDKClients(creds.For, kv.ClientOptions()))
-			key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.CreateKey(t, vault, "tmk-refused")}
+			key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.MustCreateKey(t, vault, "tmk-refused")}
 			if c.name == "invalid" {
 				entra.Revoke(old)
 			} else {
@@ -165,7 +165,7 @@ func TestClientOptionsTurnRetriesOff(t *testing.T) {
 	fakeOpts := kv.ClientOptions()
 	opts.Transport, opts.DisableChallengeResourceVerification = fakeOpts.Transport, true
 	p := azurekv.New(azurekv.SDKClients(func(string) (azcore.TokenCredential, error) { return azurekvfake.Credential{}, nil }, opts))
-	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.CreateKey(t, vault, "tmk-once")}
+	key := keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: kv.MustCreateKey(t, vault, "tmk-once")}
 	_, err := p.Wrap(context.Background(), key, []byte("tmk"), ec)
 	wantKMS(t, "Wrap", err, false, keyseal.ReasonUnreachable, "Throttled")
 }

@@ -90,11 +90,13 @@ func TestHealthCloudRemediation(t *testing.T) {
 		t.Fatalf("GCP health = %+v\n%s", h, commands(h))
 	}
 
-	url := afake.CreateKey(t, "https://acme-keys.vault.azure.net", "tmk")
+	url := afake.MustCreateKey(t, "https://acme-keys.vault.azure.net", "tmk")
 	if _, err := svc.Register(ctx, "a1", keyseal.KeyRef{Provider: keyseal.ProviderAzure, KeyID: url}, "admin:test"); err != nil {
 		t.Fatal(err)
 	}
-	afake.SetEnabled(t, url, false)
+	if err := afake.SetEnabled(url, false); err != nil {
+		t.Fatal(err)
+	}
 	h, err = svc.Health(ctx, "a1")
 	if err != nil {
 		t.Fatal(err)

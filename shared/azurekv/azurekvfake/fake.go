@@ -98,6 +98,16 @@ func New(t testing.TB) *Server {
 	return s
 }
 
+// MustCreateKey is CreateKey for a test: a failure ends the test.
+func (s *Server) MustCreateKey(t testing.TB, vault, name string) string {
+	t.Helper()
+	url, err := s.CreateKey(vault, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
 // ClientOptions returns azkeys options reaching the fake whatever vault
 // host a client names: the transport sends every request to the test
 // server (keeping the Host header), trusting its certificate; retries are
