@@ -201,12 +201,6 @@ func (p Providers) Unwrap(ctx context.Context, key KeyRef, w Wrapped, ec map[str
 	return k.Unwrap(ctx, key, w, ec)
 }
 
-// Event detail types.
-const (
-	EventSealed   = "tenant.kms.sealed"
-	EventUnsealed = "tenant.kms.unsealed"
-)
-
 // NewEventID returns a fresh random event id (a UUID version 4), the id
 // consumers deduplicate on.
 func NewEventID() (string, error) {
