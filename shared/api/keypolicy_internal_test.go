@@ -10,9 +10,6 @@ import (
 	"time"
 
 	kms "cloud.google.com/go/kms/apiv1"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awskms"
@@ -59,8 +56,7 @@ func keyPolicyDeps(t *testing.T, without string) (*Deps, *gcpkmsfake.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Stop)
-	client, err := kms.NewKeyManagementClient(context.Background(), option.WithEndpoint(fake.Addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	client, err := kms.NewKeyManagementClient(context.Background(), fake.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,6 @@ import (
 
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/keyseal/keyseal/shared/gcpkms"
 	"github.com/keyseal/keyseal/shared/gcpkms/gcpkmsfake"
@@ -35,10 +32,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Stop)
-	client, err := kms.NewKeyManagementClient(context.Background(),
-		option.WithEndpoint(fake.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	client, err := kms.NewKeyManagementClient(context.Background(), fake.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,6 @@ import (
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/keyseal/keyseal/shared/azurekv"
 	"github.com/keyseal/keyseal/shared/azurekv/azurekvfake"
@@ -91,10 +88,7 @@ func StartClouds(ctx context.Context, dataDir string) (_ *Clouds, err error) {
 	if c.Azure, err = azurekvfake.Start(); err != nil {
 		return nil, fmt.Errorf("azure-kv stand-in: %w", err)
 	}
-	c.gcpClient, err = kms.NewKeyManagementClient(ctx,
-		option.WithEndpoint(c.GCP.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	c.gcpClient, err = kms.NewKeyManagementClient(ctx, c.GCP.ClientOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("gcp-kms stand-in client: %w", err)
 	}

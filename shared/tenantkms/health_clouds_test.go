@@ -10,9 +10,6 @@ import (
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/keyseal/keyseal/shared/azurekv"
 	"github.com/keyseal/keyseal/shared/azurekv/azurekvfake"
@@ -46,8 +43,7 @@ func cloudService(t *testing.T) (*tenantkms.Service, *gcpkmsfake.Server, *azurek
 		t.Fatal(err)
 	}
 	t.Cleanup(gfake.Stop)
-	client, err := kms.NewKeyManagementClient(context.Background(), option.WithEndpoint(gfake.Addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	client, err := kms.NewKeyManagementClient(context.Background(), gfake.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}

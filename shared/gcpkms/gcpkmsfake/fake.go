@@ -22,8 +22,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
+	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -74,6 +76,14 @@ func Start() (*Server, error) {
 	kmspb.RegisterKeyManagementServiceServer(s.srv, s)
 	go func() { _ = s.srv.Serve(l) }()
 	return s, nil
+}
+
+// ClientOptions are the options that point the real Cloud KMS client
+// (kms.NewKeyManagementClient) at the fake: its loopback address, plain
+// gRPC, no Google credentials.
+func (s *Server) ClientOptions() []option.ClientOption {
+	return []option.ClientOption{option.WithEndpoint(s.Addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
 }
 
 // Stop ends the server and every open call.
