@@ -478,3 +478,19 @@ func TestDeliverAllSlowDoesNotStallOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestAttemptHonoursRetryAfter: a 429 with Retry-After longer than the
+// schedule's 5 s sets the next attempt by the receiver's word.
+func TestAttemptHonoursRetryAfter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	_, s := secret(t)
+	now := time.Now()
+	a := webhook.NewClient(webhook.Policy{Dev: true}, webhook.ClientOptions{}).Attempt(context.Background(), target(srv.URL), [][]byte{s}, event(), 1, now, now)
+	if a.Outcome != keyseal.DeliveryRetrying || a.ResponseCode != 429 || a.NextRetryAt == nil || a.NextRetryAt.Sub(now) != 2*time.Minute {
+		t.Fatalf("attempt: %+v", a)
+	}
+}
