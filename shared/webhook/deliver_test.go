@@ -494,3 +494,28 @@ func TestAttemptHonoursRetryAfter(t *testing.T) {
 		t.Fatalf("attempt: %+v", a)
 	}
 }
+
+// TestNoProxyFromEnvironment: HTTPS_PROXY is ignored; a proxy would dial
+// addresses the policy never saw.
+func TestNoProxyFromEnvironment(t *testing.T) {
+	var proxied received
+	proxy := httptest.NewServer(proxied.handler(always(200)))
+	defer proxy.Close()
+	t.Setenv("HTTPS_PROXY", proxy.URL)
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	probe, _ := http.NewRequest("POST", "https://hooks.example.com/", nil)
+	if u, err := http.ProxyFromEnvironment(probe); err != nil || u == nil {
+		t.Skip("the process read the proxy environment before this test set it")
+	}
+	var rec received
+	srv := httptest.NewTLSServer(rec.handler(always(200)))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+	_, s := secret(t)
+	now := time.Now()
+	r := resolver{"hooks.example.com": {netip.MustParseAddr("127.0.0.1")}}
+	a := tlsClient(srv, webhook.Policy{Dev: true}, r).Attempt(context.Background(), target("https://hooks.example.com"+port+"/"), [][]byte{s}, event(), 1, now, now)
+	if proxied.count() != 0 || rec.count() != 0 || !strings.Contains(a.Error, "loopback") {
+		t.Fatalf("proxy saw %d, receiver %d: %+v", proxied.count(), rec.count(), a)
+	}
+}
