@@ -145,11 +145,11 @@ func (e *RefusedError) Error() string {
 	return "address refused for " + e.Host + ": " + e.Reason
 }
 
-// Do sends req with the client's limits and returns the status and the
+// do sends req with the client's limits and returns the status and the
 // Retry-After header, having read at most MaxResponseBody bytes of the
 // body and closed it (an unread remainder closes the connection, so a
 // receiver streaming without end costs one bounded read).
-func (c *Client) Do(req *http.Request) (status int, retryAfter string, err error) {
+func (c *Client) do(req *http.Request) (status int, retryAfter string, err error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, "", err

@@ -75,7 +75,7 @@ func (c *Client) post(ctx context.Context, rawURL string, secrets [][]byte, e ke
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
 	SetHeaders(req.Header, e.ID, now, body, secrets)
-	code, ra, err := c.Do(req)
+	code, ra, err := c.do(req)
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		// url.Error names the URL; keep only what went wrong.

@@ -1,7 +1,9 @@
 package webhook_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +88,21 @@ func TestNextRetryRetryAfter(t *testing.T) {
 		if ok != tc.ok || (ok && next.Sub(tc.now) != tc.want) {
 			t.Errorf("%s: %v %v, want +%v %v", tc.name, next.Sub(tc.now), ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestJobJSON: a job survives its queue message (SQS body, outbox item);
+// first_at is absent before the first attempt.
+func TestJobJSON(t *testing.T) {
+	j := webhook.Job{Event: event(), TenantID: "acme", WebhookID: "wh_1", Attempt: 1}
+	b, err := json.Marshal(j)
+	if err != nil || strings.Contains(string(b), "first_at") {
+		t.Fatalf("%s %v", b, err)
+	}
+	j.Attempt, j.FirstAt = 3, time.Date(2026, 12, 1, 0, 0, 5, 0, time.UTC)
+	b, _ = json.Marshal(j)
+	var back webhook.Job
+	if err := json.Unmarshal(b, &back); err != nil || back.Attempt != 3 || !back.FirstAt.Equal(j.FirstAt) || back.Event.ID != "evt_01" || back.WebhookID != "wh_1" {
+		t.Fatalf("%s -> %+v %v", b, back, err)
 	}
 }
