@@ -44,6 +44,10 @@ const (
 	// successful verify: the age in (fractional) days of the oldest active
 	// TMK version among the verified tenants. Alarm: Maximum > 90.
 	KeyRotationAgeDays = "KeyRotationAgeDays"
+	// KeyDeliveryFailures (Count) is 1 for each webhook delivery that
+	// exhausted its attempts (3 days of retries) and was dead-lettered.
+	// Alarm: Sum > 0.
+	KeyDeliveryFailures = "KeyDeliveryFailures"
 )
 
 // Unit is a CloudWatch metric unit.
