@@ -105,7 +105,9 @@ func TestDevModeSealPublishesOneEventThroughTheDrain(t *testing.T) {
 	}
 	awaitDrained(t, s, rec, keyseal.EventSealed, 1)
 	sealed := rec.of(keyseal.EventSealed)
-	if len(sealed) != 1 || sealed[0].ID == "" || sealed[0].TenantID != localserver.DemoTenant || sealed[0].Reason != keyseal.ReasonKeyDisabled {
+	var sd keyseal.SealedData
+	if len(sealed) != 1 || sealed[0].DecodeData(&sd) != nil || sealed[0].ID == "" || sealed[0].TenantID != localserver.DemoTenant ||
+		sd.Reason != keyseal.ReasonKeyDisabled || sd.LastError == "" || sd.SealedSince.IsZero() {
 		t.Fatalf("sealed events %+v, want exactly one for the demo tenant, key_disabled, with an id", sealed)
 	}
 
@@ -118,7 +120,8 @@ func TestDevModeSealPublishesOneEventThroughTheDrain(t *testing.T) {
 	wg.Wait()
 	awaitDrained(t, s, rec, keyseal.EventUnsealed, 1)
 	unsealed := rec.of(keyseal.EventUnsealed)
-	if len(unsealed) != 1 || unsealed[0].ID == sealed[0].ID || unsealed[0].Details["trigger"] == "" {
+	var ud keyseal.UnsealedData
+	if len(unsealed) != 1 || unsealed[0].DecodeData(&ud) != nil || unsealed[0].ID == sealed[0].ID || ud.Trigger != keyseal.TriggerPoller {
 		t.Fatalf("unsealed events %+v, want exactly one with its own id", unsealed)
 	}
 	if n := len(rec.of(keyseal.EventSealed)); n != 1 {

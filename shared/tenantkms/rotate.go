@@ -113,7 +113,7 @@ func (s *Service) rotateTMK(ctx context.Context, tenantID, rotationType, reason,
 			cur.SealedSince = nil
 			cur.SealReason = ""
 			cur.LastVerifyError = ""
-			ev, err := s.event(keyseal.EventUnsealed, tenantID, "", map[string]string{"trigger": "rotate"})
+			ev, err := s.event(keyseal.EventUnsealed, tenantID, keyseal.UnsealedData{Trigger: keyseal.TriggerAdmin})
 			if err != nil {
 				return keyseal.Change{}, err
 			}
@@ -235,7 +235,7 @@ func (s *Service) Revoke(ctx context.Context, tenantID string, version int, acto
 		if active {
 			if t.Status == keyseal.StatusActive {
 				// A transition like seal's: its event commits with it.
-				ev, err := s.event(keyseal.EventSealed, tenantID, keyseal.ReasonRevoked, map[string]string{"kms_error": "TMKVersionRevoked"})
+				ev, err := s.event(keyseal.EventSealed, tenantID, keyseal.SealedData{Reason: keyseal.ReasonRevoked, SealedSince: now, LastError: "TMKVersionRevoked"})
 				if err != nil {
 					return keyseal.Change{}, err
 				}
