@@ -165,8 +165,8 @@ func TestCloudSealTriggers(t *testing.T) {
 						t.Fatalf("want sealed with reason %s, got %s", tr.reason, v.raw)
 					}
 					e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
-					if got := e.awaitEvent("tenant.kms.sealed", tn.ID); got.Detail.Reason != tr.reason {
-						t.Fatalf("sealed event reason %q, want %q", got.Detail.Reason, tr.reason)
+					if got := e.awaitEvent("tenant.kms.sealed", tn.ID); got.Detail.Data.Reason != tr.reason {
+						t.Fatalf("sealed event reason %q, want %q", got.Detail.Data.Reason, tr.reason)
 					}
 					// docs/contract.md §5: reason access_denied for a terminal
 					// failure, unreachable for a transient one.

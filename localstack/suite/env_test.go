@@ -65,7 +65,11 @@ type busEvent struct {
 		ID       string `json:"id"`
 		Type     string `json:"type"`
 		TenantID string `json:"tenant_id"`
-		Reason   string `json:"reason"`
+		Time     string `json:"time"`
+		Data     struct {
+			Reason  string `json:"reason"`  // tenant.kms.sealed
+			Trigger string `json:"trigger"` // tenant.kms.unsealed
+		} `json:"data"`
 	} `json:"detail"`
 }
 

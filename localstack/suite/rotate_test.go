@@ -95,7 +95,7 @@ func TestRotateRevokeRotate(t *testing.T) {
 		t.Fatal("the revoked active version's item still has a wrapped attribute")
 	}
 	e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
-	if ev := e.awaitEvent("tenant.kms.sealed", tn.ID); ev.Detail.Reason != "revoked" {
+	if ev := e.awaitEvent("tenant.kms.sealed", tn.ID); ev.Detail.Data.Reason != "revoked" {
 		t.Fatalf("sealed event: %+v", ev)
 	}
 	e.sweep()

@@ -47,7 +47,7 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 	}
 	e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
 	sealed := e.awaitEvent("tenant.kms.sealed", tn.ID)
-	if sealed.Detail.Reason != "key_disabled" || sealed.Source != "keyseal" || sealed.Detail.ID == "" {
+	if sealed.Detail.Data.Reason != "key_disabled" || sealed.Source != "keyseal" || sealed.Detail.ID == "" {
 		t.Fatalf("sealed event: %+v", sealed)
 	}
 	if n := len(e.auditEntries(tn, "byok.kms.seal")); n != 1 {
@@ -86,8 +86,8 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 	if len(unseals) != 1 || unseals[0]["severity"] != "critical" || unseals[0]["actor"] != "system:poller" {
 		t.Fatalf("unseal audit entries: %v", unseals)
 	}
-	if unsealed := e.awaitEvent("tenant.kms.unsealed", tn.ID); unsealed.Detail.ID == "" || unsealed.Detail.ID == sealed.Detail.ID {
-		t.Fatalf("unsealed event id %q (sealed was %q): want its own", unsealed.Detail.ID, sealed.Detail.ID)
+	if unsealed := e.awaitEvent("tenant.kms.unsealed", tn.ID); unsealed.Detail.ID == "" || unsealed.Detail.ID == sealed.Detail.ID || unsealed.Detail.Data.Trigger != "poller" {
+		t.Fatalf("unsealed event id %q trigger %q (sealed was %q): want its own, by the poller", unsealed.Detail.ID, unsealed.Detail.Data.Trigger, sealed.Detail.ID)
 	}
 	e.session(tn).want(http.StatusCreated)
 	// Both came through the outbox, which the drain empties.
@@ -253,8 +253,8 @@ func TestSealTriggers(t *testing.T) {
 				t.Fatalf("want sealed with reason %s, got %s", tr.reason, v.raw)
 			}
 			e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
-			if got := e.awaitEvent("tenant.kms.sealed", tn.ID); got.Detail.Reason != tr.reason {
-				t.Fatalf("sealed event reason %q, want %q", got.Detail.Reason, tr.reason)
+			if got := e.awaitEvent("tenant.kms.sealed", tn.ID); got.Detail.Data.Reason != tr.reason {
+				t.Fatalf("sealed event reason %q, want %q", got.Detail.Data.Reason, tr.reason)
 			}
 
 			tr.heal(tn)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -143,14 +142,14 @@ func (a *Anchor) NextHead(ctx context.Context, prev keyseal.AuditHead, e keyseal
 	if !prev.PublishedAt.IsZero() && e.TS.Sub(prev.PublishedAt) < PublishInterval {
 		return head, nil
 	}
-	id, err := keyseal.NewEventID()
+	ev, err := keyseal.NewEvent(keyseal.EventCheckpoint, e.TenantID, e.TS,
+		keyseal.CheckpointData{Checkpoint: cp, Size: e.Seq, RootHash: e.Hash})
 	if err != nil {
 		a.log.Error("audit checkpoint not published", "tenant_id", e.TenantID, "seq", e.Seq, "error", err.Error())
 		return head, nil
 	}
 	head.PublishedAt = e.TS
-	return head, &keyseal.Event{ID: id, Type: keyseal.EventCheckpoint, TenantID: e.TenantID, Time: e.TS.UTC().Format(time.RFC3339Nano),
-		Details: map[string]string{"checkpoint": cp, "size": strconv.FormatInt(e.Seq, 10), "root_hash": e.Hash}}
+	return head, &ev
 }
 
 // errNotNote is a checkpoint that is not a signed note at all.

@@ -242,6 +242,7 @@ func readTenant(tx *bolt.Tx, tenantID string) (*keyseal.Tenant, error) {
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	utcPtr(t.SealedSince)
 	utcPtr(t.LastVerifiedAt)
+	utcPtr(t.DegradedSince)
 	return &t, nil
 }
 

@@ -649,8 +649,13 @@ func TestOutboxItemMatchesStreamTestdata(t *testing.T) {
 			image = r.Change.NewImage
 		}
 	}
-	e := keyseal.Event{ID: "0b6e7a4c-3f1d-4b2a-9c8e-5d7f6a1b2c3d", Type: keyseal.EventSealed, TenantID: "acme", Reason: keyseal.ReasonKeyDisabled,
-		Details: map[string]string{"kms_error": "DisabledException"}, Time: "2026-11-23T12:00:00.123456789Z"}
+	at := time.Date(2026, 11, 23, 12, 0, 0, 123456789, time.UTC)
+	data, err := json.Marshal(keyseal.SealedData{Reason: keyseal.ReasonKeyDisabled, SealedSince: at, LastError: "DisabledException"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := keyseal.Event{ID: "0b6e7a4c-3f1d-4b2a-9c8e-5d7f6a1b2c3d", Type: keyseal.EventSealed, TenantID: "acme",
+		Time: at.Format(time.RFC3339Nano), Data: data}
 	s := New(&fakeAPI{}, "t")
 	ws, err := s.outboxWrites([]keyseal.Event{e})
 	if err != nil {

@@ -125,6 +125,11 @@ type tenantItem struct {
 	CreatedAt       string            `dynamodbav:"created_at"`
 	UpdatedAt       string            `dynamodbav:"updated_at"`
 	Revision        int64             `dynamodbav:"revision"`
+
+	// The poller's announcements (keyseal.Tenant).
+	DegradedSince       string `dynamodbav:"degraded_since,omitempty"`
+	DegradedNotified    bool   `dynamodbav:"degraded_notified,omitempty"`
+	RotationDueNotified int    `dynamodbav:"rotation_due_notified_version,omitempty"`
 }
 
 func encodeTenant(t *keyseal.Tenant, revision int64) (map[string]types.AttributeValue, error) {
@@ -147,6 +152,10 @@ func encodeTenant(t *keyseal.Tenant, revision int64) (map[string]types.Attribute
 		CreatedAt:       formatTime(t.CreatedAt),
 		UpdatedAt:       formatTime(t.UpdatedAt),
 		Revision:        revision,
+
+		DegradedSince:       formatTimePtr(t.DegradedSince),
+		DegradedNotified:    t.DegradedNotified,
+		RotationDueNotified: t.RotationDueNotified,
 	})
 }
 
@@ -165,8 +174,14 @@ func decodeTenant(av map[string]types.AttributeValue) (*keyseal.Tenant, error) {
 		LastLatencyMS:   it.LastLatencyMS,
 		ActiveVersion:   it.ActiveVersion,
 		Revision:        it.Revision,
+
+		DegradedNotified:    it.DegradedNotified,
+		RotationDueNotified: it.RotationDueNotified,
 	}
 	var err error
+	if t.DegradedSince, err = parseTimePtr("degraded_since", it.DegradedSince); err != nil {
+		return nil, err
+	}
 	if t.SealedSince, err = parseTimePtr("sealed_since", it.SealedSince); err != nil {
 		return nil, err
 	}

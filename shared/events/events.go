@@ -96,7 +96,7 @@ type Log struct{ Logger *slog.Logger }
 // Publish logs each event; it never fails.
 func (l Log) Publish(_ context.Context, es []keyseal.Event) []error {
 	for _, e := range es {
-		l.Logger.Info("event", "event_id", e.ID, "type", e.Type, "tenant_id", e.TenantID, "reason", e.Reason)
+		l.Logger.Info("event", "event_id", e.ID, "type", e.Type, "tenant_id", e.TenantID, "data", string(e.Data))
 	}
 	return make([]error, len(es))
 }

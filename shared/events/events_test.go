@@ -43,8 +43,8 @@ func (f *fakeBridge) PutEvents(_ context.Context, in *eventbridge.PutEventsInput
 }
 
 func event(i int) keyseal.Event {
-	return keyseal.Event{ID: fmt.Sprintf("evt-%02d", i), Type: keyseal.EventSealed, TenantID: "acme", Reason: keyseal.ReasonKeyDisabled,
-		Time: "2026-11-23T12:00:00.5Z"}
+	return keyseal.Event{ID: fmt.Sprintf("evt-%02d", i), Type: keyseal.EventSealed, TenantID: "acme",
+		Time: "2026-11-23T12:00:00.5Z", Data: json.RawMessage(`{"reason":"key_disabled"}`)}
 }
 
 func TestPublish(t *testing.T) {
@@ -58,9 +58,10 @@ func TestPublish(t *testing.T) {
 		got.Time == nil || got.Time.UnixMilli()%1000 != 500 {
 		t.Fatalf("entry: %+v", got)
 	}
-	var detail keyseal.Event
-	if err := json.Unmarshal([]byte(aws.ToString(got.Detail)), &detail); err != nil || detail.ID != "evt-01" || detail.TenantID != "acme" || detail.Reason != keyseal.ReasonKeyDisabled {
-		t.Fatalf("detail %s: %v", aws.ToString(got.Detail), err)
+	// The detail is the event's one JSON shape, in this field order.
+	want := `{"type":"tenant.kms.sealed","id":"evt-01","tenant_id":"acme","time":"2026-11-23T12:00:00.5Z","data":{"reason":"key_disabled"}}`
+	if d := aws.ToString(got.Detail); d != want {
+		t.Fatalf("detail %s, want %s", d, want)
 	}
 }
 

@@ -212,19 +212,3 @@ func NewEventID() (string, error) {
 	id[8] = id[8]&0x3f | 0x80 // RFC 9562 variant
 	return fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:]), nil
 }
-
-// Event is one tenant.kms.* event. It is never published by the request
-// that caused it: the service puts it in the Change of the state
-// transition, the store writes it to the outbox in the same transaction,
-// and a publisher delivers what was committed (shared/outbox). Delivery is
-// at least once, so ID, unique per event and kept across redeliveries, is
-// what consumers deduplicate on.
-type Event struct {
-	ID       string            `json:"id"`
-	Type     string            `json:"type"`
-	TenantID string            `json:"tenant_id"`
-	Reason   string            `json:"reason,omitempty"`
-	Details  map[string]string `json:"details,omitempty"`
-	// Time is when the transition was decided, RFC 3339 with nanoseconds.
-	Time string `json:"time"`
-}

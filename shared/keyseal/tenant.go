@@ -94,6 +94,16 @@ type Tenant struct {
 	// Revision is the optimistic-lock counter: every write is conditional on
 	// it and increments it.
 	Revision int64 `json:"revision"`
+
+	// What the poller announced, so neither a restart nor a second poller
+	// announces it again (README, "Events"). DegradedSince is the first
+	// verify of the current unbroken run of high or critical latency;
+	// DegradedNotified says its tenant.kms.health_degraded was written.
+	DegradedSince    *time.Time `json:"degraded_since,omitempty"`
+	DegradedNotified bool       `json:"degraded_notified,omitempty"`
+	// RotationDueNotified is the TMK version whose tenant.kms.rotation_due
+	// was written (0: none).
+	RotationDueNotified int `json:"rotation_due_notified_version,omitempty"`
 }
 
 // Clone returns a deep copy, so a service can mutate a copy and still hold
@@ -108,6 +118,10 @@ func (t *Tenant) Clone() *Tenant {
 	if t.LastVerifiedAt != nil {
 		v := *t.LastVerifiedAt
 		c.LastVerifiedAt = &v
+	}
+	if t.DegradedSince != nil {
+		v := *t.DegradedSince
+		c.DegradedSince = &v
 	}
 	return &c
 }

@@ -105,7 +105,9 @@ func TestDevModeSealPublishesOneEventThroughTheDrain(t *testing.T) {
 	}
 	awaitDrained(t, s, rec, keyseal.EventSealed, 1)
 	sealed := rec.of(keyseal.EventSealed)
-	if len(sealed) != 1 || sealed[0].ID == "" || sealed[0].TenantID != localserver.DemoTenant || sealed[0].Reason != keyseal.ReasonKeyDisabled {
+	var sd keyseal.SealedData
+	if len(sealed) != 1 || sealed[0].DecodeData(&sd) != nil || sealed[0].ID == "" || sealed[0].TenantID != localserver.DemoTenant ||
+		sd.Reason != keyseal.ReasonKeyDisabled || sd.LastError == "" || sd.SealedSince.IsZero() {
 		t.Fatalf("sealed events %+v, want exactly one for the demo tenant, key_disabled, with an id", sealed)
 	}
 
@@ -118,10 +120,46 @@ func TestDevModeSealPublishesOneEventThroughTheDrain(t *testing.T) {
 	wg.Wait()
 	awaitDrained(t, s, rec, keyseal.EventUnsealed, 1)
 	unsealed := rec.of(keyseal.EventUnsealed)
-	if len(unsealed) != 1 || unsealed[0].ID == sealed[0].ID || unsealed[0].Details["trigger"] == "" {
+	var ud keyseal.UnsealedData
+	if len(unsealed) != 1 || unsealed[0].DecodeData(&ud) != nil || unsealed[0].ID == sealed[0].ID || ud.Trigger != keyseal.TriggerPoller {
 		t.Fatalf("unsealed events %+v, want exactly one with its own id", unsealed)
 	}
 	if n := len(rec.of(keyseal.EventSealed)); n != 1 {
 		t.Fatalf("%d sealed events in the end, want 1", n)
+	}
+}
+
+// TestDevModeRotatePublishesOneRotatedEvent: a tmk rotation over HTTP
+// publishes exactly one tenant.kms.rotated through the drain, with the
+// catalogue's data.
+func TestDevModeRotatePublishesOneRotatedEvent(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h", "KEYSEAL_OUTBOX_INTERVAL": "20ms"}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &tee{next: l.Events}
+	l.Events = rec
+	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		s.Close()
+		a.Close()
+	})
+	r := do(t, s, http.MethodPost, "/admin/tenant-kms/rotate", bearer(s.Credentials.AdminToken), `{"rotation_type":"tmk","reason":"drill"}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", r.status, r.raw)
+	}
+	awaitDrained(t, s, rec, keyseal.EventRotated, 1)
+	rotated := rec.of(keyseal.EventRotated)
+	var d keyseal.RotatedData
+	if len(rotated) != 1 || rotated[0].DecodeData(&d) != nil || rotated[0].TenantID != localserver.DemoTenant ||
+		d != (keyseal.RotatedData{RotationType: "tmk", Version: 2, Reason: "drill"}) {
+		t.Fatalf("rotated events %+v (data %+v), want one tmk rotation to version 2, reason drill", rotated, d)
 	}
 }

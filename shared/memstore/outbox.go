@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"maps"
@@ -72,6 +73,6 @@ func (s *Store) AckOutbox(ctx context.Context, es []keyseal.Event) error {
 }
 
 func cloneEvent(e keyseal.Event) keyseal.Event {
-	e.Details = maps.Clone(e.Details)
+	e.Data = bytes.Clone(e.Data)
 	return e
 }

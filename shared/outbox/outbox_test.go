@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -83,15 +84,15 @@ func TestStreamPublishesOutboxInserts(t *testing.T) {
 	if len(s.published) != 2 {
 		t.Fatalf("published %v, want the two outbox events", s.ids())
 	}
-	want := keyseal.Event{ID: acmeSealed, Type: keyseal.EventSealed, TenantID: "acme", Reason: keyseal.ReasonKeyDisabled,
-		Details: map[string]string{"kms_error": "DisabledException"}, Time: "2026-11-23T12:00:00.123456789Z"}
-	got := s.published[0]
-	if got.ID != want.ID || got.Type != want.Type || got.TenantID != want.TenantID || got.Reason != want.Reason ||
-		got.Details["kms_error"] != "DisabledException" || got.Time != want.Time {
+	want := keyseal.Event{ID: acmeSealed, Type: keyseal.EventSealed, TenantID: "acme", Time: "2026-11-23T12:00:00.123456789Z",
+		Data: json.RawMessage(`{"reason":"key_disabled","sealed_since":"2026-11-23T12:00:00.123456789Z","last_error":"DisabledException"}`)}
+	if got := s.published[0]; !reflect.DeepEqual(got, want) {
 		t.Fatalf("first event %+v, want %+v", got, want)
 	}
-	if s.published[1].ID != globexUnsealed || s.published[1].Type != keyseal.EventUnsealed || s.published[1].Details["trigger"] != "poller" {
-		t.Fatalf("second event %+v", s.published[1])
+	var unsealed keyseal.UnsealedData
+	if err := s.published[1].DecodeData(&unsealed); err != nil || s.published[1].ID != globexUnsealed ||
+		s.published[1].Type != keyseal.EventUnsealed || unsealed.Trigger != keyseal.TriggerPoller {
+		t.Fatalf("second event %+v (%v)", s.published[1], err)
 	}
 	// The response serialises as Lambda expects it, with an empty list
 	// (not null) when nothing failed.
@@ -156,7 +157,8 @@ func seal(t *testing.T, st *memstore.Store, tenantID, eventID string, at time.Ti
 		t.Fatal(err)
 	}
 	tn.Status = keyseal.StatusSealed
-	e := keyseal.Event{ID: eventID, Type: keyseal.EventSealed, TenantID: tenantID, Time: at.Format(time.RFC3339Nano)}
+	e := keyseal.Event{ID: eventID, Type: keyseal.EventSealed, TenantID: tenantID, Time: at.Format(time.RFC3339Nano),
+		Data: json.RawMessage(`{"reason":"key_disabled"}`)}
 	if err := st.UpdateTenant(t.Context(), tn, keyseal.Change{Events: []keyseal.Event{e}}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -303,10 +304,15 @@ func testPublish(t *testing.T, h Harness) {
 	}
 	var sizes []string
 	for _, e := range out {
-		if e.Type != keyseal.EventCheckpoint || e.TenantID != "tenant-a" || !strings.HasPrefix(e.Details["checkpoint"], "keyseal/test/tenant-a\n"+e.Details["size"]+"\n") {
+		var d keyseal.CheckpointData
+		if err := e.DecodeData(&d); err != nil {
+			t.Fatal(err)
+		}
+		size := strconv.FormatInt(d.Size, 10)
+		if e.Type != keyseal.EventCheckpoint || e.TenantID != "tenant-a" || !strings.HasPrefix(d.Checkpoint, "keyseal/test/tenant-a\n"+size+"\n") {
 			t.Fatalf("event %+v, want an audit.checkpoint of tenant-a carrying its checkpoint", e)
 		}
-		sizes = append(sizes, e.Details["size"])
+		sizes = append(sizes, size)
 	}
 	if strings.Join(sizes, ",") != "1,4,6" {
 		t.Fatalf("published checkpoints of sizes %v, want 1,4,6", sizes)

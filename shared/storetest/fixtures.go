@@ -45,6 +45,10 @@ func newTenant(id string) *keyseal.Tenant {
 		ActiveVersion:   1,
 		CreatedAt:       at(0),
 		UpdatedAt:       at(time.Minute),
+
+		DegradedSince:       timePtr(at(4 * time.Minute)),
+		DegradedNotified:    true,
+		RotationDueNotified: 1,
 	}
 }
 

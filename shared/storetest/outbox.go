@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -21,8 +22,8 @@ func outboxTests() []test {
 // newEvent returns an event of a tenant at baseTime plus d, with details
 // that identify it.
 func newEvent(tenantID, id string, d time.Duration) keyseal.Event {
-	return keyseal.Event{ID: id, Type: keyseal.EventSealed, TenantID: tenantID, Reason: keyseal.ReasonKeyDisabled,
-		Details: map[string]string{"marker": id}, Time: at(d).Format(time.RFC3339Nano)}
+	return keyseal.Event{ID: id, Type: keyseal.EventSealed, TenantID: tenantID, Time: at(d).Format(time.RFC3339Nano),
+		Data: json.RawMessage(`{"reason":"key_disabled","marker":"` + id + `"}`)}
 }
 
 func listOutbox(t *testing.T, s keyseal.Store, limit int) []keyseal.Event {
@@ -50,7 +51,7 @@ func testOutboxWrittenWithChange(t *testing.T, s keyseal.Store) {
 	}
 	tn := createTenant(t, s, "tenant-a")
 	e1, e2 := newEvent("tenant-a", "evt-1", time.Second), newEvent("tenant-a", "evt-2", 2*time.Second)
-	e2.Type, e2.Reason, e2.Details = keyseal.EventUnsealed, "", nil
+	e2.Type, e2.Data = keyseal.EventUnsealed, json.RawMessage(`{"trigger":"poller","n":[1,2.5,{"x":null}]}`)
 	rec := newRecord(keyseal.ActionSeal, "seal")
 	if err := s.UpdateTenant(t.Context(), tn, keyseal.Change{Audit: &rec, Events: []keyseal.Event{e2, e1}}); err != nil {
 		t.Fatalf("UpdateTenant: %v", err)
@@ -105,6 +106,9 @@ func testOutboxInvalidEvent(t *testing.T, s keyseal.Store) {
 		"bad time":     {func() keyseal.Event { e := good; e.Time = "yesterday"; return e }()},
 		"other tenant": {newEvent("tenant-b", "evt-b", time.Second)},
 		"twice":        {good, good},
+		"no data":      {func() keyseal.Event { e := good; e.Data = nil; return e }()},
+		"data array":   {func() keyseal.Event { e := good; e.Data = json.RawMessage(`[1]`); return e }()},
+		"data spaced":  {func() keyseal.Event { e := good; e.Data = json.RawMessage(`{ "a": 1 }`); return e }()},
 	} {
 		rec := newRecord(keyseal.ActionSeal, name)
 		next := tn.Clone()
@@ -129,7 +133,7 @@ func testOutboxDuplicate(t *testing.T, s keyseal.Store) {
 		t.Fatalf("UpdateTenant: %v", err)
 	}
 	again := e
-	again.Reason = keyseal.ReasonAccessDenied
+	again.Data = json.RawMessage(`{"reason":"access_denied"}`)
 	requireCode(t, s.UpdateTenant(t.Context(), tn, keyseal.Change{Events: []keyseal.Event{again}}), keyseal.ECONFLICT, "UpdateTenant(event again)")
 	requireEqual(t, "ListOutbox", listOutbox(t, s, 0), []keyseal.Event{e})
 	if got := getTenant(t, s, "tenant-a"); got.Revision != 2 {

@@ -43,7 +43,8 @@ func (s *Service) Migrate(ctx context.Context, tenantID string, key keyseal.KeyR
 	for name, v := range key.Access {
 		details[name] = v
 	}
-	out, err := s.rewrapTo(ctx, t, key, true, s.record(keyseal.ActionMigrate, keyseal.SeverityCritical, actor, details))
+	out, err := s.rewrapTo(ctx, t, key, true, s.record(keyseal.ActionMigrate, keyseal.SeverityCritical, actor, details),
+		keyseal.EventMigrated, keyseal.MigratedData{OldProvider: t.Key.Provider, OldKeyID: t.Key.KeyID, NewProvider: key.Provider, NewKeyID: key.KeyID})
 	if err != nil {
 		return nil, whichKey(err)
 	}

@@ -90,14 +90,80 @@ func (s *Service) check(ctx context.Context, tenantID string) checked {
 }
 
 // recordVerified stores last_verified_at and latency and clears the last
-// error.
+// error. A verify that moves the degradation episode or finds the active
+// version due for rotation (announce) writes through mutate instead, its
+// events in the same transaction, deciding anew on the fresh row: of two
+// pollers or a poller restarted mid-way, one commits the transition and
+// the other finds it already recorded.
 func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res verification) error {
 	now := s.now()
-	return s.note(ctx, t, func(next *keyseal.Tenant) {
+	verified := func(next *keyseal.Tenant) {
 		next.LastVerifiedAt = &now
 		next.LastLatencyMS = res.latency.Milliseconds()
 		next.LastVerifyError = ""
+	}
+	if probe := t.Clone(); !s.announce(probe, res, now, nil) {
+		return s.note(ctx, t, verified)
+	}
+	_, err := s.mutate(ctx, t.ID, func(cur *keyseal.Tenant) (keyseal.Change, error) {
+		if cur.Status != keyseal.StatusActive {
+			return keyseal.Change{}, errNoChange // sealed meanwhile: the seal is the news
+		}
+		var c keyseal.Change
+		var evErr error
+		s.announce(cur, res, now, func(typ string, data any) {
+			ev, err := s.event(typ, cur.ID, data)
+			evErr = errors.Join(evErr, err)
+			c.Events = append(c.Events, ev)
+		})
+		if evErr != nil {
+			return keyseal.Change{}, evErr
+		}
+		verified(cur)
+		return c, nil
 	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	return err
+}
+
+// DegradedAfter is how long the verify latency must stay high or critical
+// before tenant.kms.health_degraded (seed 004's High Latency alert).
+const DegradedAfter = 5 * time.Minute
+
+// announce applies a successful verify to the poller's announcement state
+// on t (degraded_since, degraded_notified, rotation_due_notified_version)
+// and reports whether it changed anything; emit (nil for a dry run) gets
+// each event the change announces. It changes t only on a transition: a
+// run of high latency starting, lasting DegradedAfter (the event), or
+// ending (any verify below high); the active version passing
+// RotationDueAge for the first time (the event). A verify that is none of
+// these leaves t alone, so the row needs no write for it.
+func (s *Service) announce(t *keyseal.Tenant, res verification, now time.Time, emit func(typ string, data any)) bool {
+	if emit == nil {
+		emit = func(string, any) {}
+	}
+	changed := false
+	ms := res.latency.Milliseconds()
+	switch class := ClassifyLatency(ms); {
+	case class != LatencyHigh && class != LatencyCritical:
+		if t.DegradedSince != nil || t.DegradedNotified {
+			t.DegradedSince, t.DegradedNotified, changed = nil, false, true
+		}
+	case t.DegradedSince == nil:
+		since := now
+		t.DegradedSince, t.DegradedNotified, changed = &since, false, true
+	case !t.DegradedNotified && now.Sub(*t.DegradedSince) >= DegradedAfter:
+		emit(keyseal.EventHealthDegraded, keyseal.HealthDegradedData{LatencyClass: class, LatencyMS: ms, Since: *t.DegradedSince})
+		t.DegradedNotified, changed = true, true
+	}
+	if res.version == t.ActiveVersion && t.RotationDueNotified != res.version && now.Sub(res.created) > RotationDueAge {
+		emit(keyseal.EventRotationDue, keyseal.RotationDueData{Version: res.version, CreatedAt: res.created,
+			AgeDays: int(now.Sub(res.created) / (24 * time.Hour))})
+		t.RotationDueNotified, changed = res.version, true
+	}
+	return changed
 }
 
 // SweepStats summarises one sweep.

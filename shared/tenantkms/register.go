@@ -37,7 +37,8 @@ func (s *Service) Register(ctx context.Context, tenantID string, key keyseal.Key
 	for name, v := range key.Access {
 		details[name] = v
 	}
-	return s.rewrapTo(ctx, t, key, true, s.record(keyseal.ActionRegister, keyseal.SeverityCritical, actor, details))
+	return s.rewrapTo(ctx, t, key, true, s.record(keyseal.ActionRegister, keyseal.SeverityCritical, actor, details),
+		keyseal.EventRegistered, keyseal.RegisteredData{Provider: key.Provider, KeyID: key.KeyID})
 }
 
 // Deregister leaves BYOK: every TMK version is re-wrapped under the platform
@@ -51,7 +52,8 @@ func (s *Service) Deregister(ctx context.Context, tenantID, actor string) (*keys
 		return nil, keyseal.Errorf(keyseal.ENOTFOUND, "no customer key is registered")
 	}
 	return s.rewrapTo(ctx, t, s.opt.PlatformKey, false, s.record(keyseal.ActionDeregister, keyseal.SeverityCritical, actor,
-		map[string]string{"previous_key_id": t.Key.KeyID}))
+		map[string]string{"previous_key_id": t.Key.KeyID}),
+		keyseal.EventDeregistered, keyseal.DeregisteredData{Provider: t.Key.Provider, KeyID: t.Key.KeyID})
 }
 
 // requireWaiver is the legal waiver gate of register and migrate (no gate
@@ -110,7 +112,11 @@ func remedy(reason string) string {
 // re-wrapped versions are written as replacements, which the store refuses
 // for a version revoked since they were read: a re-wrap never brings an
 // erased blob back.
-func (s *Service) rewrapTo(ctx context.Context, t *keyseal.Tenant, key keyseal.KeyRef, byok bool, rec *keyseal.AuditRecord) (*keyseal.Tenant, error) {
+//
+// The switch commits with rec and one event of type typ carrying data
+// (registered, migrated, deregistered).
+func (s *Service) rewrapTo(ctx context.Context, t *keyseal.Tenant, key keyseal.KeyRef, byok bool, rec *keyseal.AuditRecord,
+	typ string, data any) (*keyseal.Tenant, error) {
 	if err := sealedError(t); err != nil {
 		return nil, err
 	}
@@ -146,8 +152,12 @@ func (s *Service) rewrapTo(ctx context.Context, t *keyseal.Tenant, key keyseal.K
 		if cur.ActiveVersion != t.ActiveVersion || !cur.Key.Equal(t.Key) || cur.Status != keyseal.StatusActive {
 			return keyseal.Change{}, keyseal.Errorf(keyseal.ECONFLICT, "the tenant's key changed concurrently; retry")
 		}
+		ev, err := s.event(typ, t.ID, data)
+		if err != nil {
+			return keyseal.Change{}, err
+		}
 		cur.Key = key
 		cur.BYOK = byok
-		return keyseal.Change{Replace: rewrapped, Audit: rec}, nil
+		return keyseal.Change{Replace: rewrapped, Audit: rec, Events: []keyseal.Event{ev}}, nil
 	})
 }

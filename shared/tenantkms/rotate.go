@@ -113,12 +113,17 @@ func (s *Service) rotateTMK(ctx context.Context, tenantID, rotationType, reason,
 			cur.SealedSince = nil
 			cur.SealReason = ""
 			cur.LastVerifyError = ""
-			ev, err := s.event(keyseal.EventUnsealed, tenantID, "", map[string]string{"trigger": "rotate"})
+			ev, err := s.event(keyseal.EventUnsealed, tenantID, keyseal.UnsealedData{Trigger: keyseal.TriggerAdmin})
 			if err != nil {
 				return keyseal.Change{}, err
 			}
 			c.Events = []keyseal.Event{ev}
 		}
+		rotated, err := s.event(keyseal.EventRotated, tenantID, keyseal.RotatedData{RotationType: rotationType, Version: next, Reason: reason})
+		if err != nil {
+			return keyseal.Change{}, err
+		}
+		c.Events = append([]keyseal.Event{rotated}, c.Events...)
 		cur.ActiveVersion = next
 		cur.LastVerifiedAt = &now
 		severity := keyseal.SeverityInfo
@@ -171,7 +176,8 @@ func (s *Service) rewrap(ctx context.Context, tenantID, reason, actor string) (R
 	}
 	rec := s.record(keyseal.ActionRewrap, keyseal.SeverityInfo, actor, map[string]string{"rotation_type": RotateRewrap, "reason": reason,
 		"key_id": t.Key.KeyID, "active_version": strconv.Itoa(t.ActiveVersion)})
-	updated, err := s.rewrapTo(ctx, t, t.Key, t.BYOK, rec)
+	updated, err := s.rewrapTo(ctx, t, t.Key, t.BYOK, rec,
+		keyseal.EventRotated, keyseal.RotatedData{RotationType: RotateRewrap, Version: t.ActiveVersion, Reason: reason})
 	if err != nil {
 		return Rotation{}, err
 	}
@@ -232,14 +238,19 @@ func (s *Service) Revoke(ctx context.Context, tenantID string, version int, acto
 		c := keyseal.Change{Replace: []keyseal.TMKVersion{erased}}
 		details := map[string]string{"version": strconv.Itoa(version), "active": strconv.FormatBool(active),
 			"key_id": target.Key.KeyID, "backups_expire_at": out.BackupsExpireAt.Format(time.RFC3339)}
+		revoked, err := s.event(keyseal.EventRevoked, tenantID, keyseal.RevokedData{Version: version, WasActive: active})
+		if err != nil {
+			return keyseal.Change{}, err
+		}
+		c.Events = []keyseal.Event{revoked}
 		if active {
 			if t.Status == keyseal.StatusActive {
 				// A transition like seal's: its event commits with it.
-				ev, err := s.event(keyseal.EventSealed, tenantID, keyseal.ReasonRevoked, map[string]string{"kms_error": "TMKVersionRevoked"})
+				ev, err := s.event(keyseal.EventSealed, tenantID, keyseal.SealedData{Reason: keyseal.ReasonRevoked, SealedSince: now, LastError: "TMKVersionRevoked"})
 				if err != nil {
 					return keyseal.Change{}, err
 				}
-				c.Events = []keyseal.Event{ev}
+				c.Events = append(c.Events, ev)
 			}
 			if t.SealedSince == nil {
 				t.SealedSince = &now

@@ -428,7 +428,7 @@ func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSEr
 		t.SealedSince = &now
 		t.SealReason = kerr.Reason
 		t.LastVerifyError = msg
-		ev, err := s.event(keyseal.EventSealed, tenantID, kerr.Reason, map[string]string{"kms_error": kerr.Code})
+		ev, err := s.event(keyseal.EventSealed, tenantID, keyseal.SealedData{Reason: kerr.Reason, SealedSince: now, LastError: kerr.Code})
 		if err != nil {
 			return keyseal.Change{}, err
 		}
@@ -462,12 +462,8 @@ func (s *Service) seal(ctx context.Context, tenantID string, kerr *keyseal.KMSEr
 // the publisher delivers it even when this request never learns that its
 // write committed. Each mutate attempt builds its own, so an attempt that
 // lost the revision race leaves no event behind.
-func (s *Service) event(typ, tenantID, reason string, details map[string]string) (keyseal.Event, error) {
-	id, err := keyseal.NewEventID()
-	if err != nil {
-		return keyseal.Event{}, err
-	}
-	return keyseal.Event{ID: id, Type: typ, TenantID: tenantID, Reason: reason, Details: details, Time: s.now().Format(time.RFC3339Nano)}, nil
+func (s *Service) event(typ, tenantID string, data any) (keyseal.Event, error) {
+	return keyseal.NewEvent(typ, tenantID, s.now(), data)
 }
 
 // Unseal forces an immediate unseal attempt (seed 000). It returns
@@ -521,7 +517,7 @@ func (s *Service) unseal(ctx context.Context, tenantID, actor, trigger string, r
 		t.LastVerifyError = ""
 		t.LastVerifiedAt = &now
 		t.LastLatencyMS = res.latency.Milliseconds()
-		ev, err := s.event(keyseal.EventUnsealed, tenantID, "", map[string]string{"trigger": trigger})
+		ev, err := s.event(keyseal.EventUnsealed, tenantID, keyseal.UnsealedData{Trigger: eventTrigger(trigger)})
 		if err != nil {
 			return keyseal.Change{}, err
 		}
@@ -534,6 +530,15 @@ func (s *Service) unseal(ctx context.Context, tenantID, actor, trigger string, r
 	s.cache.put(tenantID, res.version, res.tmk)
 	s.opt.Log.Info("tenant unsealed", "tenant_id", tenantID, "trigger", trigger, "actor", actor)
 	return nil
+}
+
+// eventTrigger is tenant.kms.unsealed's trigger for an unseal's audit
+// trigger: the poller's "auto", or an admin's.
+func eventTrigger(trigger string) string {
+	if trigger == "auto" {
+		return keyseal.TriggerPoller
+	}
+	return keyseal.TriggerAdmin
 }
 
 // Reachability is what a tenant row says about its KMS between polls.

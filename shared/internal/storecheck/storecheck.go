@@ -4,6 +4,8 @@
 package storecheck
 
 import (
+	"bytes"
+	"encoding/json"
 	"time"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -79,7 +81,8 @@ func Change(tenantID string, c keyseal.Change) error {
 }
 
 // Events checks outbox events: each has an id (unique in the change: it is
-// the outbox key), a type and a time, and belongs to the tenant written.
+// the outbox key), a type, a time and data that is a JSON object, and
+// belongs to the tenant written.
 func Events(tenantID string, es []keyseal.Event) error {
 	seen := make(map[string]bool, len(es))
 	for _, e := range es {
@@ -92,6 +95,8 @@ func Events(tenantID string, es []keyseal.Event) error {
 			return keyseal.Errorf(keyseal.EINVALID, "event %s has no type", e.ID)
 		case e.TenantID != tenantID:
 			return keyseal.Errorf(keyseal.EINVALID, "event %s belongs to tenant %q, not %q", e.ID, e.TenantID, tenantID)
+		case !isObject(e.Data):
+			return keyseal.Errorf(keyseal.EINVALID, "event %s: data must be a JSON object", e.ID)
 		}
 		if _, err := EventTime(e); err != nil {
 			return err
@@ -99,6 +104,16 @@ func Events(tenantID string, es []keyseal.Event) error {
 		seen[e.ID] = true
 	}
 	return nil
+}
+
+// isObject reports whether raw is one JSON object, compact as
+// json.Marshal writes it, so it reads back unchanged from every store.
+func isObject(raw json.RawMessage) bool {
+	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+		return false
+	}
+	var b bytes.Buffer
+	return json.Compact(&b, raw) == nil && bytes.Equal(b.Bytes(), raw)
 }
 
 // EventTime parses an event's time, which orders the outbox.
