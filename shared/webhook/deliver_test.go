@@ -37,7 +37,7 @@ func secret(t testing.TB) (string, []byte) {
 }
 
 func event() keyseal.Event {
-	return keyseal.Event{ID: "evt_01", Type: keyseal.EventSealed, TenantID: "acme", Reason: "key_disabled", Time: "2026-12-01T22:00:00Z"}
+	return keyseal.Event{ID: "evt_01", Type: keyseal.EventSealed, TenantID: "acme", Data: json.RawMessage(`{"reason":"key_disabled"}`), Time: "2026-12-01T22:00:00Z"}
 }
 
 // resolver answers from a table: the DNS a test plays.
