@@ -212,8 +212,8 @@ func (s *Service) checkHost(ctx context.Context, host string) error {
 	addrs, err := s.resolver().LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		var dnsErr *net.DNSError
-		if errors.As(err, &dnsErr) && (dnsErr.Temporary() || dnsErr.IsTimeout) {
-			return keyseal.Unavailable(fmt.Errorf("url: resolving %s: %w", host, err))
+		if errors.As(err, &dnsErr) && !dnsErr.IsNotFound {
+			return keyseal.Errorf(keyseal.EINVALID, "url: host %s could not be resolved now (%s); try again", host, dnsErr.Err)
 		}
 		return keyseal.Errorf(keyseal.EINVALID, "url: host %s does not resolve", host)
 	}
