@@ -180,12 +180,11 @@ func TestSecretShownOnce(t *testing.T) {
 	if len(stored.Secrets) != 1 || bytes.Contains(stored.Secrets[0].Sealed.Blob, key) {
 		t.Fatalf("the store holds %d secrets, or the plaintext key", len(stored.Secrets))
 	}
-	entries, _ := f.store.ListAudit(t.Context(), "tenant-a", keyseal.AuditQuery{})
 	rot, err := f.svc.RotateSecret(t.Context(), "tenant-a", c.ID, "admin:alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, _ = f.store.ListAudit(t.Context(), "tenant-a", keyseal.AuditQuery{})
+	entries, _ := f.store.ListAudit(t.Context(), "tenant-a", keyseal.AuditQuery{})
 	audited, _ := json.Marshal(entries)
 	b64 := strings.TrimPrefix(c.Secret, webhook.SecretPrefix)
 	b64new := strings.TrimPrefix(rot.Secret, webhook.SecretPrefix)
