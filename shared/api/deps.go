@@ -7,6 +7,7 @@ import (
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/subscription"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 	"github.com/keyseal/keyseal/shared/waiver"
 )
@@ -25,6 +26,8 @@ type Deps struct {
 	Health keyseal.Pinger
 	// Waiver serves the legal waiver and gates register and migrate.
 	Waiver *waiver.Service
+	// Webhooks manages webhook subscriptions (/admin/webhooks).
+	Webhooks *subscription.Service
 	// ServicePrincipal is the principal the key policy names
 	// (KEYSEAL_SERVICE_PRINCIPAL).
 	ServicePrincipal string

@@ -90,6 +90,13 @@ var Table = []RouteSpec{
 	{Method: http.MethodPost, Path: "/admin/audit/verify", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/audit/checkpoint", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/audit/checkpoint-key", Function: FnAdmin, Auth: AuthAdmin},
+	// Webhook subscriptions (docs/contract.md §3).
+	{Method: http.MethodPost, Path: "/admin/webhooks", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/webhooks", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodDelete, Path: "/admin/webhooks/{id}", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodPost, Path: "/admin/webhooks/{id}/rotate-secret", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodPost, Path: "/admin/webhooks/{id}/test", Function: FnAdmin, Auth: AuthAdmin},
+	{Method: http.MethodGet, Path: "/admin/webhooks/{id}/deliveries", Function: FnAdmin, Auth: AuthAdmin},
 }
 
 // GoldenRoutes is Table as the CDK app embeds it (infra/stack/routes.json).
@@ -158,6 +165,13 @@ func (d *Deps) AdminRoutes() []Route {
 		routeKey(http.MethodGet, "/admin/tenant-kms/legal-waiver"):        d.getWaiver,
 		routeKey(http.MethodPost, "/admin/tenant-kms/legal-waiver"):       d.ackWaiver,
 		routeKey(http.MethodGet, "/admin/tenant-kms/legal-waiver/status"): d.waiverStatus,
+		// Webhook subscriptions.
+		routeKey(http.MethodPost, "/admin/webhooks"):                    d.createWebhook,
+		routeKey(http.MethodGet, "/admin/webhooks"):                     d.listWebhooks,
+		routeKey(http.MethodDelete, "/admin/webhooks/{id}"):             d.deleteWebhook,
+		routeKey(http.MethodPost, "/admin/webhooks/{id}/rotate-secret"): d.rotateWebhookSecret,
+		routeKey(http.MethodPost, "/admin/webhooks/{id}/test"):          d.testWebhook,
+		routeKey(http.MethodGet, "/admin/webhooks/{id}/deliveries"):     d.listDeliveries,
 	})
 }
 

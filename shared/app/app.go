@@ -35,8 +35,10 @@ import (
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/metrics"
 	"github.com/keyseal/keyseal/shared/outbox"
+	"github.com/keyseal/keyseal/shared/subscription"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 	"github.com/keyseal/keyseal/shared/waiver"
+	"github.com/keyseal/keyseal/shared/webhook"
 )
 
 // App is a wired keyseal.
@@ -203,6 +205,10 @@ type Parts struct {
 	// FreshSignIn is the advice a too-old admin sign-in gets at step-up
 	// (dev mode names its token route); "" for an identity provider's.
 	FreshSignIn string
+	// WebhookPolicy is the subscription URL policy: the zero Policy on
+	// Lambdas, Policy{Dev: true} on the local server (http://127.0.0.1
+	// and http://localhost admitted).
+	WebhookPolicy webhook.Policy
 }
 
 // Assemble builds the services on p. The platform key's provider must be
@@ -221,6 +227,8 @@ func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
 		StepUp: &auth.StepUp{Tokens: p.Store, Audit: p.Store, MaxAge: cfg.StepUpMaxAge, ACRValues: cfg.StepUpACRValues,
 			TTL: 120 * time.Second, FreshSignIn: p.FreshSignIn},
 		Waiver: waivers, ServicePrincipal: cfg.ServicePrincipal,
+		Webhooks: &subscription.Service{Store: p.Store, KMS: p.Providers, PlatformKey: p.PlatformKey,
+			Policy: p.WebhookPolicy, Now: time.Now},
 		GCPServiceAccount: cfg.GCP.ServiceAccount, AzureClientID: cfg.Azure.ClientID, AzureTenantID: cfg.Azure.TenantID,
 		SessionTTL: cfg.SessionTTL, Now: time.Now,
 	}}, nil

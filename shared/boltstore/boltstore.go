@@ -34,9 +34,15 @@ var (
 	bucketStepUps  = []byte("step_ups")      // token hash -> stepUpRecord
 	bucketOutbox   = []byte("outbox")        // be64 unix nanos + event id -> Event
 	bucketWaivers  = []byte("waiver_acks")   // tenant id -> WaiverAck
+	// bucketWebhooks: tenant id / webhook id -> webhookRecord
+	bucketWebhooks = []byte("webhooks")
+	// bucketDeliveries: tenant id / webhook id / be64 unix nanos + be64
+	// sequence -> DeliveryAttempt
+	bucketDeliveries = []byte("webhook_deliveries")
 
 	allBuckets = [][]byte{bucketTenants, bucketShards, bucketVersions, bucketAudit,
-		bucketHeads, bucketAgents, bucketAgentKey, bucketStepUps, bucketOutbox, bucketWaivers}
+		bucketHeads, bucketAgents, bucketAgentKey, bucketStepUps, bucketOutbox, bucketWaivers,
+		bucketWebhooks, bucketDeliveries}
 )
 
 // lockTimeout bounds the wait for bolt's file lock, so a second process

@@ -17,15 +17,18 @@
 //     tenant rows carry "poll_shard", so only they appear in it (other
 //     items carry "tenant_id", always as S, but never "poll_shard"). The
 //     poller lists one shard at a time with it.
-//   - Time to live: attribute "ttl" (N, epoch seconds). Only step-up token
-//     and outbox items carry it; audit entries never do.
+//   - Time to live: attribute "ttl" (N, epoch seconds). Only step-up token,
+//     outbox, delivery attempt and webhook tombstone items carry it; audit
+//     entries never do.
 //   - Stream: NEW_IMAGE (CDK stack), read by the event publisher for the
 //     outbox items' INSERTs.
 //
 // The store calls GetItem, PutItem, UpdateItem, Query (on the table and the
 // index), TransactWriteItems (whose items need PutItem and UpdateItem) and
 // DescribeTable (Ping); AckOutbox, which only the local server's drain
-// calls, DeleteItem.
+// calls, DeleteItem. Nothing else is ever deleted by keyseal (the write
+// role has no DeleteItem): a deleted webhook is a tombstone and old
+// delivery attempts age out by TTL.
 //
 // # Items
 //
@@ -97,6 +100,36 @@
 //	tenant_id S, event_id S, event_type S,
 //	event S   the keyseal.Event as JSON, what the publisher sends
 //	ttl N     event time plus OutboxTTL (7 days), in epoch seconds
+//
+// Webhook subscription (the sealed secrets as a list, newest first):
+//
+//	pk "tenant#<tenant_id>"   sk "webhook#<webhook_id>"
+//	tenant_id S, webhook_id S, url S, events L of S, description S
+//	(optional), created_at S, disabled BOOL, disabled_at S (optional),
+//	disabled_reason S (optional), revision N (optimistic lock),
+//	secrets L of M {sealed B, key_version S (optional), created_at S,
+//	expires_at S (optional: absent on the current secret)},
+//	deleted_at S, ttl N   (only on a tombstone: DeleteWebhook sets both,
+//	removes secrets, and every read treats the item as absent; ttl is
+//	deleted_at plus DeliveryTTL, 7 days)
+//
+// Webhook count (one per tenant with subscriptions): written in every
+// create's transaction with ADD n 1 conditional on
+// attribute_not_exists(n) OR n < 20 (keyseal.MaxWebhooksPerTenant), and
+// in every delete's with ADD n -1, so concurrent creates cannot pass the
+// limit:
+//
+//	pk "tenant#<tenant_id>"   sk "webhooks#count"
+//	n N
+//
+// Delivery attempt (ListDeliveries reads the newest MaxDeliveriesKept of a
+// live subscription; the rest, and a tombstone's, age out by TTL):
+//
+//	pk "tenant#<tenant_id>"   sk "whdelivery#<webhook_id>#%020d(unix nanos)#<event_id>#%06d(attempt)"
+//	tenant_id S, webhook_id S, event_id S, event_type S, attempt N,
+//	at S, outcome S, response_code N (optional), latency_ms N,
+//	error S (optional), next_retry_at S (optional),
+//	ttl N   at plus DeliveryTTL (7 days), in epoch seconds
 //
 // A tenant's row, versions, audit chain and agents share one partition, so
 // reading any of them is one Query, and the entry sort keys order the chain

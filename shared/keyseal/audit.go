@@ -27,6 +27,10 @@ const (
 	ActionAgentCreate     = "agent.create"
 	ActionAgentRevoke     = "agent.revoke"
 	ActionStepUp          = "auth.step_up"
+	ActionWebhookCreate   = "webhook.create"
+	ActionWebhookDelete   = "webhook.delete"
+	ActionWebhookRotate   = "webhook.rotate_secret"
+	ActionWebhookDisable  = "webhook.disable"
 )
 
 // EventCheckpoint is the event type that carries a tenant's signed audit

@@ -140,6 +140,11 @@ type RotationDueData struct {
 	AgeDays   int       `json:"age_days"`
 }
 
+// WebhookTestData is webhook.test's data: the one subscription it is for.
+type WebhookTestData struct {
+	WebhookID string `json:"webhook_id"`
+}
+
 // CheckpointData is audit.checkpoint's data: a signed checkpoint of the
 // tenant's audit chain.
 type CheckpointData struct {

@@ -108,5 +108,6 @@ type Store interface {
 	StepUpStore
 	OutboxStore
 	WaiverStore
+	WebhookStore
 	Pinger
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localkms"
 	"github.com/keyseal/keyseal/shared/outbox"
+	"github.com/keyseal/keyseal/shared/webhook"
 )
 
 // Local modes of the local server.
@@ -168,7 +169,7 @@ func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local
 		l.LocalKMS = lk
 		l.Events = events.Log{Logger: log}
 		a, err := app.Assemble(cfg, log, app.Parts{Store: store, Providers: l.withClouds(app.NewProviders(nil, lk)), PlatformKey: platform,
-			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
+			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn, WebhookPolicy: webhook.Policy{Dev: true}})
 		if err != nil {
 			store.Close()
 			return nil, err
@@ -206,7 +207,7 @@ func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local
 		}
 		a, err := app.Assemble(cfg, log, app.Parts{Store: dynamostore.New(clients.DynamoDB, cfg.Table, dynamostore.WithAnchor(anchor)),
 			Providers: l.withClouds(app.NewProviders(&clients, nil)), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
-			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn})
+			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn, WebhookPolicy: webhook.Policy{Dev: true}})
 		return a, err
 	}
 	return nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)

@@ -26,17 +26,19 @@ import (
 // Store is an in-memory keyseal.Store, safe for concurrent use. The zero
 // value is not ready; use New.
 type Store struct {
-	mu       sync.Mutex
-	tenants  map[string]*keyseal.Tenant
-	versions map[string]map[int]keyseal.TMKVersion // tenant -> version number
-	chains   map[string][]keyseal.AuditEntry       // ascending seq
-	heads    map[string]keyseal.AuditHead
-	agents   map[string]map[string]keyseal.Agent // tenant -> agent id
-	keys     map[string]agentRef                 // key hash -> agent
-	stepUps  map[string]keyseal.StepUpToken
-	outbox   map[string]outboxItem // event id -> event
-	outSeq   int64
-	waivers  map[string]keyseal.WaiverAck // tenant -> latest acknowledgment
+	mu         sync.Mutex
+	tenants    map[string]*keyseal.Tenant
+	versions   map[string]map[int]keyseal.TMKVersion // tenant -> version number
+	chains     map[string][]keyseal.AuditEntry       // ascending seq
+	heads      map[string]keyseal.AuditHead
+	agents     map[string]map[string]keyseal.Agent // tenant -> agent id
+	keys       map[string]agentRef                 // key hash -> agent
+	stepUps    map[string]keyseal.StepUpToken
+	outbox     map[string]outboxItem // event id -> event
+	outSeq     int64
+	waivers    map[string]keyseal.WaiverAck // tenant -> latest acknowledgment
+	webhooks   map[webhookKey]keyseal.Webhook
+	deliveries map[webhookKey][]keyseal.DeliveryAttempt // oldest first
 	// anchor signs each new head (nil: unsigned heads).
 	anchor *audit.Anchor
 }
@@ -56,15 +58,17 @@ func WithAnchor(a *audit.Anchor) Option { return func(s *Store) { s.anchor = a }
 // New returns an empty store.
 func New(opts ...Option) *Store {
 	s := &Store{
-		tenants:  map[string]*keyseal.Tenant{},
-		versions: map[string]map[int]keyseal.TMKVersion{},
-		chains:   map[string][]keyseal.AuditEntry{},
-		heads:    map[string]keyseal.AuditHead{},
-		agents:   map[string]map[string]keyseal.Agent{},
-		keys:     map[string]agentRef{},
-		stepUps:  map[string]keyseal.StepUpToken{},
-		outbox:   map[string]outboxItem{},
-		waivers:  map[string]keyseal.WaiverAck{},
+		tenants:    map[string]*keyseal.Tenant{},
+		versions:   map[string]map[int]keyseal.TMKVersion{},
+		chains:     map[string][]keyseal.AuditEntry{},
+		heads:      map[string]keyseal.AuditHead{},
+		agents:     map[string]map[string]keyseal.Agent{},
+		keys:       map[string]agentRef{},
+		stepUps:    map[string]keyseal.StepUpToken{},
+		outbox:     map[string]outboxItem{},
+		waivers:    map[string]keyseal.WaiverAck{},
+		webhooks:   map[webhookKey]keyseal.Webhook{},
+		deliveries: map[webhookKey][]keyseal.DeliveryAttempt{},
 	}
 	for _, o := range opts {
 		o(s)

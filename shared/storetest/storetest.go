@@ -62,6 +62,7 @@ func Run(t *testing.T, h Harness) {
 	tests = append(tests, stepUpTests()...)
 	tests = append(tests, outboxTests()...)
 	tests = append(tests, waiverTests()...)
+	tests = append(tests, webhookTests()...)
 	tests = append(tests, miscTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

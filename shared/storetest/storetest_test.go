@@ -92,6 +92,16 @@ var mutants = []struct {
 	{"copies-nothing", "CreateTenant/CopiesInput", func(m *memstore.Store) keyseal.Store {
 		return &copiesNothing{Store: m, kept: map[string][]keyseal.TMKVersion{}}
 	}},
+	{"webhook-get-any-tenant", "Webhook/CreateGetList", func(m *memstore.Store) keyseal.Store {
+		return &webhookAnyTenant{Store: m, owners: map[string]string{}}
+	}},
+	{"webhook-duplicate-audited", "Webhook/CreateGetList", func(m *memstore.Store) keyseal.Store { return webhookDuplicateAudited{m} }},
+	{"webhook-update-ignores-revision", "Webhook/UpdateRevision", func(m *memstore.Store) keyseal.Store { return webhookBlindUpdate{m} }},
+	{"webhook-delete-keeps-attempts", "Webhook/Delete", func(m *memstore.Store) keyseal.Store {
+		return &webhookKeepsAttempts{Store: m, attempts: map[string][]keyseal.DeliveryAttempt{}}
+	}},
+	{"webhook-deliveries-oldest-first", "Webhook/DeliveriesKept", func(m *memstore.Store) keyseal.Store { return deliveriesOldestFirst{m} }},
+	{"webhook-put-event-dropped", "Webhook/PutEvent", func(m *memstore.Store) keyseal.Store { return putEventDropped{m} }},
 }
 
 // TestMutantChild runs the suite against one mutant when the binary is
@@ -522,3 +532,94 @@ func (s *copiesNothing) Versions(ctx context.Context, tenantID string) ([]keysea
 	}
 	return s.Store.Versions(ctx, tenantID)
 }
+
+// webhookAnyTenant finds a subscription by id alone, whoever asks.
+type webhookAnyTenant struct {
+	*memstore.Store
+	mu     sync.Mutex
+	owners map[string]string
+}
+
+func (s *webhookAnyTenant) CreateWebhook(ctx context.Context, w *keyseal.Webhook, rec keyseal.AuditRecord) error {
+	err := s.Store.CreateWebhook(ctx, w, rec)
+	if err == nil {
+		s.mu.Lock()
+		s.owners[w.ID] = w.TenantID
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *webhookAnyTenant) GetWebhook(ctx context.Context, _, id string) (*keyseal.Webhook, error) {
+	s.mu.Lock()
+	owner := s.owners[id]
+	s.mu.Unlock()
+	return s.Store.GetWebhook(ctx, owner, id)
+}
+
+// webhookDuplicateAudited audits a create refused as a duplicate.
+type webhookDuplicateAudited struct{ *memstore.Store }
+
+func (s webhookDuplicateAudited) CreateWebhook(ctx context.Context, w *keyseal.Webhook, rec keyseal.AuditRecord) error {
+	err := s.Store.CreateWebhook(ctx, w, rec)
+	if keyseal.ErrorCode(err) == keyseal.ECONFLICT {
+		_, _ = s.AppendAudit(ctx, w.TenantID, rec)
+	}
+	return err
+}
+
+// webhookBlindUpdate overwrites whatever revision is stored.
+type webhookBlindUpdate struct{ *memstore.Store }
+
+func (s webhookBlindUpdate) UpdateWebhook(ctx context.Context, w *keyseal.Webhook, rec *keyseal.AuditRecord) error {
+	if cur, err := s.GetWebhook(ctx, w.TenantID, w.ID); err == nil {
+		w.Revision = cur.Revision
+	}
+	return s.Store.UpdateWebhook(ctx, w, rec)
+}
+
+// webhookKeepsAttempts keeps its own attempt log, which a delete forgets
+// to clear.
+type webhookKeepsAttempts struct {
+	*memstore.Store
+	mu       sync.Mutex
+	attempts map[string][]keyseal.DeliveryAttempt
+}
+
+func (s *webhookKeepsAttempts) RecordDelivery(ctx context.Context, a keyseal.DeliveryAttempt) error {
+	if err := s.Store.RecordDelivery(ctx, a); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attempts[a.TenantID+"/"+a.WebhookID] = append(s.attempts[a.TenantID+"/"+a.WebhookID], a)
+	return nil
+}
+
+func (s *webhookKeepsAttempts) ListDeliveries(ctx context.Context, tenantID, id string, limit int) ([]keyseal.DeliveryAttempt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.attempts[tenantID+"/"+id])
+	slices.Reverse(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// deliveriesOldestFirst lists attempts in the wrong order.
+type deliveriesOldestFirst struct{ *memstore.Store }
+
+func (s deliveriesOldestFirst) ListDeliveries(ctx context.Context, tenantID, id string, limit int) ([]keyseal.DeliveryAttempt, error) {
+	all, err := s.Store.ListDeliveries(ctx, tenantID, id, 0)
+	slices.Reverse(all)
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	return all, err
+}
+
+// putEventDropped accepts an event and writes nothing.
+type putEventDropped struct{ *memstore.Store }
+
+func (s putEventDropped) PutEvent(ctx context.Context, e keyseal.Event) error { return nil }

@@ -102,8 +102,10 @@ type Job struct {
 
 // Subscriptions is what delivery needs of the subscription service.
 type Subscriptions interface {
-	// Targets are the enabled subscriptions of a tenant to an event type.
-	Targets(ctx context.Context, tenantID, eventType string) ([]keyseal.Webhook, error)
+	// Targets are the enabled subscriptions an event goes to: the
+	// tenant's subscriptions to its type, or for webhook.test the one
+	// subscription it names.
+	Targets(ctx context.Context, e keyseal.Event) ([]keyseal.Webhook, error)
 	// SigningSecrets are the unsealed secrets that sign at now, current
 	// first (two during the SecretOverlap after a rotation).
 	SigningSecrets(ctx context.Context, w *keyseal.Webhook, now time.Time) ([][]byte, error)
@@ -195,7 +197,7 @@ func (d *Deliverer) log() *slog.Logger {
 // FanOut returns the jobs of one event: attempt 1 to each subscription
 // of its tenant to its type.
 func (d *Deliverer) FanOut(ctx context.Context, e keyseal.Event) ([]Job, error) {
-	targets, err := d.Subscriptions.Targets(ctx, e.TenantID, e.Type)
+	targets, err := d.Subscriptions.Targets(ctx, e)
 	if err != nil {
 		return nil, fmt.Errorf("webhook targets of %s: %w", e.ID, err)
 	}

@@ -279,7 +279,8 @@ func newSubs(s []byte, hooks ...keyseal.Webhook) *subs {
 	return m
 }
 
-func (m *subs) Targets(_ context.Context, tenantID, eventType string) ([]keyseal.Webhook, error) {
+func (m *subs) Targets(_ context.Context, e keyseal.Event) ([]keyseal.Webhook, error) {
+	tenantID, eventType := e.TenantID, e.Type
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []keyseal.Webhook
