@@ -2,6 +2,7 @@ package localserver_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"sync"
 	"testing"
@@ -64,15 +65,13 @@ func awaitDrained(t *testing.T, s *localserver.Server, rec *tee, typ string, wan
 	}
 }
 
-// TestDevModeSealPublishesOneEventThroughTheDrain: dev mode publishes
-// events from the outbox, not from the request: a seal reached by many
-// racing paths (sweeps, sessions, forced unseals that fail) publishes
-// exactly one tenant.kms.sealed, and the recovery exactly one
-// tenant.kms.unsealed, each with its own id.
-func TestDevModeSealPublishesOneEventThroughTheDrain(t *testing.T) {
+// startRecording starts a dev-mode server (manual sweeps, a 20 ms drain)
+// whose published events rec records; extra settings override.
+func startRecording(t *testing.T, extra map[string]string) (*localserver.Server, *tee) {
+	t.Helper()
 	dir := t.TempDir()
-	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h", "KEYSEAL_OUTBOX_INTERVAL": "20ms",
-		"KEYSEAL_TMK_CACHE_TTL": "1s"}
+	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h", "KEYSEAL_OUTBOX_INTERVAL": "20ms"}
+	maps.Copy(vars, extra)
 	ctx, cancel := context.WithCancel(context.Background())
 	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
 	if err != nil {
@@ -89,6 +88,16 @@ func TestDevModeSealPublishesOneEventThroughTheDrain(t *testing.T) {
 		s.Close()
 		a.Close()
 	})
+	return s, rec
+}
+
+// TestDevModeSealPublishesOneEventThroughTheDrain: dev mode publishes
+// events from the outbox, not from the request: a seal reached by many
+// racing paths (sweeps, sessions, forced unseals that fail) publishes
+// exactly one tenant.kms.sealed, and the recovery exactly one
+// tenant.kms.unsealed, each with its own id.
+func TestDevModeSealPublishesOneEventThroughTheDrain(t *testing.T) {
+	s, rec := startRecording(t, map[string]string{"KEYSEAL_TMK_CACHE_TTL": "1s"})
 	key := "/dev/kms/keys/" + s.Credentials.KMSKeyID + "/state"
 	if r := do(t, s, http.MethodPost, key, nil, `{"state":"disabled"}`); r.status != http.StatusOK {
 		t.Fatalf("disable: %d %s", r.status, r.raw)
@@ -133,24 +142,7 @@ func TestDevModeSealPublishesOneEventThroughTheDrain(t *testing.T) {
 // publishes exactly one tenant.kms.rotated through the drain, with the
 // catalogue's data.
 func TestDevModeRotatePublishesOneRotatedEvent(t *testing.T) {
-	dir := t.TempDir()
-	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h", "KEYSEAL_OUTBOX_INTERVAL": "20ms"}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &tee{next: l.Events}
-	l.Events = rec
-	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		a.Close()
-	})
+	s, rec := startRecording(t, nil)
 	r := do(t, s, http.MethodPost, "/admin/tenant-kms/rotate", bearer(s.Credentials.AdminToken), `{"rotation_type":"tmk","reason":"drill"}`)
 	if r.status != http.StatusOK {
 		t.Fatalf("rotate: %d %s", r.status, r.raw)
