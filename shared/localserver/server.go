@@ -68,8 +68,9 @@ type Options struct {
 }
 
 // Start provisions the demo tenant, writes dev-credentials.json, starts the
-// poller every Config.PollInterval and the outbox drain every
-// Config.OutboxInterval, and serves HTTP on opt.Addr until ctx ends or
+// poller every Config.PollInterval, the outbox drain every
+// Config.OutboxInterval and, in dev mode, the webhook delivery worker
+// (Local.Delivery), and serves HTTP on opt.Addr until ctx ends or
 // Close.
 func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, error) {
 	if err := checkListenAddr(opt.Addr, opt.AllowRemote); err != nil {
@@ -100,6 +101,12 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 	// Lambda, publishing through the same Sink (see package outbox).
 	s.Drainer = &outbox.Drainer{Store: a.Store, Sink: l.Events, Log: a.Log}
 	var loops sync.WaitGroup
+	if l.Delivery != nil {
+		// Dev mode: each event's webhook jobs are enqueued before the
+		// drain acks it, and the worker delivers them.
+		s.Drainer.Sink = l.Delivery.Sink(l.Events)
+		loops.Go(func() { l.Delivery.Run(pollCtx) })
+	}
 	loops.Go(func() { s.poll(pollCtx) })
 	loops.Go(func() { s.Drainer.Run(pollCtx, a.Config.OutboxInterval) })
 	go func() {
