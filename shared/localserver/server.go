@@ -51,6 +51,9 @@ type Server struct {
 	Drainer *outbox.Drainer
 	srv     *http.Server
 	done    chan struct{}
+	// drainNow wakes the drain after a sweep, so a seal's event (and its
+	// webhooks) goes out without waiting for the next OutboxInterval.
+	drainNow chan struct{}
 }
 
 // Options configure Start.
@@ -85,7 +88,8 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 		return nil, remoteRefused(ln.Addr().String())
 	}
 	ln = jsonErrorsListener{ln}
-	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{}),
+		drainNow: make(chan struct{}, 1)}
 	s.Router = api.NewRouter(a.Log, a.Deps.AllRoutes(), s.devRoutes())
 	if err := s.provisionDemo(ctx, opt); err != nil {
 		ln.Close()
@@ -108,7 +112,7 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 		loops.Go(func() { l.Delivery.Run(pollCtx) })
 	}
 	loops.Go(func() { s.poll(pollCtx) })
-	loops.Go(func() { s.Drainer.Run(pollCtx, a.Config.OutboxInterval) })
+	loops.Go(func() { s.drain(pollCtx, a.Config.OutboxInterval) })
 	go func() {
 		defer close(s.done)
 		loops.Wait()
@@ -147,6 +151,28 @@ func (s *Server) poll(ctx context.Context) {
 			return
 		case <-t.C:
 			h.Handle(ctx, nil) // never fails: it logs each sweep and its errors
+			select {
+			case s.drainNow <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// drain publishes the outbox every interval and after each sweep, one
+// round at a time, until ctx ends (outbox.Drainer.Run with a wake-up).
+func (s *Server) drain(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Drainer.Drain(ctx); err != nil && ctx.Err() == nil {
+			s.App.Log.Error("outbox: drain", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.drainNow:
 		}
 	}
 }
