@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +31,7 @@ type delivery struct {
 // delivery with the Standard Webhooks library (not keyseal's signer) and
 // answers answer(n) to the nth request (200 when nil).
 type receiver struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	answer func(n int) int
 	// hang, when set, holds every request open until the test ends.
@@ -44,7 +45,7 @@ type receiver struct {
 	arrived  chan struct{}
 }
 
-func newReceiver(t *testing.T, answer func(n int) int) *receiver {
+func newReceiver(t testing.TB, answer func(n int) int) *receiver {
 	t.Helper()
 	r := &receiver{t: t, answer: answer, release: make(chan struct{}), arrived: make(chan struct{}, 100)}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
@@ -127,7 +128,7 @@ func (r *receiver) await(n int, within time.Duration) []delivery {
 
 // subscribe creates a subscription of the demo tenant to url and returns
 // its id and secret.
-func subscribe(t *testing.T, s *localserver.Server, url string, events ...string) (string, string) {
+func subscribe(t testing.TB, s *localserver.Server, url string, events ...string) (string, string) {
 	t.Helper()
 	evs, _ := json.Marshal(events)
 	r := do(t, s, http.MethodPost, "/admin/webhooks", bearer(s.Credentials.AdminToken), `{"url":"`+url+`","events":`+string(evs)+`}`)
@@ -137,14 +138,14 @@ func subscribe(t *testing.T, s *localserver.Server, url string, events ...string
 	return r.body["id"].(string), r.body["secret"].(string)
 }
 
-func subscribeReceiver(t *testing.T, s *localserver.Server, rec *receiver, events ...string) string {
+func subscribeReceiver(t testing.TB, s *localserver.Server, rec *receiver, events ...string) string {
 	t.Helper()
 	id, secret := subscribe(t, s, rec.url(), events...)
 	rec.setSecret(secret)
 	return id
 }
 
-func sendTest(t *testing.T, s *localserver.Server, id string) string {
+func sendTest(t testing.TB, s *localserver.Server, id string) string {
 	t.Helper()
 	r := do(t, s, http.MethodPost, "/admin/webhooks/"+id+"/test", bearer(s.Credentials.AdminToken), "")
 	if r.status != http.StatusAccepted {
@@ -153,14 +154,14 @@ func sendTest(t *testing.T, s *localserver.Server, id string) string {
 	return r.body["event_id"].(string)
 }
 
-func setKey(t *testing.T, s *localserver.Server, state string) {
+func setKey(t testing.TB, s *localserver.Server, state string) {
 	t.Helper()
 	if r := do(t, s, http.MethodPost, "/dev/kms/keys/"+s.Credentials.KMSKeyID+"/state", nil, `{"state":"`+state+`"}`); r.status != http.StatusOK {
 		t.Fatalf("key %s: %d %s", state, r.status, r.raw)
 	}
 }
 
-func sweep(t *testing.T, s *localserver.Server) {
+func sweep(t testing.TB, s *localserver.Server) {
 	t.Helper()
 	if _, err := s.App.Tenants.Sweep(context.Background(), tenantkms.AllShards()); err != nil {
 		t.Fatal(err)
@@ -168,7 +169,7 @@ func sweep(t *testing.T, s *localserver.Server) {
 }
 
 // attempts is GET /admin/webhooks/{id}/deliveries, newest first.
-func attempts(t *testing.T, s *localserver.Server, id string) []keyseal.DeliveryAttempt {
+func attempts(t testing.TB, s *localserver.Server, id string) []keyseal.DeliveryAttempt {
 	t.Helper()
 	r := do(t, s, http.MethodGet, "/admin/webhooks/"+id+"/deliveries", bearer(s.Credentials.AdminToken), "")
 	if r.status != http.StatusOK {
@@ -185,7 +186,7 @@ func attempts(t *testing.T, s *localserver.Server, id string) []keyseal.Delivery
 
 // awaitAttempts waits until the deliveries route lists n attempts (the
 // record is written after the receiver answered).
-func awaitAttempts(t *testing.T, s *localserver.Server, id string, n int) []keyseal.DeliveryAttempt {
+func awaitAttempts(t testing.TB, s *localserver.Server, id string, n int) []keyseal.DeliveryAttempt {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -283,7 +284,7 @@ func TestDevModeTestEventGoesToThatSubscriptionOnly(t *testing.T) {
 	}
 }
 
-func waitOutboxEmpty(t *testing.T, s *localserver.Server) {
+func waitOutboxEmpty(t testing.TB, s *localserver.Server) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -417,4 +418,40 @@ func TestDevModeHangingReceiverDoesNotStallOthers(t *testing.T) {
 	sweep(t, s)
 	got := fast.await(1, 3*time.Second) // the client's timeout is 15 s
 	t.Logf("seal -> fast receiver in %s beside a hanging and a streaming one", got[0].at.Sub(start))
+}
+
+// BenchmarkSealToDelivery measures dev mode end to end: from the sweep
+// that finds the key disabled to the receiver's verified tenant.kms.sealed
+// (the seal committed with its outbox event, the drain woken as the
+// poller wakes it, the fan-out into the durable queue, the worker's signed
+// POST over real HTTP). Each iteration runs sealRounds seal/unseal cycles
+// and reports the median and the worst.
+//
+//	go test -run '^$' -bench SealToDelivery -benchtime 5x ./shared/localserver/
+func BenchmarkSealToDelivery(b *testing.B) {
+	const sealRounds = 5
+	s := devServer(b, b.TempDir(), nil)
+	rec := newReceiver(b, nil)
+	subscribeReceiver(b, s, rec, keyseal.EventSealed)
+	var took []time.Duration
+	for b.Loop() {
+		for range sealRounds {
+			setKey(b, s, "enabled")
+			sweep(b, s)
+			setKey(b, s, "disabled")
+			start := time.Now()
+			sweep(b, s)
+			s.DrainNow()
+			got := rec.await(len(took)+1, 10*time.Second)
+			took = append(took, got[len(got)-1].at.Sub(start))
+		}
+	}
+	slices.Sort(took)
+	var sum time.Duration
+	for _, d := range took {
+		sum += d
+	}
+	b.ReportMetric(float64(sum.Microseconds())/1000/float64(len(took)), "ms-seal-to-delivery")
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "median-ms")
+	b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "max-ms")
 }

@@ -151,11 +151,17 @@ func (s *Server) poll(ctx context.Context) {
 			return
 		case <-t.C:
 			h.Handle(ctx, nil) // never fails: it logs each sweep and its errors
-			select {
-			case s.drainNow <- struct{}{}:
-			default:
-			}
+			s.DrainNow()
 		}
+	}
+}
+
+// DrainNow has the drain run a round now rather than at the next
+// OutboxInterval; the poller calls it after each sweep.
+func (s *Server) DrainNow() {
+	select {
+	case s.drainNow <- struct{}{}:
+	default:
 	}
 }
 
