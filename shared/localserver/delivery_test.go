@@ -207,7 +207,9 @@ func awaitAttempts(t testing.TB, s *localserver.Server, id string, n int) []keys
 // and wakes the worker.
 func TestDevModeSealDeliversVerifiedWebhook(t *testing.T) {
 	const poll = 500 * time.Millisecond
-	s := devServer(t, t.TempDir(), map[string]string{"KEYSEAL_POLL_INTERVAL": poll.String()})
+	// The drain's own interval is a minute: only the sweep's wake-up can
+	// meet the deadline.
+	s := devServer(t, t.TempDir(), map[string]string{"KEYSEAL_POLL_INTERVAL": poll.String(), "KEYSEAL_OUTBOX_INTERVAL": "1m"})
 	rec := newReceiver(t, nil)
 	id := subscribeReceiver(t, s, rec, keyseal.EventSealed)
 	start := time.Now()
