@@ -77,7 +77,7 @@ func pruneDone(tx *bolt.Tx, now time.Time) error {
 	cut := uint64(now.Add(-keyseal.DeliveryDoneKept).UnixNano())
 	done, jobs := tx.Bucket(bucketQueueDone), tx.Bucket(bucketQueueJobs)
 	c := done.Cursor()
-	for k, _ := c.First(); k != nil && len(k) >= 8 && binary.BigEndian.Uint64(k) < cut; k, _ = c.Next() {
+	for k, _ := c.First(); len(k) >= 8 && binary.BigEndian.Uint64(k) < cut; k, _ = c.Next() {
 		if err := jobs.Delete(k[8:]); err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]keyseal.Qu
 	err := s.db.View(func(tx *bolt.Tx) error {
 		jobs := tx.Bucket(bucketQueueJobs)
 		c := tx.Bucket(bucketQueueDue).Cursor()
-		for k, _ := c.First(); k != nil && len(k) >= 8 && binary.BigEndian.Uint64(k) <= end; k, _ = c.Next() {
+		for k, _ := c.First(); len(k) >= 8 && binary.BigEndian.Uint64(k) <= end; k, _ = c.Next() {
 			r, err := getRecord(jobs, string(k[8:]))
 			if err != nil {
 				return err
