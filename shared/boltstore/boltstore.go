@@ -39,10 +39,16 @@ var (
 	// bucketDeliveries: tenant id / webhook id / be64 unix nanos + be64
 	// sequence -> DeliveryAttempt
 	bucketDeliveries = []byte("webhook_deliveries")
+	// The delivery queue (deliveryqueue.go): job id -> queueRecord; the
+	// pending jobs by due time, be64 unix nanos + id -> empty; the done
+	// jobs by completion, be64 unix nanos + id -> empty (for pruning).
+	bucketQueueJobs = []byte("delivery_jobs")
+	bucketQueueDue  = []byte("delivery_due")
+	bucketQueueDone = []byte("delivery_done")
 
 	allBuckets = [][]byte{bucketTenants, bucketShards, bucketVersions, bucketAudit,
 		bucketHeads, bucketAgents, bucketAgentKey, bucketStepUps, bucketOutbox, bucketWaivers,
-		bucketWebhooks, bucketDeliveries}
+		bucketWebhooks, bucketDeliveries, bucketQueueJobs, bucketQueueDue, bucketQueueDone}
 )
 
 // lockTimeout bounds the wait for bolt's file lock, so a second process

@@ -36,6 +36,10 @@ type Config struct {
 	// OutboxInterval is how often the local server drains the outbox (on
 	// AWS the table's stream invokes the publisher instead).
 	OutboxInterval time.Duration
+	// WebhookRetryScale, in (0, 1], multiplies the delays of the webhook
+	// retry schedule in the local server (KEYSEAL_WEBHOOK_RETRY_SCALE,
+	// default 1: production's 5 s, 5 min, 30 min, ...), for rehearsals.
+	WebhookRetryScale float64
 
 	AdminJWKSURL     string
 	AdminJWKS        string
@@ -122,6 +126,7 @@ func Load(getenv Getenv) (Config, error) {
 		KMSTimeout:        p.duration("KEYSEAL_KMS_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute),
 		PollConcurrency:   p.integer("KEYSEAL_POLL_CONCURRENCY", 64, 1, 1024),
 		OutboxInterval:    p.duration("KEYSEAL_OUTBOX_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
+		WebhookRetryScale: p.fraction("KEYSEAL_WEBHOOK_RETRY_SCALE", 1),
 		AdminJWKSURL:      getenv("KEYSEAL_ADMIN_JWKS_URL"),
 		AdminJWKS:         getenv("KEYSEAL_ADMIN_JWKS"),
 		AdminIssuer:       getenv("KEYSEAL_ADMIN_ISSUER"),
@@ -283,4 +288,18 @@ func (p *parser) integer(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+// fraction reads a number in (0, 1].
+func (p *parser) fraction(name string, def float64) float64 {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		p.errs = append(p.errs, fmt.Errorf("%s=%q: want a number greater than 0 and at most 1", name, v))
+		return def
+	}
+	return f
 }

@@ -17,18 +17,20 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.CacheTTL != 5*time.Minute || c.SessionTTL != 5*time.Minute || c.PollInterval != 30*time.Second ||
 		c.KMSTimeout != 5*time.Second || c.PollConcurrency != 64 || c.AdminTenantClaim != "tenant_id" ||
-		c.StepUpMaxAge != 300*time.Second || len(c.StepUpACRValues) != 1 || c.StepUpACRValues[0] != "mfa" || c.LogLevel != "info" || c.Stage != "local" {
+		c.StepUpMaxAge != 300*time.Second || len(c.StepUpACRValues) != 1 || c.StepUpACRValues[0] != "mfa" || c.LogLevel != "info" || c.Stage != "local" ||
+		c.WebhookRetryScale != 1 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
 
 func TestValues(t *testing.T) {
 	c, err := config.Load(env(map[string]string{"KEYSEAL_TMK_CACHE_TTL": "90s", "KEYSEAL_STEPUP_ACR_VALUES": "mfa, phr",
-		"KEYSEAL_POLL_CONCURRENCY": "8", "KEYSEAL_LOG_LEVEL": "debug", "KEYSEAL_STAGE": "prod"}))
+		"KEYSEAL_POLL_CONCURRENCY": "8", "KEYSEAL_LOG_LEVEL": "debug", "KEYSEAL_STAGE": "prod", "KEYSEAL_WEBHOOK_RETRY_SCALE": "0.01"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.CacheTTL != 90*time.Second || c.PollConcurrency != 8 || strings.Join(c.StepUpACRValues, " ") != "mfa phr" || c.Stage != "prod" {
+	if c.CacheTTL != 90*time.Second || c.PollConcurrency != 8 || strings.Join(c.StepUpACRValues, " ") != "mfa phr" || c.Stage != "prod" ||
+		c.WebhookRetryScale != 0.01 {
 		t.Fatalf("values: %+v", c)
 	}
 }
@@ -45,6 +47,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"KEYSEAL_ADMIN_JWKS_URL":   "https://idp/jwks",
 		"KEYSEAL_STAGE":            "prod\n",
 	}))
+	for _, v := range []string{"0", "1.5", "-0.1", "NaN", "fast"} {
+		if _, err := config.Load(env(map[string]string{"KEYSEAL_WEBHOOK_RETRY_SCALE": v})); err == nil || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_RETRY_SCALE") {
+			t.Errorf("KEYSEAL_WEBHOOK_RETRY_SCALE=%s: %v, want an error naming it", v, err)
+		}
+	}
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}

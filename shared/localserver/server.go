@@ -51,6 +51,9 @@ type Server struct {
 	Drainer *outbox.Drainer
 	srv     *http.Server
 	done    chan struct{}
+	// drainNow wakes the drain after a sweep, so a seal's event (and its
+	// webhooks) goes out without waiting for the next OutboxInterval.
+	drainNow chan struct{}
 }
 
 // Options configure Start.
@@ -68,8 +71,9 @@ type Options struct {
 }
 
 // Start provisions the demo tenant, writes dev-credentials.json, starts the
-// poller every Config.PollInterval and the outbox drain every
-// Config.OutboxInterval, and serves HTTP on opt.Addr until ctx ends or
+// poller every Config.PollInterval, the outbox drain every
+// Config.OutboxInterval and, in dev mode, the webhook delivery worker
+// (Local.Delivery), and serves HTTP on opt.Addr until ctx ends or
 // Close.
 func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, error) {
 	if err := checkListenAddr(opt.Addr, opt.AllowRemote); err != nil {
@@ -84,7 +88,8 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 		return nil, remoteRefused(ln.Addr().String())
 	}
 	ln = jsonErrorsListener{ln}
-	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{}),
+		drainNow: make(chan struct{}, 1)}
 	s.Router = api.NewRouter(a.Log, a.Deps.AllRoutes(), s.devRoutes())
 	if err := s.provisionDemo(ctx, opt); err != nil {
 		ln.Close()
@@ -100,8 +105,14 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 	// Lambda, publishing through the same Sink (see package outbox).
 	s.Drainer = &outbox.Drainer{Store: a.Store, Sink: l.Events, Log: a.Log}
 	var loops sync.WaitGroup
+	if l.Delivery != nil {
+		// Dev mode: each event's webhook jobs are enqueued before the
+		// drain acks it, and the worker delivers them.
+		s.Drainer.Sink = l.Delivery.Sink(l.Events)
+		loops.Go(func() { l.Delivery.Run(pollCtx) })
+	}
 	loops.Go(func() { s.poll(pollCtx) })
-	loops.Go(func() { s.Drainer.Run(pollCtx, a.Config.OutboxInterval) })
+	loops.Go(func() { s.drain(pollCtx, a.Config.OutboxInterval) })
 	go func() {
 		defer close(s.done)
 		loops.Wait()
@@ -140,6 +151,34 @@ func (s *Server) poll(ctx context.Context) {
 			return
 		case <-t.C:
 			h.Handle(ctx, nil) // never fails: it logs each sweep and its errors
+			s.DrainNow()
+		}
+	}
+}
+
+// DrainNow has the drain run a round now rather than at the next
+// OutboxInterval; the poller calls it after each sweep.
+func (s *Server) DrainNow() {
+	select {
+	case s.drainNow <- struct{}{}:
+	default:
+	}
+}
+
+// drain publishes the outbox every interval and after each sweep, one
+// round at a time, until ctx ends (outbox.Drainer.Run with a wake-up).
+func (s *Server) drain(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Drainer.Drain(ctx); err != nil && ctx.Err() == nil {
+			s.App.Log.Error("outbox: drain", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.drainNow:
 		}
 	}
 }

@@ -32,7 +32,7 @@ import (
 // startServer starts dev mode in dir, as `make run` does, with env over
 // the test defaults and opt (Addr defaults to 127.0.0.1:0, DataDir is dir).
 // stop ends it; cleanup calls it too.
-func startServer(t *testing.T, dir string, env map[string]string, opt localserver.Options) (*localserver.Server, func()) {
+func startServer(t testing.TB, dir string, env map[string]string, opt localserver.Options) (*localserver.Server, func()) {
 	t.Helper()
 	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h"}
 	for k, v := range env {
@@ -64,7 +64,7 @@ func startServer(t *testing.T, dir string, env map[string]string, opt localserve
 }
 
 // devServer starts dev mode in dir with env.
-func devServer(t *testing.T, dir string, env map[string]string) *localserver.Server {
+func devServer(t testing.TB, dir string, env map[string]string) *localserver.Server {
 	t.Helper()
 	s, _ := startServer(t, dir, env, localserver.Options{})
 	return s
@@ -77,7 +77,7 @@ type result struct {
 	raw    string
 }
 
-func do(t *testing.T, s *localserver.Server, method, path string, headers map[string]string, body string) result {
+func do(t testing.TB, s *localserver.Server, method, path string, headers map[string]string, body string) result {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {

@@ -68,6 +68,10 @@ type Local struct {
 	// mode, the event bus in LocalStack mode. Tests may wrap it before
 	// Start.
 	Events outbox.Sink
+	// Delivery, in dev mode, delivers webhooks from the durable queue in
+	// the embedded store (delivery.go); nil in LocalStack mode, where the
+	// outbox goes to the bus.
+	Delivery *Delivery
 }
 
 // freshSignIn is the step-up advice of the local server, which has no
@@ -175,6 +179,9 @@ func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local
 			return nil, err
 		}
 		a.OnClose(store.Close)
+		l.Delivery = &Delivery{Queue: store, Log: log, Deliverer: &webhook.Deliverer{
+			Client:        webhook.NewClient(webhook.Policy{Dev: true}, webhook.ClientOptions{RetryScale: cfg.WebhookRetryScale}),
+			Subscriptions: a.Deps.Webhooks, Store: store, Log: log}}
 		return a, nil
 	case ModeLocalStack:
 		awsCfg, err := awsconfig.Load(ctx)

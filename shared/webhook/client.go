@@ -47,6 +47,11 @@ type ClientOptions struct {
 	// RootCAs replaces the system roots (tests trust their httptest
 	// server's certificate); verification stays on.
 	RootCAs *x509.CertPool
+	// RetryScale, in (0, 1], multiplies the delay before each retry (the
+	// schedule's and a Retry-After): rehearsals in dev mode set it
+	// (KEYSEAL_WEBHOOK_RETRY_SCALE) to watch the whole schedule quickly.
+	// Zero or anything outside (0, 1] is 1: production's schedule.
+	RetryScale float64
 }
 
 // Client posts deliveries under a Policy. Every connection is checked
@@ -59,13 +64,17 @@ type ClientOptions struct {
 type Client struct {
 	policy   Policy
 	timeout  time.Duration
+	scale    float64
 	resolver Resolver
 	http     *http.Client
 }
 
 // NewClient returns a Client applying p.
 func NewClient(p Policy, o ClientOptions) *Client {
-	c := &Client{policy: p, timeout: o.Timeout, resolver: o.Resolver}
+	c := &Client{policy: p, timeout: o.Timeout, resolver: o.Resolver, scale: o.RetryScale}
+	if !(c.scale > 0 && c.scale <= 1) {
+		c.scale = 1
+	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}

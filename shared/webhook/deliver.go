@@ -47,6 +47,9 @@ func (c *Client) Attempt(ctx context.Context, target keyseal.Webhook, secrets []
 		a.Error = "receiver answered " + statusText(code)
 	}
 	if next, ok := NextRetry(attempt, first, now, retryAfter, nil); ok {
+		if c.scale != 1 {
+			next = now.Add(time.Duration(float64(next.Sub(now)) * c.scale))
+		}
 		a.Outcome, a.NextRetryAt = keyseal.DeliveryRetrying, &next
 	} else {
 		a.Outcome = keyseal.DeliveryFailed

@@ -496,6 +496,28 @@ func TestAttemptHonoursRetryAfter(t *testing.T) {
 	}
 }
 
+// TestRetryScaleShortensTheDelay: RetryScale multiplies the delay before
+// the retry (here Retry-After's 120 s to 12 s); outside (0, 1] it is 1.
+func TestRetryScaleShortensTheDelay(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	_, s := secret(t)
+	for _, tc := range []struct {
+		scale float64
+		want  time.Duration
+	}{{0.1, 12 * time.Second}, {1, 2 * time.Minute}, {0, 2 * time.Minute}, {3, 2 * time.Minute}} {
+		now := time.Now()
+		c := webhook.NewClient(webhook.Policy{Dev: true}, webhook.ClientOptions{RetryScale: tc.scale})
+		a := c.Attempt(context.Background(), target(srv.URL), [][]byte{s}, event(), 1, now, now)
+		if a.NextRetryAt == nil || a.NextRetryAt.Sub(now) != tc.want {
+			t.Fatalf("scale %v: next retry %v after now, want %s", tc.scale, a.NextRetryAt, tc.want)
+		}
+	}
+}
+
 // TestNoProxyFromEnvironment: HTTPS_PROXY is ignored; a proxy would dial
 // addresses the policy never saw.
 func TestNoProxyFromEnvironment(t *testing.T) {
