@@ -651,7 +651,7 @@ func TestLeastPrivilege(t *testing.T) {
 		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
 	}
 	wantStatements := map[string][]string{
-		stack.FnDeliver: {deliverStore, deliverSecrets, kmsStatements[0], deliverQueue, "sqs:SendMessage on " + queue, strings.Join(xray, ",") + " on *"},
+		stack.FnDeliver:   {deliverStore, deliverSecrets, kmsStatements[0], deliverQueue, "sqs:SendMessage on " + queue, strings.Join(xray, ",") + " on *"},
 		stack.FnPublisher: {strings.Join(stream, ",") + " on " + tableStream, "events:PutEvents on " + bus, strings.Join(xray, ",") + " on *"},
 		stack.FnHealth:    healthStatements,
 		stack.FnSession:   kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
