@@ -73,6 +73,12 @@ const (
 	ErrorBackoff = 30 * time.Second
 )
 
+// DueSlack is how early a job may run: a queue's delay ends to the
+// second, not to the millisecond, and hiding a job for a fraction of a
+// second would cost a receive (the schedule's jitter is 10% of 5 s and
+// more).
+const DueSlack = 250 * time.Millisecond
+
 // KindJob marks a job message.
 const KindJob = "webhook.job"
 
@@ -220,10 +226,9 @@ func (d *Driver) handleEvent(ctx context.Context, e keyseal.Event) error {
 
 // handleJob runs a job when due, and hides it until then.
 func (d *Driver) handleJob(ctx context.Context, m events.SQSMessage, msg Message) error {
-	if wait := msg.DueAt.Sub(d.now()); wait > time.Second {
-		hide := min(wait, MaxHide)
+	if wait := msg.DueAt.Sub(d.now()); wait > DueSlack {
 		if _, err := d.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(d.QueueURL),
-			ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: int32(hide.Seconds() + 0.999)}); err != nil {
+			ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: seconds(min(wait, MaxHide))}); err != nil {
 			return fmt.Errorf("hide job until due: %w", err)
 		}
 		return errNotDue
@@ -260,12 +265,18 @@ func (d *Driver) send(ctx context.Context, queueURL string, msg Message) error {
 	}
 	in := &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(body))}
 	if queueURL == d.QueueURL {
-		if wait := msg.DueAt.Sub(d.now()); wait > 0 {
-			in.DelaySeconds = int32(min(wait, MaxDelay).Seconds())
+		if wait := msg.DueAt.Sub(d.now()); wait > DueSlack {
+			in.DelaySeconds = seconds(min(wait, MaxDelay))
 		}
 	}
 	if _, err := d.SQS.SendMessage(ctx, in); err != nil {
 		return fmt.Errorf("send job of event %s (attempt %s): %w", msg.Job.Event.ID, strconv.Itoa(msg.Job.Attempt), err)
 	}
 	return nil
+}
+
+// seconds is d in whole seconds, rounded up: a job is never made visible
+// before it is due.
+func seconds(d time.Duration) int32 {
+	return int32((d + time.Second - 1) / time.Second)
 }
