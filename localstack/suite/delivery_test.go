@@ -25,6 +25,7 @@ import (
 	"github.com/keyseal/keyseal/shared/app/deliverer"
 	"github.com/keyseal/keyseal/shared/deliverq"
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/webhook"
 )
 
@@ -215,4 +216,39 @@ func createQueue(t *testing.T, c *sqs.Client, name string, attrs map[string]stri
 		t.Fatal(err)
 	}
 	return aws.ToString(q.QueueUrl), a.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+}
+
+// TestLocalServerDeliversOnSQS: `make run-localstack` delivers webhooks
+// the AWS way (localserver.StartSQSDelivery): a test event reaches its
+// receiver through the bus, the rule and the queue, signed.
+func TestLocalServerDeliversOnSQS(t *testing.T) {
+	e := newEnv(t, nil)
+	bodies := make(chan delivered, 4)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		bodies <- delivered{id: r.Header.Get("webhook-id"), header: r.Header.Clone(), body: body}
+	}))
+	defer recv.Close()
+	d, err := localserver.StartSQSDelivery(context.Background(), e.srv.App, e.srv.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	tn := e.newTenant()
+	admin := e.adminToken(tn.ID, "alice")
+	r := e.call(http.MethodPost, "/admin/webhooks", admin, "", map[string]any{
+		"url": recv.URL + "/hook", "events": []string{keyseal.EventSealed}}).want(http.StatusCreated)
+	ev := e.call(http.MethodPost, "/admin/webhooks/"+r.str("id")+"/test", admin, "", nil).want(http.StatusAccepted).str("event_id")
+	select {
+	case got := <-bodies:
+		wh, err := standardwebhooks.NewWebhook(r.str("secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.Verify(got.body, got.header); err != nil || got.id != ev {
+			t.Fatalf("delivery %s (want %s): %v", got.id, ev, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the test event never reached the receiver")
+	}
 }
