@@ -50,7 +50,9 @@ type hooks struct {
 	count float64
 }
 
-func (h *hooks) Targets(context.Context, keyseal.Event) ([]keyseal.Webhook, error) { return h.hooks, nil }
+func (h *hooks) Targets(context.Context, keyseal.Event) ([]keyseal.Webhook, error) {
+	return h.hooks, nil
+}
 func (h *hooks) SigningSecrets(context.Context, *keyseal.Webhook, time.Time) ([][]byte, error) {
 	return [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, nil
 }
