@@ -32,6 +32,7 @@ var alarmSpecs = []alarmSpec{
 	{"SealedTenants", "SealedTenants", "Maximum", "A tenant is sealed: keyseal cannot use its CMK (access revoked, key disabled or pending deletion, KMS unreachable). New sessions are refused.", 1, 1, 0},
 	{"KMSLatency", "KMSLatency", "Average", "KMS verify latency above 200 ms for 5 minutes.", 1, 5, 200},
 	{"KMSFailures", "KMSFailures", "Sum", "More than 10 KMS failures in 5 minutes.", 5, 1, 10},
+	{"KeyDeliveryFailures", "KeyDeliveryFailures", "Sum", "A webhook delivery exhausted its retries (72 h) and went to the dead-letter queue.", 5, 1, 0},
 	{"KeyRotationAge", "KeyRotationAgeDays", "Maximum", "A tenant's active TMK version is older than 90 days: rotate it.", 60, 1, 90},
 }
 

@@ -20,6 +20,8 @@ const (
 	FnPoller  = "verify-poller"
 	// FnPublisher delivers the outbox from the table's stream to the bus.
 	FnPublisher = "event-publisher"
+	// FnDeliver delivers webhooks from the webhook queue (webhooks.go).
+	FnDeliver = "webhook-deliver"
 )
 
 // access is what one function may do; every grant below is derived from it,
@@ -28,8 +30,15 @@ type access struct {
 	// store: "write" (reads and transactional writes), "read" (GetItem,
 	// Query and DescribeTable on the table: the health Lambda's liveness
 	// ping and its read-only BYOK probe) or "stream" (reads the table's
-	// stream, never the table: the event publisher).
+	// stream, never the table: the event publisher) or "deliver" (the
+	// write actions on the table alone, not its poll index: the webhook
+	// deliverer reads subscriptions and records attempts, and disabling
+	// one on 410 Gone appends to the audit chain).
 	store string
+	// unsealSecrets: the function unseals webhook signing secrets: Decrypt
+	// with the platform key, only with the signing secrets' encryption
+	// context, and no customer key.
+	unsealSecrets bool
 	// kms: the function wraps/unwraps TMKs (platform key and customers'
 	// CMKs, possibly through a customer role).
 	kms bool
@@ -67,6 +76,11 @@ var fnSpecs = []fnSpec{
 	{FnPoller, 75, false, access{store: "write", kms: true, audit: true}},
 	// A batch is at most publisherBatch events, one PutEvents call.
 	{FnPublisher, 30, false, access{store: "stream", events: true}},
+	// One batch: up to deliverBatch messages at once, each fanned out to
+	// at most 20 subscriptions at once, each attempt bounded by the
+	// client's 15 s; 60 s leaves room for KMS and the table. The queue's
+	// visibility timeout is 6 times this (webhooks.go).
+	{FnDeliver, deliverTimeout, false, access{store: "deliver", unsealSecrets: true, audit: true}},
 }
 
 // FunctionNames are the Lambdas' names (their folders under functions/),
@@ -198,6 +212,9 @@ func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) 
 		// ListStreams on "*"; the mapping is built by hand for that.
 		fn.AddToRolePolicy(statement([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
 			"dynamodb:ListStreams"}, []*string{data.Table.TableStreamArn()}, nil))
+	case "deliver":
+		fn.AddToRolePolicy(statement([]string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+			"dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"}, []*string{table}, nil))
 	case "write":
 		// TransactWriteItems is authorised per item as PutItem/UpdateItem/
 		// ConditionCheckItem; there is no delete: the audit chain is
@@ -239,6 +256,12 @@ func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) 
 		// ExternalId (the confused-deputy guard).
 		fn.AddToRolePolicy(statement([]string{"sts:AssumeRole"}, []*string{jsii.String("arn:aws:iam::*:role/*")},
 			map[string]any{"Null": map[string]any{"sts:ExternalId": "false"}}))
+	}
+	if a.unsealSecrets {
+		// shared/subscription seals each secret under the platform key
+		// with keyseal:purpose = webhook_secret in its context.
+		fn.AddToRolePolicy(statement([]string{"kms:Decrypt"}, []*string{keys.Platform.KeyArn()},
+			map[string]any{"StringEquals": map[string]any{"kms:EncryptionContext:keyseal:purpose": "webhook_secret"}}))
 	}
 	if a.events {
 		fn.AddToRolePolicy(statement([]string{"events:PutEvents"}, []*string{ev.Bus.EventBusArn()}, nil))

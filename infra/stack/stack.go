@@ -29,12 +29,15 @@ func New(scope constructs.Construct, c Config) awscdk.Stack {
 	api := NewAPI(st, "Api", c, fns, Routes)
 	NewPoller(st, "Poller", c, fns)
 	NewEventPublisher(st, "EventPublisher", data, fns)
-	NewAlarms(st, "Alarms", c)
+	alarms := NewAlarms(st, "Alarms", c)
+	hooks := NewWebhooks(st, "Webhooks", c, events, fns, alarms)
 
 	awscdk.NewCfnOutput(st, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{Value: api.Rest.Url(),
 		Description: jsii.String("Base URL of the agent and admin API")})
 	awscdk.NewCfnOutput(st, jsii.String("TableName"), &awscdk.CfnOutputProps{Value: data.Table.TableName()})
 	awscdk.NewCfnOutput(st, jsii.String("EventBusName"), &awscdk.CfnOutputProps{Value: events.Bus.EventBusName()})
+	awscdk.NewCfnOutput(st, jsii.String("WebhookDLQUrl"), &awscdk.CfnOutputProps{Value: hooks.DLQ.QueueUrl(),
+		Description: jsii.String("Dead-letter queue of webhook deliveries")})
 	awscdk.NewCfnOutput(st, jsii.String("PlatformKeyArn"), &awscdk.CfnOutputProps{Value: keys.Platform.KeyArn()})
 	awscdk.NewCfnOutput(st, jsii.String("AuditSigningKeyArn"), &awscdk.CfnOutputProps{Value: keys.AuditSigning.KeyArn()})
 	return st

@@ -343,7 +343,13 @@ func TestFunctions(t *testing.T) {
 		if env["KEYSEAL_WAIVER_FILE"] != nil {
 			t.Errorf("%s: KEYSEAL_WAIVER_FILE set; the stack ships the embedded waiver", fn)
 		}
-		if !publisher && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
+		// The deliverer calls no tenant's KMS: only the KMS functions
+		// spell out the TMK cache and session bounds.
+		deliver := fn == stack.FnDeliver
+		if (env["KEYSEAL_WEBHOOK_QUEUE_URL"] != nil) != deliver || (env["KEYSEAL_WEBHOOK_DLQ_URL"] != nil) != deliver {
+			t.Errorf("%s: webhook queue URLs present=%v, want %v", fn, env["KEYSEAL_WEBHOOK_QUEUE_URL"] != nil, deliver)
+		}
+		if !publisher && !deliver && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
 			t.Errorf("%s: cache and session TTLs %v %v, want 5m", fn, env["KEYSEAL_TMK_CACHE_TTL"], env["KEYSEAL_SESSION_TTL"])
 		}
 		// Only the publisher puts events; the rest write the outbox.
@@ -373,7 +379,12 @@ func TestEventPublisher(t *testing.T) {
 					t.Fatalf("stream %s", got)
 				}
 			}
-			maps := tpl.ofType("AWS::Lambda::EventSourceMapping")
+			maps := map[string]resource{}
+			for id, m := range tpl.ofType("AWS::Lambda::EventSourceMapping") {
+				if tpl.resolve(m.Properties["EventSourceArn"]) != "<AWS::SQS::Queue>" { // the webhook queue's: TestWebhookDelivery
+					maps[id] = m
+				}
+			}
 			if len(maps) != 1 {
 				t.Fatalf("%d event source mappings, want 1", len(maps))
 			}
@@ -406,7 +417,12 @@ func TestEventPublisher(t *testing.T) {
 
 func TestPollerSchedule(t *testing.T) {
 	tpl := synth(t, "dev")
-	rules := tpl.ofType("AWS::Events::Rule")
+	rules := map[string]resource{}
+	for id, r := range tpl.ofType("AWS::Events::Rule") {
+		if r.Properties["EventPattern"] == nil { // the webhook rule's: TestWebhookDelivery
+			rules[id] = r
+		}
+	}
 	if len(rules) != 1 {
 		t.Fatalf("%d rules, want 1", len(rules))
 	}
@@ -618,12 +634,24 @@ func TestLeastPrivilege(t *testing.T) {
 	// mapping polls with) and puts to the bus: nothing of the table
 	// itself, no key.
 	stream := []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+	// The webhook deliverer: its queue (the event source, hiding jobs
+	// not due, sending retries) and the DLQ's send (TestWebhookDelivery
+	// tells the two queues apart); the table without its index; the
+	// platform key to decrypt signing secrets only; the audit key (a 410
+	// Gone disables a subscription, audited). No customer key, no STS.
+	queue := "<AWS::SQS::Queue>"
+	deliverStore := strings.Join(store, ",") + " on " + table
+	deliverSecrets := `kms:Decrypt on ` + platformKey + ` if {"StringEquals":{"kms:EncryptionContext:keyseal:purpose":"webhook_secret"}}`
+	deliverQueue := "sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:ReceiveMessage,sqs:SendMessage on " + queue
 	wantActions := map[string][]string{
+		stack.FnDeliver: append(append(append([]string{}, store...), "kms:Decrypt", "kms:GetPublicKey", "kms:Sign",
+			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"), xray...),
 		stack.FnPublisher: append(append(append([]string{}, stream...), "events:PutEvents"), xray...),
 		stack.FnHealth:    healthActions,
 		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
 	}
 	wantStatements := map[string][]string{
+		stack.FnDeliver:   {deliverStore, deliverSecrets, kmsStatements[0], deliverQueue, "sqs:SendMessage on " + queue, strings.Join(xray, ",") + " on *"},
 		stack.FnPublisher: {strings.Join(stream, ",") + " on " + tableStream, "events:PutEvents on " + bus, strings.Join(xray, ",") + " on *"},
 		stack.FnHealth:    healthStatements,
 		stack.FnSession:   kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
@@ -726,7 +754,8 @@ func TestAuditSigningKey(t *testing.T) {
 // appendsAudit are the functions that append to audit chains, and so sign
 // checkpoints: not health (reads only) and not the event publisher (it
 // only forwards the outbox).
-var appendsAudit = map[string]bool{stack.FnSession: true, stack.FnAdmin: true, stack.FnUnseal: true, stack.FnPoller: true}
+var appendsAudit = map[string]bool{stack.FnSession: true, stack.FnAdmin: true, stack.FnUnseal: true, stack.FnPoller: true,
+	stack.FnDeliver: true} // disabling a subscription on 410 Gone is audited
 
 func TestAlarms(t *testing.T) {
 	for _, env := range envs {
@@ -735,12 +764,16 @@ func TestAlarms(t *testing.T) {
 			got := map[string]string{}
 			for _, a := range tpl.ofType("AWS::CloudWatch::Alarm") {
 				p := a.Properties
+				if p["Namespace"] == "AWS/SQS" { // the webhook DLQ's: TestWebhookDelivery
+					continue
+				}
 				if p["Namespace"] != "keyseal" || jsonString(p["Dimensions"]) != `[{"Name":"Stage","Value":"`+env+`"}]` || len(jsonString(p["AlarmActions"])) < 5 {
 					t.Fatalf("alarm %v", p)
 				}
 				got[p["MetricName"].(string)] = p["Statistic"].(string) + ">" + jsonString(p["Threshold"])
 			}
-			want := map[string]string{"SealedTenants": "Maximum>0", "KMSLatency": "Average>200", "KMSFailures": "Sum>10", "KeyRotationAgeDays": "Maximum>90"}
+			want := map[string]string{"SealedTenants": "Maximum>0", "KMSLatency": "Average>200", "KMSFailures": "Sum>10", "KeyRotationAgeDays": "Maximum>90",
+				"KeyDeliveryFailures": "Sum>0"}
 			if jsonString(got) != jsonString(want) {
 				t.Fatalf("alarms %v, want %v", got, want)
 			}

@@ -69,6 +69,17 @@ func run(ctx context.Context, getenv func(string) string, mode, addr, dataDir st
 	if err != nil {
 		return err
 	}
+	if mode == localserver.ModeLocalStack {
+		// Webhooks as on AWS: bus rule -> SQS -> the webhook-deliver
+		// handler (in process) -> DLQ.
+		d, err := localserver.StartSQSDelivery(ctx, a, l)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		defer d.Stop()
+		fmt.Fprintf(os.Stderr, "webhook delivery: %s (dead letters: %s)\n", d.QueueURL, d.DLQURL)
+	}
 	c := filepath.Join(dataDir, "dev-credentials.json")
 	fmt.Fprintf(os.Stderr, `keyseal (%s mode) listening on %s
 credentials: %s (tenant %s)

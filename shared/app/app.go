@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyseal/keyseal/shared/agents"
 	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/app/deliverer"
 	"github.com/keyseal/keyseal/shared/app/publisher"
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auditkey"
@@ -30,6 +31,7 @@ import (
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/config"
+	"github.com/keyseal/keyseal/shared/deliverq"
 	"github.com/keyseal/keyseal/shared/dynamostore"
 	"github.com/keyseal/keyseal/shared/internal/jsonlog"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -133,6 +135,13 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 // which that Lambda imports instead, so it links no KMS provider.
 func NewPublisher(ctx context.Context, getenv config.Getenv) (*outbox.StreamHandler, error) {
 	return publisher.New(ctx, getenv)
+}
+
+// NewWebhookDeliver wires the webhook-deliver Lambda; see package
+// deliverer, which that Lambda imports instead, so it links no Google or
+// Azure SDK.
+func NewWebhookDeliver(ctx context.Context, getenv config.Getenv) (*deliverq.Driver, error) {
+	return deliverer.New(ctx, getenv)
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed

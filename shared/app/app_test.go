@@ -119,3 +119,40 @@ func TestEventPublisherLinksNoCloudSDK(t *testing.T) {
 		}
 	}
 }
+
+// TestNewWebhookDeliverNeedsTheQueues: the webhook-deliver Lambda needs
+// the table, the platform key, the audit signing key and both queues,
+// and links no Google or Azure SDK (it unseals secrets under the platform
+// key only, an AWS KMS key).
+func TestNewWebhookDeliverNeedsTheQueues(t *testing.T) {
+	_, err := app.NewWebhookDeliver(context.Background(), func(string) string { return "" })
+	for _, v := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID"} {
+		if err == nil || !strings.Contains(err.Error(), v) {
+			t.Fatalf("NewWebhookDeliver without %s: %v", v, err)
+		}
+	}
+	env := map[string]string{"KEYSEAL_TABLE": "keyseal-dev", "KEYSEAL_PLATFORM_KEY_ID": "alias/keyseal-dev-platform",
+		"KEYSEAL_AUDIT_SIGNING_KEY_ID": "alias/keyseal-dev-audit", "AWS_REGION": "us-east-1"}
+	_, err = app.NewWebhookDeliver(context.Background(), func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_QUEUE_URL") || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_DLQ_URL") {
+		t.Fatalf("NewWebhookDeliver without queues: %v", err)
+	}
+	env["KEYSEAL_WEBHOOK_QUEUE_URL"] = "https://sqs.us-east-1.amazonaws.com/123456789012/keyseal-dev-webhooks"
+	env["KEYSEAL_WEBHOOK_DLQ_URL"] = "https://sqs.us-east-1.amazonaws.com/123456789012/keyseal-dev-webhooks-dlq"
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	d, err := app.NewWebhookDeliver(context.Background(), func(k string) string { return env[k] })
+	if err != nil || d.Deliverer == nil || d.QueueURL != env["KEYSEAL_WEBHOOK_QUEUE_URL"] || d.DLQURL != env["KEYSEAL_WEBHOOK_DLQ_URL"] {
+		t.Fatalf("NewWebhookDeliver: %v %+v", err, d)
+	}
+	out, err := exec.Command("go", "list", "-deps", "github.com/keyseal/keyseal/functions/webhook-deliver").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range []string{"cloud.google.com/go/kms/apiv1", "github.com/Azure/azure-sdk-for-go/sdk/azidentity", "github.com/keyseal/keyseal/shared/gcpkms"} {
+		if slices.Contains(strings.Fields(string(out)), pkg) {
+			t.Errorf("webhook-deliver links %s", pkg)
+		}
+	}
+}

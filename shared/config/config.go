@@ -33,6 +33,11 @@ type Config struct {
 	KMSTimeout   time.Duration
 	// PollConcurrency bounds the tenants one sweep checks at once.
 	PollConcurrency int
+	// WebhookQueueURL is the SQS queue of webhook deliveries (events from
+	// the bus rule and retry jobs), WebhookDLQURL its dead-letter queue:
+	// the webhook-deliver Lambda reads the first and sends to both.
+	WebhookQueueURL string
+	WebhookDLQURL   string
 	// OutboxInterval is how often the local server drains the outbox (on
 	// AWS the table's stream invokes the publisher instead).
 	OutboxInterval time.Duration
@@ -118,6 +123,8 @@ func Load(getenv Getenv) (Config, error) {
 	c := Config{
 		Table:             getenv("KEYSEAL_TABLE"),
 		EventBus:          getenv("KEYSEAL_EVENT_BUS"),
+		WebhookQueueURL:   getenv("KEYSEAL_WEBHOOK_QUEUE_URL"),
+		WebhookDLQURL:     getenv("KEYSEAL_WEBHOOK_DLQ_URL"),
 		PlatformKeyID:     getenv("KEYSEAL_PLATFORM_KEY_ID"),
 		AuditSigningKeyID: getenv("KEYSEAL_AUDIT_SIGNING_KEY_ID"),
 		CacheTTL:          p.duration("KEYSEAL_TMK_CACHE_TTL", 5*time.Minute, time.Second, time.Hour),
@@ -164,6 +171,14 @@ func Load(getenv Getenv) (Config, error) {
 	}
 	if c.AuditSigningKeyID != "" && !kmsKeyRef.MatchString(c.AuditSigningKeyID) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_AUDIT_SIGNING_KEY_ID=%q: want a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY_ID), a key id or alias/NAME", c.AuditSigningKeyID))
+	}
+	for name, v := range map[string]string{"KEYSEAL_WEBHOOK_QUEUE_URL": c.WebhookQueueURL, "KEYSEAL_WEBHOOK_DLQ_URL": c.WebhookDLQURL} {
+		if v != "" && !queueURL.MatchString(v) {
+			p.errs = append(p.errs, fmt.Errorf("%s=%q: want an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", name, v))
+		}
+	}
+	if c.WebhookQueueURL != "" && c.WebhookQueueURL == c.WebhookDLQURL {
+		p.errs = append(p.errs, errors.New("KEYSEAL_WEBHOOK_DLQ_URL must be another queue than KEYSEAL_WEBHOOK_QUEUE_URL"))
 	}
 	if c.AdminJWKSURL != "" && c.AdminJWKS != "" {
 		p.errs = append(p.errs, errors.New("set only one of KEYSEAL_ADMIN_JWKS_URL and KEYSEAL_ADMIN_JWKS"))
@@ -220,6 +235,16 @@ func (c Config) RequireEvents() error {
 	return required(map[string]string{"KEYSEAL_EVENT_BUS": c.EventBus})
 }
 
+// queueURL is an SQS queue URL: https or, for LocalStack, http on any
+// host, then the account id and the queue name.
+var queueURL = regexp.MustCompile(`^https?://[A-Za-z0-9.:-]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$`)
+
+// RequireWebhookQueues checks what delivering webhooks from SQS needs
+// (the webhook-deliver Lambda).
+func (c Config) RequireWebhookQueues() error {
+	return required(map[string]string{"KEYSEAL_WEBHOOK_QUEUE_URL": c.WebhookQueueURL, "KEYSEAL_WEBHOOK_DLQ_URL": c.WebhookDLQURL})
+}
+
 // RequireServicePrincipal checks what the admin functions need to answer
 // the key-policy route and cannot_access_cmk.
 func (c Config) RequireServicePrincipal() error {
@@ -240,7 +265,7 @@ func (c Config) RequireAdmin() error {
 
 func required(vars map[string]string) error {
 	var errs []error
-	for _, name := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID", "KEYSEAL_AUDIT_SIGNING_KEY_ID", "KEYSEAL_EVENT_BUS", "KEYSEAL_ADMIN_ISSUER", "KEYSEAL_ADMIN_AUDIENCE"} {
+	for _, name := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID", "KEYSEAL_AUDIT_SIGNING_KEY_ID", "KEYSEAL_EVENT_BUS", "KEYSEAL_WEBHOOK_QUEUE_URL", "KEYSEAL_WEBHOOK_DLQ_URL", "KEYSEAL_ADMIN_ISSUER", "KEYSEAL_ADMIN_AUDIENCE"} {
 		if v, ok := vars[name]; ok && v == "" {
 			errs = append(errs, fmt.Errorf("%s is required", name))
 		}

@@ -117,3 +117,30 @@ func TestAuditSigningKeyID(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookQueues: the webhook-deliver Lambda needs both queue URLs,
+// each a queue URL, and two different queues.
+func TestWebhookQueues(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RequireWebhookQueues(); err == nil || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_QUEUE_URL is required") ||
+		!strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_DLQ_URL is required") {
+		t.Fatalf("missing queues: %v", err)
+	}
+	good := map[string]string{"KEYSEAL_WEBHOOK_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/keyseal-prod-webhooks",
+		"KEYSEAL_WEBHOOK_DLQ_URL": "http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/keyseal-dlq"}
+	if c, err = config.Load(env(good)); err != nil || c.RequireWebhookQueues() != nil || c.WebhookQueueURL != good["KEYSEAL_WEBHOOK_QUEUE_URL"] {
+		t.Fatalf("good queues: %v %+v", err, c)
+	}
+	for name, kv := range map[string]map[string]string{
+		"not a URL":  {"KEYSEAL_WEBHOOK_QUEUE_URL": "keyseal-webhooks"},
+		"an ARN":     {"KEYSEAL_WEBHOOK_DLQ_URL": "arn:aws:sqs:eu-west-1:123456789012:keyseal-dlq"},
+		"same queue": {"KEYSEAL_WEBHOOK_QUEUE_URL": good["KEYSEAL_WEBHOOK_QUEUE_URL"], "KEYSEAL_WEBHOOK_DLQ_URL": good["KEYSEAL_WEBHOOK_QUEUE_URL"]},
+	} {
+		if _, err := config.Load(env(kv)); err == nil || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_") {
+			t.Errorf("%s accepted: %v", name, err)
+		}
+	}
+}
