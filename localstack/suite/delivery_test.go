@@ -37,6 +37,10 @@ type delivered struct {
 	body   []byte
 }
 
+// retryScale shortens the retry schedule for the delivery tests
+// (KEYSEAL_WEBHOOK_RETRY_SCALE's option).
+const retryScale = 0.004
+
 // TestWebhookDeliveryOnSQS is the AWS delivery path on LocalStack: the
 // bus rule puts tenant.kms.sealed on a queue; the webhook-deliver handler
 // (deliverq.Driver, run by the local Poller as Lambda's event source
@@ -90,7 +94,7 @@ func TestWebhookDeliveryOnSQS(t *testing.T) {
 	svc := e.srv.App.Deps.Webhooks
 	d := deliverer.NewDriver(deliverer.Parts{Store: svc.Store, KMS: svc.KMS, PlatformKey: svc.PlatformKey, SQS: e.sqs,
 		QueueURL: queueURL, DLQURL: dlqURL, Policy: webhook.Policy{Dev: true}, Log: e.srv.App.Log,
-		RetryDelay: time.Second}) // the schedule's 5 s and 5 min, shortened
+		RetryScale: retryScale}) // the schedule's 5 s and 5 min become 20 ms and 1.2 s
 	p := &deliverq.Poller{Driver: d, SQS: e.sqs, Wait: time.Second}
 	go p.Run(ctx)
 
@@ -126,10 +130,10 @@ func TestWebhookDeliveryOnSQS(t *testing.T) {
 	if len(reqs) != 3 {
 		t.Fatalf("receiver got %d requests, want exactly 3", len(reqs))
 	}
-	for i := 1; i < 3; i++ {
-		if gap := reqs[i].at.Sub(reqs[i-1].at); gap < time.Second-deliverq.DueSlack {
-			t.Errorf("attempt %d came %s after the previous, before the retry delay (1 s)", i+1, gap)
-		}
+	// The second retry is due 5 min × retryScale (less the jitter) after
+	// the second attempt.
+	if gap, least := reqs[2].at.Sub(reqs[1].at), time.Duration(float64(5*time.Minute)*retryScale*0.9)-deliverq.DueSlack; gap < least {
+		t.Errorf("attempt 3 came %s after the previous, before its retry delay (at least %s)", gap, least)
 	}
 	wh, err := standardwebhooks.NewWebhook(secret)
 	if err != nil {

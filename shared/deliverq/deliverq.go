@@ -122,10 +122,6 @@ type Driver struct {
 	Log *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// RetryDelay, for tests only, replaces the schedule's delay before a
-	// retry when positive (the attempt's recorded next_retry_at still
-	// shows the schedule's).
-	RetryDelay time.Duration
 }
 
 func (d *Driver) now() time.Time {
@@ -245,11 +241,7 @@ func (d *Driver) handleJob(ctx context.Context, m events.SQSMessage, msg Message
 func (d *Driver) settle(ctx context.Context, job webhook.Job, r webhook.Result) error {
 	switch r.Action {
 	case webhook.Retry:
-		due := r.At
-		if d.RetryDelay > 0 {
-			due = d.now().Add(d.RetryDelay)
-		}
-		return d.send(ctx, d.QueueURL, Message{Kind: KindJob, Job: r.Next, DueAt: due})
+		return d.send(ctx, d.QueueURL, Message{Kind: KindJob, Job: r.Next, DueAt: r.At})
 	case webhook.DeadLetter:
 		return d.send(ctx, d.DLQURL, Message{Kind: KindJob, Job: job, DueAt: d.now(), LastError: r.Attempt.Error})
 	}

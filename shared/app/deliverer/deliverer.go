@@ -82,17 +82,18 @@ type Parts struct {
 	Policy  webhook.Policy
 	Metrics webhook.Metrics
 	Log     *slog.Logger
-	// RetryDelay: see deliverq.Driver (tests only).
-	RetryDelay time.Duration
+	// RetryScale shortens the retry schedule (webhook.ClientOptions; 0
+	// or 1 on AWS: the production schedule).
+	RetryScale float64
 }
 
 // NewDriver assembles the subscription service, the deliverer and the
 // driver on p.
 func NewDriver(p Parts) *deliverq.Driver {
 	subs := &subscription.Service{Store: p.Store, KMS: p.KMS, PlatformKey: p.PlatformKey, Policy: p.Policy, Now: time.Now}
-	d := &webhook.Deliverer{Client: webhook.NewClient(p.Policy, webhook.ClientOptions{}), Subscriptions: subs, Store: p.Store,
+	d := &webhook.Deliverer{Client: webhook.NewClient(p.Policy, webhook.ClientOptions{RetryScale: p.RetryScale}), Subscriptions: subs, Store: p.Store,
 		Metrics: p.Metrics, Log: p.Log, Now: time.Now}
-	return &deliverq.Driver{Deliverer: d, SQS: p.SQS, QueueURL: p.QueueURL, DLQURL: p.DLQURL, Log: p.Log, RetryDelay: p.RetryDelay}
+	return &deliverq.Driver{Deliverer: d, SQS: p.SQS, QueueURL: p.QueueURL, DLQURL: p.DLQURL, Log: p.Log}
 }
 
 // Must is New for the Lambda's main: a configuration error is printed
