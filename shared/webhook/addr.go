@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -64,8 +65,8 @@ func devHost(host string) bool { return host == "127.0.0.1" || strings.EqualFold
 
 // CheckURL parses a subscription URL and applies the policy's rules that
 // need no DNS: https only (dev: also http to 127.0.0.1 or localhost), no
-// credentials, at most keyseal.MaxWebhookURL bytes, and a host that is not
-// a refused address literal. Errors are EINVALID, naming the rule.
+// credentials, at most keyseal.MaxWebhookURL bytes, a port (when given)
+// in 1-65535, and a host that is not a refused address literal. Errors are EINVALID, naming the rule.
 // Resolved addresses are checked again when dialling (Client).
 func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	if len(raw) > keyseal.MaxWebhookURL {
@@ -80,6 +81,11 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	}
 	if u.Fragment != "" {
 		return nil, keyseal.Errorf(keyseal.EINVALID, "url must not have a #fragment")
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, keyseal.Errorf(keyseal.EINVALID, "url: port %q is not a port (1-65535)", port)
+		}
 	}
 	host := u.Hostname()
 	dev := p.Dev && devHost(host)

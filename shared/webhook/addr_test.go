@@ -33,6 +33,9 @@ func TestCheckURL(t *testing.T) {
 	}{
 		{prod, "https://hooks.example.com/keyseal", ""},
 		{prod, "https://hooks.example.com:8443/k?x=1", ""},
+		{prod, "https://hooks.example.com:65536/", "not a port"},
+		{prod, "https://hooks.example.com:0/", "not a port"},
+		{dev, "http://127.0.0.1:99999/hook", "not a port"},
 		{prod, "http://hooks.example.com/keyseal", "must use https"},
 		{prod, "http://127.0.0.1:9000/", "must use https"},
 		{prod, "https://127.0.0.1/", "loopback"},
