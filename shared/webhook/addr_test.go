@@ -16,6 +16,10 @@ func TestAllowedAddr(t *testing.T) {
 		"fd12::1": true, "169.254.169.254": true, "169.254.1.1": true, "fd00:ec2::254": true, "fe80::1": true,
 		"224.0.0.1": true, "ff02::1": true, "0.0.0.0": true, "::": true, "100.64.0.1": true,
 		"::ffff:127.0.0.1": true, "::ffff:169.254.169.254": true, "::ffff:10.0.0.1": true,
+		// NAT64 (RFC 6052) and 6to4 (RFC 3056) addresses reach the IPv4
+		// address they embed.
+		"64:ff9b::7f00:1": true, "64:ff9b::a9fe:a9fe": true, "64:ff9b::a00:7": true, "64:ff9b::5db8:d70e": false,
+		"2002:7f00:1::1": true, "2002:a00:7::": true, "2002:5db8:d70e::1": false,
 	} {
 		err := webhook.AllowedAddr(netip.MustParseAddr(addr))
 		if (err != nil) != refused {
