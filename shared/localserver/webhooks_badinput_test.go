@@ -71,3 +71,30 @@ func TestWebhookRoutesBadInputOverHTTP(t *testing.T) {
 	r := a.call(http.MethodPost, "/admin/webhooks", `{"url":"http://127.0.0.1:9999/21","events":["tenant.kms.sealed"]}`)
 	wantError(t, r, 400, "invalid_request")
 }
+
+// TestWebhookRoutesOtherTenantOverHTTP: another tenant's admin gets 404
+// on each route naming the subscription, and changes nothing.
+func TestWebhookRoutesOtherTenantOverHTTP(t *testing.T) {
+	s := devServer(t, t.TempDir(), nil)
+	a := newTenantAdmin(t, s, "hookco")
+	created := a.call(http.MethodPost, "/admin/webhooks", `{"url":"http://127.0.0.1:9999/hook","events":["tenant.kms.sealed"]}`)
+	if created.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", created.status, created.raw)
+	}
+	id := created.body["id"].(string)
+	other := newTenantAdmin(t, s, "otherco")
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, "/admin/webhooks/" + id + "/rotate-secret"},
+		{http.MethodPost, "/admin/webhooks/" + id + "/test"},
+		{http.MethodGet, "/admin/webhooks/" + id + "/deliveries"},
+		{http.MethodDelete, "/admin/webhooks/" + id},
+	} {
+		wantError(t, other.call(c.method, c.path, ""), 404, "not_found")
+	}
+	if r := a.call(http.MethodGet, "/admin/webhooks", ""); !strings.Contains(r.raw, id) {
+		t.Fatalf("the owner's subscription is gone: %s", r.raw)
+	}
+	if r := a.call(http.MethodGet, "/admin/audit?action=webhook.rotate_secret", ""); strings.Contains(r.raw, id) {
+		t.Fatalf("another tenant's rotation was audited: %s", r.raw)
+	}
+}
