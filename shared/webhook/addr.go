@@ -99,6 +99,11 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
 		return nil, keyseal.Errorf(keyseal.EINVALID, "url must be an absolute https URL, such as https://hooks.example.com/keyseal")
 	}
+	// The URL kept and dialled is u.String(), percent-encoded: it must be
+	// within the bound too, or each attempt would refuse it.
+	if n := len(u.String()); n > keyseal.MaxWebhookURL {
+		return nil, keyseal.Errorf(keyseal.EINVALID, "url is %d bytes once percent-encoded: at most %d", n, keyseal.MaxWebhookURL)
+	}
 	if u.User != nil {
 		return nil, keyseal.Errorf(keyseal.EINVALID, "url must not carry credentials (user:password@)")
 	}

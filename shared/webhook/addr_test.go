@@ -99,3 +99,27 @@ func TestSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckURLAcceptsWhatItReturns: the URL stored is CheckURL's answer
+// (re-encoded), and every attempt checks it again, so an accepted URL
+// must stay accepted once normalized: one that grows past 2 KiB when
+// percent-encoded is refused at creation, not at every delivery.
+func TestCheckURLAcceptsWhatItReturns(t *testing.T) {
+	dev := webhook.Policy{Dev: true}
+	for _, raw := range []string{
+		"http://127.0.0.1:9000/" + strings.Repeat("é", 1000),
+		"https://hooks.example.com/" + strings.Repeat("a b", 600),
+		"https://hooks.example.com/k?x=" + strings.Repeat("é", 300),
+	} {
+		u, err := dev.CheckURL(raw)
+		if err != nil {
+			if keyseal.ErrorCode(err) != keyseal.EINVALID || len(raw) > keyseal.MaxWebhookURL {
+				t.Fatalf("%d bytes: %v", len(raw), err)
+			}
+			continue // refused at creation: fine
+		}
+		if _, err := dev.CheckURL(u.String()); err != nil {
+			t.Errorf("accepted %d bytes, stored %d, then refused at delivery: %v", len(raw), len(u.String()), err)
+		}
+	}
+}
