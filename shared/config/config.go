@@ -41,8 +41,8 @@ type Config struct {
 	// OutboxInterval is how often the local server drains the outbox (on
 	// AWS the table's stream invokes the publisher instead).
 	OutboxInterval time.Duration
-	// WebhookRetryScale, in (0, 1], multiplies the delays of the webhook
-	// retry schedule in the local server (KEYSEAL_WEBHOOK_RETRY_SCALE,
+	// WebhookRetryScale, in (0, 1], multiplies the delays and the window
+	// of the webhook retry schedule in the local server (KEYSEAL_WEBHOOK_RETRY_SCALE,
 	// default 1: production's 5 s, 5 min, 30 min, ...), for rehearsals.
 	WebhookRetryScale float64
 

@@ -102,7 +102,7 @@ func sealed() keyseal.Event {
 }
 
 // bridge is an SQS message as the bus rule puts it.
-func bridge(t *testing.T, e keyseal.Event) events.SQSMessage {
+func bridge(t testing.TB, e keyseal.Event) events.SQSMessage {
 	detail, _ := json.Marshal(e)
 	body, _ := json.Marshal(map[string]any{"version": "0", "id": "eb-1", "source": "keyseal", "detail-type": e.Type, "detail": json.RawMessage(detail)})
 	return events.SQSMessage{MessageId: "m-event", ReceiptHandle: "rh-event", Body: string(body)}

@@ -228,12 +228,30 @@ func (s *Service) checkHost(ctx context.Context, host string) error {
 	return nil
 }
 
+// idPrefix and idHex are the shape of a subscription id: "wh_" and 16
+// lowercase hex digits (newID).
+const (
+	idPrefix = "wh_"
+	idHex    = 16
+)
+
+// checkID answers ENOTFOUND for an id no subscription can have, before
+// any store sees it: an id from a request path may be longer than a
+// DynamoDB key allows, or shaped like another item's key.
+func checkID(id string) error {
+	hexPart, ok := strings.CutPrefix(id, idPrefix)
+	if ok && len(hexPart) == idHex && strings.Trim(hexPart, "0123456789abcdef") == "" {
+		return nil
+	}
+	return keyseal.Errorf(keyseal.ENOTFOUND, "webhook not found: ids are %s and %d hex digits", idPrefix, idHex)
+}
+
 func newID() (string, error) {
 	var raw [8]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", err
 	}
-	return "wh_" + hex.EncodeToString(raw[:]), nil
+	return idPrefix + hex.EncodeToString(raw[:]), nil
 }
 
 // newSecret makes a signing secret and seals its key under the platform
@@ -270,6 +288,9 @@ func (s *Service) List(ctx context.Context, tenantID string) ([]keyseal.Webhook,
 // Get returns one subscription, without secrets; ENOTFOUND for an
 // unknown id or another tenant's.
 func (s *Service) Get(ctx context.Context, tenantID, id string) (*keyseal.Webhook, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
 	w, err := s.Store.GetWebhook(ctx, tenantID, id)
 	if err != nil {
 		return nil, err
@@ -281,6 +302,9 @@ func (s *Service) Get(ctx context.Context, tenantID, id string) (*keyseal.Webhoo
 // Delete removes a subscription and its attempts, audited as
 // webhook.delete.
 func (s *Service) Delete(ctx context.Context, tenantID, id, actor string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
 	now := s.now()
 	err := s.Store.DeleteWebhook(ctx, tenantID, id, keyseal.AuditRecord{At: now, Action: keyseal.ActionWebhookDelete,
 		Severity: keyseal.SeverityInfo, Actor: actor, Details: map[string]string{"webhook_id": id}})
@@ -299,6 +323,9 @@ const maxUpdateAttempts = 3
 // one keeps signing until SecretOverlap from now, and older ones already
 // expired are dropped. Audited as webhook.rotate_secret.
 func (s *Service) RotateSecret(ctx context.Context, tenantID, id, actor string) (*Rotated, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
 	for attempt := 1; ; attempt++ {
 		w, err := s.Store.GetWebhook(ctx, tenantID, id)
 		if err != nil {
@@ -353,6 +380,9 @@ func TestTarget(e keyseal.Event) string {
 // Test queues a webhook.test event for one subscription and returns the
 // event's id. A disabled subscription is ECONFLICT: nothing would be sent.
 func (s *Service) Test(ctx context.Context, tenantID, id string) (string, error) {
+	if err := checkID(id); err != nil {
+		return "", err
+	}
 	w, err := s.Store.GetWebhook(ctx, tenantID, id)
 	if err != nil {
 		return "", err
@@ -378,6 +408,9 @@ func (s *Service) Deliveries(ctx context.Context, tenantID, id string, limit int
 		limit = DefaultDeliveries
 	case limit < 0 || limit > MaxDeliveries:
 		return nil, keyseal.Errorf(keyseal.EINVALID, "limit must be 1-%d", MaxDeliveries)
+	}
+	if err := checkID(id); err != nil {
+		return nil, err
 	}
 	if _, err := s.Store.GetWebhook(ctx, tenantID, id); err != nil {
 		return nil, err

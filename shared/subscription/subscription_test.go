@@ -408,3 +408,38 @@ func TestDeliveriesAndDelete(t *testing.T) {
 		t.Fatalf("delete audit = %+v", entries[0])
 	}
 }
+
+// TestDisableAuditedOnceUnderConcurrency: many attempts answered 410 at
+// once (each with its own copy of the subscription, as the deliverer
+// reads it) disable it with one webhook.disable entry, and none fails.
+func TestDisableAuditedOnceUnderConcurrency(t *testing.T) {
+	f := newFixture(t, false)
+	c, err := f.svc.Create(t.Context(), "tenant-a", "https://hooks.example.com/k", []string{keyseal.EventSealed}, "", "admin:carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		w, err := f.store.GetWebhook(t.Context(), "tenant-a", c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { errs <- f.svc.Disable(t.Context(), w, "receiver answered 410 Gone") })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Disable: %v", err)
+		}
+	}
+	entries, _ := f.store.ListAudit(t.Context(), "tenant-a", keyseal.AuditQuery{Action: keyseal.ActionWebhookDisable})
+	if len(entries) != 1 {
+		t.Fatalf("%d webhook.disable entries, want 1", len(entries))
+	}
+	if w, _ := f.store.GetWebhook(t.Context(), "tenant-a", c.ID); !w.Disabled {
+		t.Fatal("not disabled")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -30,9 +31,15 @@ var metadata = []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustPa
 // AllowedAddr refuses what a delivery must never reach: loopback,
 // private (RFC 1918, RFC 4193), link-local, multicast, unspecified,
 // CGNAT, and the cloud metadata addresses, also when written as an
-// IPv4-mapped IPv6 address.
+// IPv4-mapped IPv6 address or embedded in a NAT64 (64:ff9b::/96) or 6to4
+// (2002::/16) address, which a gateway translates to that IPv4 address.
 func AllowedAddr(a netip.Addr) error {
 	a = a.Unmap()
+	if v4, ok := embedded(a); ok {
+		if err := AllowedAddr(v4); err != nil {
+			return fmt.Errorf("%s embeds %s: %w", a, v4, err)
+		}
+	}
 	for _, m := range metadata {
 		if a == m {
 			return fmt.Errorf("%s is a cloud metadata address", a)
@@ -62,10 +69,27 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 // devHost is a host dev mode admits over http.
 func devHost(host string) bool { return host == "127.0.0.1" || strings.EqualFold(host, "localhost") }
 
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052's well-known prefix
+	sixToFour = netip.MustParsePrefix("2002::/16")    // RFC 3056
+)
+
+// embedded is the IPv4 address a NAT64 or 6to4 address reaches.
+func embedded(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
+
 // CheckURL parses a subscription URL and applies the policy's rules that
 // need no DNS: https only (dev: also http to 127.0.0.1 or localhost), no
-// credentials, at most keyseal.MaxWebhookURL bytes, and a host that is not
-// a refused address literal. Errors are EINVALID, naming the rule.
+// credentials, at most keyseal.MaxWebhookURL bytes, a port (when given)
+// in 1-65535, and a host that is not a refused address literal. Errors are EINVALID, naming the rule.
 // Resolved addresses are checked again when dialling (Client).
 func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	if len(raw) > keyseal.MaxWebhookURL {
@@ -75,11 +99,21 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
 		return nil, keyseal.Errorf(keyseal.EINVALID, "url must be an absolute https URL, such as https://hooks.example.com/keyseal")
 	}
+	// The URL kept and dialled is u.String(), percent-encoded: it must be
+	// within the bound too, or each attempt would refuse it.
+	if n := len(u.String()); n > keyseal.MaxWebhookURL {
+		return nil, keyseal.Errorf(keyseal.EINVALID, "url is %d bytes once percent-encoded: at most %d", n, keyseal.MaxWebhookURL)
+	}
 	if u.User != nil {
 		return nil, keyseal.Errorf(keyseal.EINVALID, "url must not carry credentials (user:password@)")
 	}
 	if u.Fragment != "" {
 		return nil, keyseal.Errorf(keyseal.EINVALID, "url must not have a #fragment")
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, keyseal.Errorf(keyseal.EINVALID, "url: port %q is not a port (1-65535)", port)
+		}
 	}
 	host := u.Hostname()
 	dev := p.Dev && devHost(host)

@@ -16,6 +16,10 @@ func TestAllowedAddr(t *testing.T) {
 		"fd12::1": true, "169.254.169.254": true, "169.254.1.1": true, "fd00:ec2::254": true, "fe80::1": true,
 		"224.0.0.1": true, "ff02::1": true, "0.0.0.0": true, "::": true, "100.64.0.1": true,
 		"::ffff:127.0.0.1": true, "::ffff:169.254.169.254": true, "::ffff:10.0.0.1": true,
+		// NAT64 (RFC 6052) and 6to4 (RFC 3056) addresses reach the IPv4
+		// address they embed.
+		"64:ff9b::7f00:1": true, "64:ff9b::a9fe:a9fe": true, "64:ff9b::a00:7": true, "64:ff9b::5db8:d70e": false,
+		"2002:7f00:1::1": true, "2002:a00:7::": true, "2002:5db8:d70e::1": false,
 	} {
 		err := webhook.AllowedAddr(netip.MustParseAddr(addr))
 		if (err != nil) != refused {
@@ -33,6 +37,9 @@ func TestCheckURL(t *testing.T) {
 	}{
 		{prod, "https://hooks.example.com/keyseal", ""},
 		{prod, "https://hooks.example.com:8443/k?x=1", ""},
+		{prod, "https://hooks.example.com:65536/", "not a port"},
+		{prod, "https://hooks.example.com:0/", "not a port"},
+		{dev, "http://127.0.0.1:99999/hook", "not a port"},
 		{prod, "http://hooks.example.com/keyseal", "must use https"},
 		{prod, "http://127.0.0.1:9000/", "must use https"},
 		{prod, "https://127.0.0.1/", "loopback"},
@@ -89,6 +96,30 @@ func TestSecret(t *testing.T) {
 	for _, bad := range []string{"", "whsec_", "whsec_AAAA", strings.TrimPrefix(s, "whsec_")} {
 		if _, err := webhook.ParseSecret(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestCheckURLAcceptsWhatItReturns: the URL stored is CheckURL's answer
+// (re-encoded), and every attempt checks it again, so an accepted URL
+// must stay accepted once normalized: one that grows past 2 KiB when
+// percent-encoded is refused at creation, not at every delivery.
+func TestCheckURLAcceptsWhatItReturns(t *testing.T) {
+	dev := webhook.Policy{Dev: true}
+	for _, raw := range []string{
+		"http://127.0.0.1:9000/" + strings.Repeat("é", 1000),
+		"https://hooks.example.com/" + strings.Repeat("a b", 600),
+		"https://hooks.example.com/k?x=" + strings.Repeat("é", 300),
+	} {
+		u, err := dev.CheckURL(raw)
+		if err != nil {
+			if keyseal.ErrorCode(err) != keyseal.EINVALID || len(raw) > keyseal.MaxWebhookURL {
+				t.Fatalf("%d bytes: %v", len(raw), err)
+			}
+			continue // refused at creation: fine
+		}
+		if _, err := dev.CheckURL(u.String()); err != nil {
+			t.Errorf("accepted %d bytes, stored %d, then refused at delivery: %v", len(raw), len(u.String()), err)
 		}
 	}
 }

@@ -48,8 +48,9 @@ type ClientOptions struct {
 	// server's certificate); verification stays on.
 	RootCAs *x509.CertPool
 	// RetryScale, in (0, 1], multiplies the delay before each retry (the
-	// schedule's and a Retry-After): rehearsals in dev mode set it
-	// (KEYSEAL_WEBHOOK_RETRY_SCALE) to watch the whole schedule quickly.
+	// schedule's and a Retry-After) and the RetryWindow: rehearsals in dev
+	// mode set it (KEYSEAL_WEBHOOK_RETRY_SCALE) to watch the whole
+	// schedule, to the dead-letter, quickly.
 	// Zero or anything outside (0, 1] is 1: production's schedule.
 	RetryScale float64
 }

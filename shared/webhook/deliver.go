@@ -46,10 +46,14 @@ func (c *Client) Attempt(ctx context.Context, target keyseal.Webhook, secrets []
 	default:
 		a.Error = "receiver answered " + statusText(code)
 	}
-	if next, ok := NextRetry(attempt, first, now, retryAfter, nil); ok {
-		if c.scale != 1 {
-			next = now.Add(time.Duration(float64(next.Sub(now)) * c.scale))
-		}
+	// Under a retry scale the schedule runs on a clock that many times
+	// faster since first: the delays and the window shrink alike.
+	vnow := now
+	if c.scale != 1 {
+		vnow = first.Add(time.Duration(float64(now.Sub(first)) / c.scale))
+	}
+	if next, ok := NextRetry(attempt, first, vnow, retryAfter, nil); ok {
+		next = now.Add(time.Duration(float64(next.Sub(vnow)) * c.scale))
 		a.Outcome, a.NextRetryAt = keyseal.DeliveryRetrying, &next
 	} else {
 		a.Outcome = keyseal.DeliveryFailed

@@ -518,6 +518,31 @@ func TestRetryScaleShortensTheDelay(t *testing.T) {
 	}
 }
 
+// TestRetryScaleShortensTheWindow: under a retry scale the 3-day window
+// shrinks with the delays, so a rehearsal reaches the last attempt (and
+// the dead-letter) in 72 h × scale, not after 3 real days of attempts.
+func TestRetryScaleShortensTheWindow(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	_, s := secret(t)
+	const scale = 0.01
+	c := webhook.NewClient(webhook.Policy{Dev: true}, webhook.ClientOptions{RetryScale: scale})
+	now := time.Now()
+	// Attempt 7 waits 10 h (±10%) for the next: 6 min at this scale.
+	// 30 min after the first attempt is 50 h of the scaled window: room
+	// left. 39 min is 65 h: 10 h more would be past 72 h.
+	a := c.Attempt(context.Background(), target(srv.URL), [][]byte{s}, event(), 7, now.Add(-30*time.Minute), now)
+	if a.Outcome != keyseal.DeliveryRetrying || a.NextRetryAt == nil || a.NextRetryAt.Sub(now) < 5*time.Minute || a.NextRetryAt.Sub(now) > 7*time.Minute {
+		t.Fatalf("30 min into the scaled window: %+v, want a retry in about 6 min", a)
+	}
+	a = c.Attempt(context.Background(), target(srv.URL), [][]byte{s}, event(), 7, now.Add(-39*time.Minute), now)
+	if a.Outcome != keyseal.DeliveryFailed {
+		t.Fatalf("39 min into a window of 72 h × %v: %s (next %v), want %s", scale, a.Outcome, a.NextRetryAt, keyseal.DeliveryFailed)
+	}
+}
+
 // TestNoProxyFromEnvironment: HTTPS_PROXY is ignored; a proxy would dial
 // addresses the policy never saw.
 func TestNoProxyFromEnvironment(t *testing.T) {
