@@ -81,7 +81,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *keyseal.Webhook, rec keyse
 			return keyseal.Errorf(keyseal.ECONFLICT, "webhook %s already exists", w.ID)
 		}
 		if n := countKeys(b); n >= keyseal.MaxWebhooksPerTenant {
-			return keyseal.Errorf(keyseal.EINVALID, "tenant already has %d webhooks: at most %d", n, keyseal.MaxWebhooksPerTenant)
+			return keyseal.WebhookLimitError()
 		}
 		if err := putJSON(b, []byte(w.ID), encodeWebhook(w, 1)); err != nil {
 			return err

@@ -151,7 +151,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *keyseal.Webhook, rec keyse
 				},
 			}},
 			onConditionFailed: func(context.Context) error {
-				return keyseal.Errorf(keyseal.EINVALID, "tenant already has %d webhooks: at most %d", keyseal.MaxWebhooksPerTenant, keyseal.MaxWebhooksPerTenant)
+				return keyseal.WebhookLimitError()
 			},
 		},
 	}

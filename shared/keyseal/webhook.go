@@ -33,6 +33,13 @@ var EventTypes = []string{EventSealed, EventUnsealed, EventRevoked, EventRotated
 // MaxWebhooksPerTenant bounds a tenant's subscriptions; one more is 400.
 const MaxWebhooksPerTenant = 20
 
+// WebhookLimitError is what a create past MaxWebhooksPerTenant answers,
+// from the service's check or from the store's (which holds under
+// concurrent creates).
+func WebhookLimitError() error {
+	return Errorf(EINVALID, "a tenant may have at most %d webhooks: delete one first", MaxWebhooksPerTenant)
+}
+
 // MaxWebhookURL is the longest subscription URL accepted, in bytes.
 const MaxWebhookURL = 2048
 

@@ -37,7 +37,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *keyseal.Webhook, rec keyse
 		}
 	}
 	if n >= keyseal.MaxWebhooksPerTenant {
-		return keyseal.Errorf(keyseal.EINVALID, "tenant already has %d webhooks: at most %d", n, keyseal.MaxWebhooksPerTenant)
+		return keyseal.WebhookLimitError()
 	}
 	row := cloneWebhook(*w)
 	row.Revision = 1

@@ -144,7 +144,7 @@ func (s *Service) Create(ctx context.Context, tenantID, rawURL string, events []
 		return nil, err
 	}
 	if len(existing) >= keyseal.MaxWebhooksPerTenant {
-		return nil, limitError()
+		return nil, keyseal.WebhookLimitError()
 	}
 	id, err := newID()
 	if err != nil {
@@ -160,18 +160,12 @@ func (s *Service) Create(ctx context.Context, tenantID, rawURL string, events []
 	rec := keyseal.AuditRecord{At: now, Action: keyseal.ActionWebhookCreate, Severity: keyseal.SeverityInfo, Actor: actor,
 		Details: map[string]string{"webhook_id": id, "url": w.URL, "events": strings.Join(events, ",")}}
 	if err := s.Store.CreateWebhook(ctx, &w, rec); err != nil {
-		if keyseal.ErrorCode(err) == keyseal.EINVALID {
-			return nil, limitError() // the store's count, under a concurrent create
-		}
 		return nil, err
 	}
 	w.Secrets = nil
 	return &Created{Webhook: w, Secret: secret}, nil
 }
 
-func limitError() error {
-	return keyseal.Errorf(keyseal.EINVALID, "a tenant may have at most %d webhooks: delete one first", keyseal.MaxWebhooksPerTenant)
-}
 
 func checkDescription(d string) error {
 	if !utf8.ValidString(d) || utf8.RuneCountInString(d) > MaxDescription {
