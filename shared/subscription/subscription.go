@@ -166,7 +166,6 @@ func (s *Service) Create(ctx context.Context, tenantID, rawURL string, events []
 	return &Created{Webhook: w, Secret: secret}, nil
 }
 
-
 func checkDescription(d string) error {
 	if !utf8.ValidString(d) || utf8.RuneCountInString(d) > MaxDescription {
 		return keyseal.Errorf(keyseal.EINVALID, "description must be valid UTF-8 of at most %d characters", MaxDescription)
