@@ -98,15 +98,7 @@ func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Ag
 // ListAgents implements keyseal.Store. Agents are keyed by id, so they are
 // sorted by creation time here (ties by id, for a stable order).
 func (s *Store) ListAgents(ctx context.Context, tenantID string) ([]keyseal.Agent, error) {
-	var out []keyseal.Agent
-	err := s.queryPrefix(ctx, tenantPK(tenantID), skAgentPre, func(item map[string]types.AttributeValue) error {
-		a, err := decodeAgent(item)
-		if err != nil {
-			return err
-		}
-		out = append(out, *a)
-		return nil
-	})
+	out, err := queryAll(ctx, s, tenantPK(tenantID), skAgentPre, decodeAgent)
 	if err != nil {
 		return nil, fmt.Errorf("dynamostore: list agents: %w", err)
 	}

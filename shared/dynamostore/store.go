@@ -275,6 +275,21 @@ func (s *Store) get(ctx context.Context, pk, sk string) (map[string]types.Attrib
 	return out.Item, nil
 }
 
+// queryAll decodes every item of partition pk whose sort key starts with
+// prefix, in sort key order; decode answers nil for an item to skip (a
+// tombstone).
+func queryAll[T any](ctx context.Context, s *Store, pk, prefix string, decode func(map[string]types.AttributeValue) (*T, error)) ([]T, error) {
+	var out []T
+	err := s.queryPrefix(ctx, pk, prefix, func(item map[string]types.AttributeValue) error {
+		v, err := decode(item)
+		if v != nil {
+			out = append(out, *v)
+		}
+		return err
+	})
+	return out, err
+}
+
 // queryPrefix calls fn for every item of partition pk whose sort key starts
 // with prefix, in sort key order.
 func (s *Store) queryPrefix(ctx context.Context, pk, prefix string, fn func(map[string]types.AttributeValue) error) error {

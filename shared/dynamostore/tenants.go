@@ -267,14 +267,9 @@ func (s *Store) ListTenants(ctx context.Context, shard int, cursor string, limit
 
 // Versions implements keyseal.Store. An unknown tenant has no versions.
 func (s *Store) Versions(ctx context.Context, tenantID string) ([]keyseal.TMKVersion, error) {
-	var out []keyseal.TMKVersion
-	err := s.queryPrefix(ctx, tenantPK(tenantID), skVersionPre, func(item map[string]types.AttributeValue) error {
+	out, err := queryAll(ctx, s, tenantPK(tenantID), skVersionPre, func(item map[string]types.AttributeValue) (*keyseal.TMKVersion, error) {
 		v, err := decodeVersion(item)
-		if err != nil {
-			return err
-		}
-		out = append(out, v)
-		return nil
+		return &v, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dynamostore: versions: %w", err)

@@ -190,15 +190,7 @@ func (s *Store) ListWebhooks(ctx context.Context, tenantID string) ([]keyseal.We
 	if tenantID == "" {
 		return nil, nil
 	}
-	var out []keyseal.Webhook
-	err := s.queryPrefix(ctx, tenantPK(tenantID), skWebhookPre, func(item map[string]types.AttributeValue) error {
-		w, err := decodeWebhook(item)
-		if err != nil || w == nil {
-			return err
-		}
-		out = append(out, *w)
-		return nil
-	})
+	out, err := queryAll(ctx, s, tenantPK(tenantID), skWebhookPre, decodeWebhook)
 	if err != nil {
 		return nil, fmt.Errorf("dynamostore: list webhooks: %w", err)
 	}
