@@ -56,8 +56,9 @@ func (s *Service) check(ctx context.Context, tenantID string) checked {
 	}
 	res, err := s.verify(ctx, t)
 	if err == nil {
+		// The TMK the verify unwrapped is thrown away: the poller serves no
+		// session, so caching it would only hold key material resident.
 		r := checked{outcome: OutcomeHealthy, verified: true, latency: res.latency, keyCreated: res.created}
-		s.cache.put(t.ID, res.version, res.tmk)
 		if t.Status != keyseal.StatusSealed {
 			r.err = s.recordVerified(ctx, t, res)
 			return r
@@ -89,12 +90,14 @@ func (s *Service) check(ctx context.Context, tenantID string) checked {
 	return r
 }
 
-// recordVerified stores last_verified_at and latency and clears the last
-// error. A verify that moves the degradation episode or finds the active
-// version due for rotation (announce) writes through mutate instead, its
-// events in the same transaction, deciding anew on the fresh row: of two
-// pollers or a poller restarted mid-way, one commits the transition and
-// the other finds it already recorded.
+// recordVerified records a successful verify on the tenant row, and only
+// when the row needs it (see needsVerifiedWrite): a healthy tenant costs
+// one write per VerifiedEvery, not one per poll. A verify that moves the
+// degradation episode or finds the active version due for rotation
+// (announce) writes through mutate instead, its events in the same
+// transaction, deciding anew on the fresh row: of two pollers or a poller
+// restarted mid-way, one commits the transition and the other finds it
+// already recorded.
 func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res verification) error {
 	now := s.now()
 	verified := func(next *keyseal.Tenant) {
@@ -103,6 +106,9 @@ func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res ver
 		next.LastVerifyError = ""
 	}
 	if probe := t.Clone(); !s.announce(probe, res, now, nil) {
+		if !needsVerifiedWrite(t, res, now) {
+			return nil
+		}
 		return s.note(ctx, t, verified)
 	}
 	_, err := s.mutate(ctx, t.ID, func(cur *keyseal.Tenant) (keyseal.Change, error) {
@@ -126,6 +132,31 @@ func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res ver
 		return nil
 	}
 	return err
+}
+
+// VerifiedEvery is how often a healthy tenant's last_verified_at is
+// refreshed: at most once per VerifiedEvery, so the stored value lags the
+// last successful verify by less than VerifiedEvery. The seal decision
+// (fail) reads the stored value, so a transient outage seals as
+// unreachable no later than one cache TTL plus one poll after the last
+// success, and up to VerifiedEvery earlier than one TTL after it when the
+// last success was one whose write was skipped: early, never late, which
+// is the safe side of the kill switch.
+const VerifiedEvery = time.Minute
+
+// needsVerifiedWrite says whether a successful verify that announces
+// nothing must still write the row: the last error is to be cleared, the
+// latency class changed (the config row shows it), or last_verified_at is
+// missing or VerifiedEvery old. Anything else (the same class, a fresher
+// timestamp) leaves the row as it is.
+func needsVerifiedWrite(t *keyseal.Tenant, res verification, now time.Time) bool {
+	switch {
+	case t.LastVerifyError != "", t.LastVerifiedAt == nil:
+		return true
+	case ClassifyLatency(t.LastLatencyMS) != ClassifyLatency(res.latency.Milliseconds()):
+		return true
+	}
+	return !now.Before(t.LastVerifiedAt.Add(VerifiedEvery))
 }
 
 // DegradedAfter is how long the verify latency must stay high or critical

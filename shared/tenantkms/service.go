@@ -324,11 +324,14 @@ func sealedError(t *keyseal.Tenant) error {
 }
 
 // fail applies a classified KMS failure to the tenant: terminal failures
-// seal at once; transient ones seal only when the last successful
-// verification is older than the cache TTL (no process can still hold a
-// valid cached TMK then). record asks to store last_verify_error even when
-// not sealing (the poller does; the session path does not, to keep writes
-// off the hot path). It returns the sealed tenant, or nil when not sealed.
+// seal at once; transient ones seal only when the stored last_verified_at
+// is older than the cache TTL (the cached TMKs are running out). That
+// value lags the last success by less than VerifiedEvery, so the seal
+// comes at most that much before one TTL after the last success, and never
+// later than one TTL plus one poll after it. record asks to store
+// last_verify_error when it changed, even when not sealing (the poller
+// does; the session path does not, to keep writes off the hot path). It
+// returns the sealed tenant, or nil when not sealed.
 func (s *Service) fail(ctx context.Context, t *keyseal.Tenant, kerr *keyseal.KMSError, record bool) (*keyseal.Tenant, error) {
 	if kerr.Terminal {
 		s.cache.drop(t.ID)
@@ -337,8 +340,7 @@ func (s *Service) fail(ctx context.Context, t *keyseal.Tenant, kerr *keyseal.KMS
 	if kerr.Terminal || stale {
 		return s.seal(ctx, t.ID, kerr)
 	}
-	if record {
-		msg := verifyError(kerr)
+	if msg := verifyError(kerr); record && msg != t.LastVerifyError {
 		if err := s.note(ctx, t, func(next *keyseal.Tenant) { next.LastVerifyError = msg }); err != nil {
 			return nil, err
 		}
@@ -527,7 +529,9 @@ func (s *Service) unseal(ctx context.Context, tenantID, actor, trigger string, r
 	if err != nil {
 		return err
 	}
-	s.cache.put(tenantID, res.version, res.tmk)
+	if actor != ActorPoller { // the poller serves no session: it fills no cache
+		s.cache.put(tenantID, res.version, res.tmk)
+	}
 	s.opt.Log.Info("tenant unsealed", "tenant_id", tenantID, "trigger", trigger, "actor", actor)
 	return nil
 }
