@@ -45,7 +45,6 @@ type Store struct {
 
 var _ keyseal.Store = (*Store)(nil)
 
-
 // Option configures a Store.
 type Option func(*Store)
 
