@@ -107,7 +107,10 @@ func newSessionID() (string, error) {
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", fmt.Errorf("session id: %w", err)
 	}
-	return "ses_" + hex.EncodeToString(raw[:]), nil
+	var id [4 + 2*len(raw)]byte
+	copy(id[:], "ses_")
+	hex.Encode(id[4:], raw[:])
+	return string(id[:]), nil
 }
 
 // mintJOSE signs the token with go-jose: claims struct -> JSON -> map ->
