@@ -2,10 +2,10 @@ package app_test
 
 import (
 	"context"
-	"flag"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
