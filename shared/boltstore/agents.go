@@ -21,13 +21,6 @@ type agentRecord struct {
 	KeyHash string `json:"key_hash"`
 }
 
-// agentRef is the key-hash index entry written before it carried the
-// agent: where the agent lives. New entries are agentRecords (a full copy).
-type agentRef struct {
-	TenantID string `json:"tenant_id"`
-	AgentID  string `json:"agent_id"`
-}
-
 // CreateAgent implements keyseal.Store. A key hash already indexed is a
 // conflict too: two agents must never share a key.
 func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.AuditRecord) error {
@@ -71,8 +64,9 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 }
 
 // AgentByKeyHash implements keyseal.Store: one read of the key index,
-// which holds a copy of the agent; an entry from before the copy (an
-// agentRef) is followed to the agent.
+// which holds a copy of the agent (an agentRecord); an entry from before the
+// copy ({"tenant_id","agent_id"} only: no created_at) is followed to the
+// agent.
 func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Agent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -87,7 +81,7 @@ func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Ag
 		if a, err = decodeAgent(raw); err != nil {
 			return fmt.Errorf("decode agent key index: %w", err)
 		}
-		if a.CreatedAt.IsZero() { // an agentRef
+		if a.CreatedAt.IsZero() { // an entry from before the copy
 			a, err = readAgent(tx, a.TenantID, a.ID)
 		}
 		return err
