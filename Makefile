@@ -41,8 +41,8 @@ test-unit: ## Unit tests only (no stand-ins)
 test-integration: ## Integration tier only: the integration-tagged tests (starts and stops the stand-ins like make test)
 	bash scripts/test.sh integration
 
-bench: ## Benchmarks: session issue with a warm cache, one sweep over 10,000 tenants (make drill: the kill switch)
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/tenantkms/
+bench: ## Benchmarks: session issue beside its floor (in process and over HTTP), one sweep over 10,000 tenants (make drill: the kill switch)
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/session/ ./shared/tenantkms/
 
 drill: ## Kill-switch drill against LocalStack (time from DisableKey to sealed and to first 503)
 	bash scripts/standins.sh install && bash scripts/standins.sh start

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/session"
@@ -11,17 +12,21 @@ import (
 // issueSession mints a session bundle for the authenticated agent. The
 // sealed check is the tenant row plus the unwrap itself: a sealed tenant
 // cannot sign even if its row were wrong, because the signing key is
-// derived from the TMK.
+// derived from the TMK (and cached only beside it).
 func (d *Deps) issueSession(ctx context.Context, r *Request) (Response, error) {
-	var in struct{}
-	if err := Decode(r, &in, true); err != nil {
-		return Response{}, err
+	// The body is empty or {} (agents send one or the other): decoding
+	// {} into struct{} is a no-op, so it skips the decoder's allocations.
+	if r.IsBase64Encoded || strings.Trim(r.Body, " \t\r\n") != "{}" {
+		var in struct{}
+		if err := Decode(r, &in, true); err != nil {
+			return Response{}, err
+		}
 	}
-	tmk, version, err := d.Tenants.SessionTMK(ctx, r.Agent.TenantID)
+	signer, err := d.Tenants.SessionSigner(ctx, r.Agent.TenantID)
 	if err != nil {
 		return Response{}, err
 	}
-	b, err := session.Mint(tmk, r.Agent.TenantID, version, r.Agent.ID, d.Now(), d.SessionTTL)
+	b, err := signer.Mint(r.Agent.ID, d.Now(), d.SessionTTL)
 	if err != nil {
 		return Response{}, err
 	}

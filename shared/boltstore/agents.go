@@ -21,12 +21,6 @@ type agentRecord struct {
 	KeyHash string `json:"key_hash"`
 }
 
-// agentRef is the key-hash index entry: where the agent lives.
-type agentRef struct {
-	TenantID string `json:"tenant_id"`
-	AgentID  string `json:"agent_id"`
-}
-
 // CreateAgent implements keyseal.Store. A key hash already indexed is a
 // conflict too: two agents must never share a key.
 func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.AuditRecord) error {
@@ -58,7 +52,9 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 		if err := putJSON(agents, []byte(a.ID), row); err != nil {
 			return err
 		}
-		if err := putJSON(keys, []byte(a.KeyHash), agentRef{TenantID: a.TenantID, AgentID: a.ID}); err != nil {
+		// The index entry is a copy of the agent: authenticating a key
+		// reads it alone (RevokeAgent rewrites both).
+		if err := putJSON(keys, []byte(a.KeyHash), row); err != nil {
 			return err
 		}
 		_, err = s.appendAudit(ctx, tx, a.TenantID, rec)
@@ -67,7 +63,10 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 	return wrap("create agent", err)
 }
 
-// AgentByKeyHash implements keyseal.Store.
+// AgentByKeyHash implements keyseal.Store: one read of the key index,
+// which holds a copy of the agent (an agentRecord); an entry from before the
+// copy ({"tenant_id","agent_id"} only: no created_at) is followed to the
+// agent.
 func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Agent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -78,12 +77,13 @@ func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Ag
 		if raw == nil || keyHash == "" {
 			return keyseal.Errorf(keyseal.ENOTFOUND, "unknown agent key")
 		}
-		var ref agentRef
-		if err := json.Unmarshal(raw, &ref); err != nil {
+		var err error
+		if a, err = decodeAgent(raw); err != nil {
 			return fmt.Errorf("decode agent key index: %w", err)
 		}
-		var err error
-		a, err = readAgent(tx, ref.TenantID, ref.AgentID)
+		if a.CreatedAt.IsZero() { // an entry from before the copy
+			a, err = readAgent(tx, a.TenantID, a.ID)
+		}
 		return err
 	})
 	if err != nil {
@@ -146,6 +146,9 @@ func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at ti
 		a.RevokedAt = &when
 		row := agentRecord{Agent: *a, KeyHash: a.KeyHash}
 		if err := putJSON(tx.Bucket(bucketAgents).Bucket([]byte(tenantID)), []byte(agentID), row); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Bucket(bucketAgentKey), []byte(a.KeyHash), row); err != nil {
 			return err
 		}
 		_, err = s.appendAudit(ctx, tx, tenantID, rec)

@@ -30,7 +30,7 @@ var (
 	bucketAudit    = []byte("audit")         // tenant id / be64 seq -> AuditEntry
 	bucketHeads    = []byte("audit_heads")   // tenant id -> AuditHead
 	bucketAgents   = []byte("agents")        // tenant id / agent id -> agentRecord
-	bucketAgentKey = []byte("agent_keys")    // key hash -> agentRef
+	bucketAgentKey = []byte("agent_keys")    // key hash -> a copy of the agent
 	bucketStepUps  = []byte("step_ups")      // token hash -> stepUpRecord
 	bucketOutbox   = []byte("outbox")        // be64 unix nanos + event id -> Event
 	bucketWaivers  = []byte("waiver_acks")   // tenant id -> WaiverAck

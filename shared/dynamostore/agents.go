@@ -18,7 +18,9 @@ import (
 
 // CreateAgent implements keyseal.Store. The agent, its key index item and
 // the audit entry are one transaction, each index write conditional on
-// being new, so neither an agent id nor a key hash can be taken twice.
+// being new, so neither an agent id nor a key hash can be taken twice. The
+// key index item is a full copy of the agent, so authenticating an agent
+// key is one read (RevokeAgent updates both).
 func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.AuditRecord) error {
 	if err := storecheck.TenantID(a.TenantID); err != nil {
 		return err
@@ -33,12 +35,11 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 	if err != nil {
 		return fmt.Errorf("dynamostore: create agent: %w", err)
 	}
-	index := map[string]types.AttributeValue{
-		attrPK:       str(agentKeyPK(a.KeyHash)),
-		attrSK:       str(skAgentKey),
-		attrTenantID: str(a.TenantID),
-		"agent_id":   str(a.ID),
+	index, err := encodeAgent(a)
+	if err != nil {
+		return fmt.Errorf("dynamostore: create agent: %w", err)
 	}
+	index[attrPK], index[attrSK] = str(agentKeyPK(a.KeyHash)), str(skAgentKey)
 	writes := []write{
 		{
 			item: types.TransactWriteItem{Put: &types.Put{
@@ -61,8 +62,10 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 	return err
 }
 
-// AgentByKeyHash implements keyseal.Store: the key index names the agent,
-// whose own item is then read, so a revocation is seen at once.
+// AgentByKeyHash implements keyseal.Store: one read, of the key index item,
+// which carries the whole agent (revoked_at included: RevokeAgent writes it
+// in the same transaction as the agent's). An index item written before it
+// carried the agent (tenant_id and agent_id only) is followed to the agent.
 func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Agent, error) {
 	notFound := keyseal.Errorf(keyseal.ENOTFOUND, "unknown agent key")
 	if keyHash == "" {
@@ -74,6 +77,13 @@ func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Ag
 	}
 	if av == nil {
 		return nil, notFound
+	}
+	if _, full := av["created_at"]; full {
+		a, err := decodeAgent(av)
+		if err != nil {
+			return nil, fmt.Errorf("dynamostore: agent by key: decode key index: %w", err)
+		}
+		return a, nil
 	}
 	var ref agentKeyItem
 	if err := attributevalue.UnmarshalMap(av, &ref); err != nil {
@@ -109,7 +119,10 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string) ([]keyseal.Agen
 }
 
 // RevokeAgent implements keyseal.Store. The agent is addressed under
-// tenantID, so one tenant can never revoke another's agent.
+// tenantID, so one tenant can never revoke another's agent. The agent is
+// read first for its key hash; then the agent and its key index item (what
+// AgentByKeyHash reads) get revoked_at in one transaction, so the key stops
+// working at the commit.
 func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at time.Time, rec keyseal.AuditRecord) error {
 	if err := storecheck.TenantID(tenantID); err != nil {
 		return err
@@ -120,26 +133,46 @@ func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at ti
 	if agentID == "" {
 		return keyseal.Errorf(keyseal.ENOTFOUND, "agent %s not found", agentID)
 	}
+	cur, err := s.get(ctx, tenantPK(tenantID), agentSK(agentID))
+	if err != nil {
+		return fmt.Errorf("dynamostore: revoke agent: %w", err)
+	}
+	if cur == nil {
+		return keyseal.Errorf(keyseal.ENOTFOUND, "agent %s not found", agentID)
+	}
+	a, err := decodeAgent(cur)
+	if err != nil {
+		return fmt.Errorf("dynamostore: revoke agent: %w", err)
+	}
+	if a.RevokedAt != nil {
+		return keyseal.Errorf(keyseal.ECONFLICT, "agent %s is already revoked", agentID)
+	}
+	set := map[string]types.AttributeValue{":at": str(formatTime(at))}
 	writes := []write{{
 		item: types.TransactWriteItem{Update: &types.Update{
 			TableName:                 &s.table,
 			Key:                       key(tenantPK(tenantID), agentSK(agentID)),
 			UpdateExpression:          aws.String("SET revoked_at = :at"),
 			ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(revoked_at)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(formatTime(at))},
+			ExpressionAttributeValues: set,
 		}},
-		onConditionFailed: func(ctx context.Context) error {
-			cur, err := s.get(ctx, tenantPK(tenantID), agentSK(agentID))
-			switch {
-			case err != nil:
-				return fmt.Errorf("read after failed condition: %w", err)
-			case cur == nil:
-				return keyseal.Errorf(keyseal.ENOTFOUND, "agent %s not found", agentID)
-			default:
-				return keyseal.Errorf(keyseal.ECONFLICT, "agent %s is already revoked", agentID)
-			}
+		onConditionFailed: func(context.Context) error {
+			// Revoked (the item is never deleted) between the read and
+			// the write.
+			return keyseal.Errorf(keyseal.ECONFLICT, "agent %s is already revoked", agentID)
+		},
+	}, {
+		item: types.TransactWriteItem{Update: &types.Update{
+			TableName:                 &s.table,
+			Key:                       key(agentKeyPK(a.KeyHash), skAgentKey),
+			UpdateExpression:          aws.String("SET revoked_at = :at"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: set,
+		}},
+		onConditionFailed: func(context.Context) error {
+			return fmt.Errorf("dynamostore: revoke agent: key index of agent %s of tenant %s is missing", agentID, tenantID)
 		},
 	}}
-	_, err := s.transact(ctx, "revoke agent", tenantID, writes, &rec)
+	_, err = s.transact(ctx, "revoke agent", tenantID, writes, &rec)
 	return err
 }

@@ -81,10 +81,14 @@
 //	created_by S, revoked_at S (optional)
 //
 // Agent key index (written in the same transaction as its agent, so a key
-// hash resolves to exactly one agent):
+// hash resolves to exactly one agent). It is a full copy of the agent, so
+// authenticating an agent key is one read; RevokeAgent sets revoked_at on
+// both in one transaction. An item with only tenant_id and agent_id (written
+// before the copy) is followed to the agent:
 //
 //	pk "agentkey#<key_hash>"  sk "agentkey"
-//	tenant_id S, agent_id S
+//	the agent's attributes: agent_id S, tenant_id S, name S, key_hash S,
+//	created_at S, created_by S, revoked_at S (optional)
 //
 // Step-up token:
 //

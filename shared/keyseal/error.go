@@ -93,15 +93,14 @@ func (e *Error) With(key string, value any) *Error {
 // ErrorCode returns the code of an application error, EINTERNAL for any other
 // non-nil error and "" for nil.
 func ErrorCode(err error) string {
-	var e *Error
-	switch {
-	case err == nil:
-		return ""
-	case errors.As(err, &e):
-		return e.Code
-	default:
-		return EINTERNAL
+	if err == nil {
+		return "" // before e exists: e escapes, so declaring it allocates
 	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
 }
 
 // ErrorMessage returns the client-safe message of err; internal errors never

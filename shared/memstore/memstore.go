@@ -32,7 +32,7 @@ type Store struct {
 	chains     map[string][]keyseal.AuditEntry       // ascending seq
 	heads      map[string]keyseal.AuditHead
 	agents     map[string]map[string]keyseal.Agent // tenant -> agent id
-	keys       map[string]agentRef                 // key hash -> agent
+	keys       map[string]keyseal.Agent            // key hash -> a copy of the agent
 	stepUps    map[string]keyseal.StepUpToken
 	outbox     map[string]outboxItem // event id -> event
 	outSeq     int64
@@ -44,9 +44,6 @@ type Store struct {
 }
 
 var _ keyseal.Store = (*Store)(nil)
-
-// agentRef is the key-hash index entry: where the agent lives.
-type agentRef struct{ tenantID, agentID string }
 
 // Option configures a Store.
 type Option func(*Store)
@@ -63,7 +60,7 @@ func New(opts ...Option) *Store {
 		chains:     map[string][]keyseal.AuditEntry{},
 		heads:      map[string]keyseal.AuditHead{},
 		agents:     map[string]map[string]keyseal.Agent{},
-		keys:       map[string]agentRef{},
+		keys:       map[string]keyseal.Agent{},
 		stepUps:    map[string]keyseal.StepUpToken{},
 		outbox:     map[string]outboxItem{},
 		waivers:    map[string]keyseal.WaiverAck{},
@@ -335,22 +332,24 @@ func (s *Store) CreateAgent(ctx context.Context, a *keyseal.Agent, rec keyseal.A
 		s.agents[a.TenantID] = map[string]keyseal.Agent{}
 	}
 	s.agents[a.TenantID][a.ID] = cloneAgent(*a)
-	s.keys[a.KeyHash] = agentRef{tenantID: a.TenantID, agentID: a.ID}
+	s.keys[a.KeyHash] = cloneAgent(*a)
 	s.appendLocked(ctx, a.TenantID, rec)
 	return nil
 }
 
-// AgentByKeyHash implements keyseal.Store.
+// AgentByKeyHash implements keyseal.Store. Like the other stores it reads
+// the key index only, which holds a copy of the agent (RevokeAgent updates
+// both).
 func (s *Store) AgentByKeyHash(ctx context.Context, keyHash string) (*keyseal.Agent, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	ref, ok := s.keys[keyHash]
+	idx, ok := s.keys[keyHash]
 	if !ok {
 		return nil, keyseal.Errorf(keyseal.ENOTFOUND, "unknown agent key")
 	}
-	a := cloneAgent(s.agents[ref.tenantID][ref.agentID])
+	a := cloneAgent(idx)
 	return &a, nil
 }
 
@@ -393,6 +392,7 @@ func (s *Store) RevokeAgent(ctx context.Context, tenantID, agentID string, at ti
 	when := at.UTC()
 	a.RevokedAt = &when
 	s.agents[tenantID][agentID] = a
+	s.keys[a.KeyHash] = cloneAgent(a)
 	s.appendLocked(ctx, tenantID, rec)
 	return nil
 }

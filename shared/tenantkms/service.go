@@ -270,14 +270,45 @@ func (s *Service) verify(ctx context.Context, t *keyseal.Tenant) (verification, 
 // TTL); EKMSUNAVAILABLE for a transient failure inside that window; ETENANT
 // for an unknown tenant.
 func (s *Service) SessionTMK(ctx context.Context, tenantID string) ([]byte, int, error) {
-	t, err := s.getTenant(ctx, tenantID)
+	var tmk []byte
+	version, err := s.sessionLoad(ctx, tenantID, func(t *keyseal.Tenant, load func(context.Context) ([]byte, error)) (err error) {
+		tmk, err = s.cache.get(ctx, t.ID, t.ActiveVersion, load)
+		return err
+	})
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := sealedError(t); err != nil {
-		return nil, 0, err
+	return tmk, version, nil
+}
+
+// SessionSigner returns the session signer of the tenant's active TMK
+// version, cached beside the TMK (same TTL, dropped with it). Its errors
+// are SessionTMK's.
+func (s *Service) SessionSigner(ctx context.Context, tenantID string) (*session.Signer, error) {
+	var sg *session.Signer
+	_, err := s.sessionLoad(ctx, tenantID, func(t *keyseal.Tenant, load func(context.Context) ([]byte, error)) (err error) {
+		sg, err = s.cache.signer(ctx, t.ID, t.ActiveVersion, load)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	tmk, err := s.cache.get(ctx, t.ID, t.ActiveVersion, func(ctx context.Context) ([]byte, error) {
+	return sg, nil
+}
+
+// sessionLoad reads the tenant, refuses a sealed one, and calls fetch
+// with the loader of its active TMK (the unwrap behind the cache); a KMS
+// failure of that loader is applied to the tenant (SessionTMK's errors).
+// It returns the active version.
+func (s *Service) sessionLoad(ctx context.Context, tenantID string, fetch func(t *keyseal.Tenant, load func(context.Context) ([]byte, error)) error) (int, error) {
+	t, err := s.getTenant(ctx, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	if err := sealedError(t); err != nil {
+		return 0, err
+	}
+	err = fetch(t, func(ctx context.Context) ([]byte, error) {
 		v, err := s.activeVersion(ctx, t)
 		if err != nil {
 			return nil, err
@@ -291,20 +322,20 @@ func (s *Service) SessionTMK(ctx context.Context, tenantID string) ([]byte, int,
 		return tmk, err
 	})
 	if err == nil {
-		return tmk, t.ActiveVersion, nil
+		return t.ActiveVersion, nil
 	}
 	var kerr *keyseal.KMSError
 	if !errors.As(err, &kerr) {
-		return nil, 0, err
+		return 0, err
 	}
 	sealed, err := s.fail(ctx, t, kerr, false)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	if sealed != nil {
-		return nil, 0, sealedError(sealed)
+		return 0, sealedError(sealed)
 	}
-	return nil, 0, keyseal.Errorf(keyseal.EKMSUNAVAILABLE, "the tenant's KMS is temporarily unreachable; retry shortly")
+	return 0, keyseal.Errorf(keyseal.EKMSUNAVAILABLE, "the tenant's KMS is temporarily unreachable; retry shortly")
 }
 
 // sealedError is the agent-facing error for a tenant that must not get a
