@@ -454,6 +454,9 @@ func TestTable(t *testing.T) {
 					!strings.Contains(gsi, `{"AttributeName":"poll_shard","KeyType":"HASH"},{"AttributeName":"tenant_id","KeyType":"RANGE"}`) {
 					t.Fatalf("poll index %s", gsi)
 				}
+				if !strings.Contains(gsi, `{"IndexName":"key-ref","KeySchema":[{"AttributeName":"key_ref","KeyType":"HASH"},{"AttributeName":"tenant_id","KeyType":"RANGE"}],"Projection":{"ProjectionType":"KEYS_ONLY"}}`) {
+					t.Fatalf("key index %s", gsi)
+				}
 				pitr := jsonString(p["PointInTimeRecoverySpecification"]) == `{"PointInTimeRecoveryEnabled":true}`
 				protected := p["DeletionProtectionEnabled"] == true
 				if pitr != (env != "dev") || protected != (env == "prod") {
