@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/keyseal/keyseal/shared/keyevents"
@@ -83,5 +84,28 @@ func TestIsKeyARN(t *testing.T) {
 		if got := keyevents.IsKeyARN(s); got != want {
 			t.Errorf("IsKeyARN(%s) = %v", s, got)
 		}
+	}
+}
+
+// TestRuleMatchesParser: the CDK rule matches exactly the API calls Parse
+// acts on (infra is its own module, so it reads the list as source).
+func TestRuleMatchesParser(t *testing.T) {
+	src, err := os.ReadFile("../../infra/stack/keyevents.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, ok := strings.Cut(string(src), "var KeyAPIEvents = []string{")
+	list, _, ok2 := strings.Cut(list, "}")
+	if !ok || !ok2 {
+		t.Fatal("infra/stack/keyevents.go has no KeyAPIEvents list")
+	}
+	var names []string
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.Trim(strings.TrimSpace(f), `"`); f != "" {
+			names = append(names, f)
+		}
+	}
+	if !slices.Equal(names, keyevents.APIEvents) {
+		t.Fatalf("the rule matches %v, Parse acts on %v", names, keyevents.APIEvents)
 	}
 }
