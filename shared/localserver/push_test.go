@@ -13,6 +13,10 @@ import (
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
+// pushOn is dev mode's default, which the other tests' startServer turns
+// off.
+var pushOn = map[string]string{"KEYSEAL_DEV_PUSH": "1"}
+
 // sessionStatus is the status of one session request of the demo agent.
 func sessionStatus(t *testing.T, s *localserver.Server) int {
 	t.Helper()
@@ -47,7 +51,7 @@ func setKeyState(t *testing.T, s *localserver.Server, state string) {
 // seals within a second (the pushed DisableKey verifies now), and enabling
 // it unseals (its verify deferred to one second after the first).
 func TestDevPushSeals(t *testing.T) {
-	s := devServer(t, t.TempDir(), nil)
+	s := devServer(t, t.TempDir(), pushOn)
 	if got := sessionStatus(t, s); got != http.StatusCreated {
 		t.Fatalf("session before: %d", got)
 	}
@@ -85,7 +89,7 @@ func TestDevPushOff(t *testing.T) {
 // TestForgedEventDoesNotSeal: an event claiming the key was disabled,
 // while its KMS answers fine, costs one verify and seals nothing.
 func TestForgedEventDoesNotSeal(t *testing.T) {
-	s := devServer(t, t.TempDir(), nil)
+	s := devServer(t, t.TempDir(), pushOn)
 	before, err := s.App.Store.GetTenant(context.Background(), localserver.DemoTenant)
 	if err != nil {
 		t.Fatal(err)
