@@ -48,6 +48,10 @@ drill: ## Kill-switch drill against LocalStack (time from DisableKey to sealed a
 	bash scripts/standins.sh install && bash scripts/standins.sh start
 	eval "$$(bash scripts/standins.sh env)" && $(GO) test -tags integration -run '^$$' -bench KillSwitch -benchtime 8x ./localstack/suite/
 
+drill-push: ## The kill-switch drill with push sealing: DisableKey plus its CloudTrail event on the bus (20 rounds)
+	bash scripts/standins.sh install && bash scripts/standins.sh start
+	eval "$$(bash scripts/standins.sh env)" && $(GO) test -tags integration -run '^$$' -bench KillSwitchPushDrill -benchtime 20x ./localstack/suite/
+
 drill-store: ## The kill-switch drill with 10% and 30% of keyseal's DynamoDB requests faulted (throttle, 500, lost answers)
 	bash scripts/standins.sh install && bash scripts/standins.sh start
 	eval "$$(bash scripts/standins.sh env)" && $(GO) test -tags integration -run '^$$' -bench KillSwitchDrillStoreFaults -benchtime 8x -timeout 60m ./localstack/suite/
@@ -97,4 +101,4 @@ standins-stop: ## Stop the stand-ins
 clean: ## Remove build output and local data
 	rm -rf bin cdk.out .keyseal .keyseal-localstack
 
-.PHONY: help build run run-clouds run-localstack test test-unit test-integration bench drill drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
+.PHONY: help build run run-clouds run-localstack test test-unit test-integration bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean

@@ -10,6 +10,10 @@ import (
 // shared/dynamostore/doc.go).
 const PollIndex = "poll-shard"
 
+// KeyIndex is the sparse index push sealing finds the tenants of a
+// customer key by: only BYOK tenant rows carry "key_ref".
+const KeyIndex = "key-ref"
+
 // Data is keyseal's single DynamoDB table: tenant config and seal state,
 // TMK versions, the audit chain, agents, step-up tokens and the event
 // outbox, with a stream for the outbox.
@@ -44,6 +48,12 @@ func NewData(scope constructs.Construct, id string, c Config) *Data {
 	table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
 		IndexName:      jsii.String(PollIndex),
 		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("poll_shard"), Type: str},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("tenant_id"), Type: str},
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+	})
+	table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(KeyIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("key_ref"), Type: str},
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("tenant_id"), Type: str},
 		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
 	})

@@ -22,6 +22,9 @@ const (
 	FnPublisher = "event-publisher"
 	// FnDeliver delivers webhooks from the webhook queue (webhooks.go).
 	FnDeliver = "webhook-deliver"
+	// FnKeyEvents verifies the tenants of a key a forwarded KMS event
+	// names (push sealing, keyevents.go).
+	FnKeyEvents = "key-events"
 )
 
 // access is what one function may do; every grant below is derived from it,
@@ -51,6 +54,9 @@ type access struct {
 	// with the audit signing key (kms:Sign; kms:GetPublicKey for the note
 	// key hash every signature line carries, and for verifying).
 	audit bool
+	// keyIndex: the function's table reads go through the key-ref index
+	// (tenants by customer key), not the poll-shard index.
+	keyIndex bool
 }
 
 type fnSpec struct {
@@ -81,6 +87,10 @@ var fnSpecs = []fnSpec{
 	// client's 15 s; 60 s leaves room for KMS and the table. The queue's
 	// visibility timeout is 6 times this (webhooks.go).
 	{FnDeliver, deliverTimeout, false, access{store: "deliver", unsealSecrets: true, audit: true}},
+	// What the poller does for one tenant, for the tenants of one key:
+	// one check (three KMS timeouts) plus at most the limiter's one
+	// second of deferral.
+	{FnKeyEvents, 20, false, access{store: "write", kms: true, audit: true, keyIndex: true}},
 }
 
 // FunctionNames are the Lambdas' names (their folders under functions/),
@@ -202,7 +212,11 @@ const customerKeys = "arn:aws:kms:*:*:key/*"
 // grant gives fn exactly the actions its access needs.
 func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) {
 	table := data.Table.TableArn()
-	index := awscdk.Fn_Join(jsii.String(""), &[]*string{table, jsii.String("/index/" + PollIndex)})
+	indexName := PollIndex
+	if a.keyIndex {
+		indexName = KeyIndex
+	}
+	index := awscdk.Fn_Join(jsii.String(""), &[]*string{table, jsii.String("/index/" + indexName)})
 	switch a.store {
 	case "read":
 		fn.AddToRolePolicy(statement([]string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"}, []*string{table}, nil))

@@ -28,6 +28,7 @@ func New(scope constructs.Construct, c Config) awscdk.Stack {
 	fns := NewFunctions(st, "Functions", c, data, keys, events)
 	api := NewAPI(st, "Api", c, fns, Routes)
 	NewPoller(st, "Poller", c, fns)
+	NewKeyEvents(st, "KeyEvents", c, events, fns)
 	NewEventPublisher(st, "EventPublisher", data, fns)
 	alarms := NewAlarms(st, "Alarms", c)
 	hooks := NewWebhooks(st, "Webhooks", c, events, fns, alarms)

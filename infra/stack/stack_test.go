@@ -454,6 +454,9 @@ func TestTable(t *testing.T) {
 					!strings.Contains(gsi, `{"AttributeName":"poll_shard","KeyType":"HASH"},{"AttributeName":"tenant_id","KeyType":"RANGE"}`) {
 					t.Fatalf("poll index %s", gsi)
 				}
+				if !strings.Contains(gsi, `{"IndexName":"key-ref","KeySchema":[{"AttributeName":"key_ref","KeyType":"HASH"},{"AttributeName":"tenant_id","KeyType":"RANGE"}],"Projection":{"ProjectionType":"KEYS_ONLY"}}`) {
+					t.Fatalf("key index %s", gsi)
+				}
 				pitr := jsonString(p["PointInTimeRecoverySpecification"]) == `{"PointInTimeRecoveryEnabled":true}`
 				protected := p["DeletionProtectionEnabled"] == true
 				if pitr != (env != "dev") || protected != (env == "prod") {
@@ -621,6 +624,8 @@ func TestLeastPrivilege(t *testing.T) {
 		`sts:AssumeRole on arn:aws:iam::*:role/* if {"Null":{"sts:ExternalId":"false"}}`,
 		strings.Join(xray, ",") + " on *",
 	}
+	keyEventsStatements := append([]string{}, kmsStatements...)
+	keyEventsStatements[1] = strings.Join(store, ",") + " on " + table + "," + table + "/index/key-ref"
 	// Health reads the table (the BYOK probe reads the tenant row and its
 	// versions) and uses the keys like the others, but writes nothing and
 	// signs nothing.
@@ -649,12 +654,16 @@ func TestLeastPrivilege(t *testing.T) {
 		stack.FnPublisher: append(append(append([]string{}, stream...), "events:PutEvents"), xray...),
 		stack.FnHealth:    healthActions,
 		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
+		stack.FnKeyEvents: kmsActions,
 	}
 	wantStatements := map[string][]string{
 		stack.FnDeliver:   {deliverStore, deliverSecrets, kmsStatements[0], deliverQueue, "sqs:SendMessage on " + queue, strings.Join(xray, ",") + " on *"},
 		stack.FnPublisher: {strings.Join(stream, ",") + " on " + tableStream, "events:PutEvents on " + bus, strings.Join(xray, ",") + " on *"},
 		stack.FnHealth:    healthStatements,
 		stack.FnSession:   kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
+		// What the poller may do, with the key-ref index in place of the
+		// poll-shard one: it finds tenants by key, never lists a shard.
+		stack.FnKeyEvents: keyEventsStatements,
 	}
 
 	statements, actions := tpl.rolePolicies(t)
@@ -755,7 +764,8 @@ func TestAuditSigningKey(t *testing.T) {
 // checkpoints: not health (reads only) and not the event publisher (it
 // only forwards the outbox).
 var appendsAudit = map[string]bool{stack.FnSession: true, stack.FnAdmin: true, stack.FnUnseal: true, stack.FnPoller: true,
-	stack.FnDeliver: true} // disabling a subscription on 410 Gone is audited
+	stack.FnKeyEvents: true, // a pushed verify seals and unseals as the poller does
+	stack.FnDeliver:   true} // disabling a subscription on 410 Gone is audited
 
 func TestAlarms(t *testing.T) {
 	for _, env := range envs {
@@ -840,4 +850,51 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	jsii.Close()
 	os.Exit(code)
+}
+
+// TestKeyEventRules: push sealing's two rules sit on keyseal's bus, match
+// the forwarded KMS events shared/keyevents acts on (and nothing else),
+// and target the key-events function with a short retry window.
+func TestKeyEventRules(t *testing.T) {
+	tpl := synth(t, "prod")
+	fn := tpl.functionIDs(t)[stack.FnKeyEvents]
+	want := map[string]string{
+		`{"detail":{"eventName":` + jsonString(stack.KeyAPIEvents) + `,"eventSource":["kms.amazonaws.com"]},"detail-type":["AWS API Call via CloudTrail"],"source":["aws.kms"]}`: "api",
+		`{"detail-type":["KMS CMK Deletion","KMS Imported Key Material Expiration"],"source":["aws.kms"]}`:                                                                       "lifecycle",
+	}
+	found := map[string]bool{}
+	for id, r := range tpl.ofType("AWS::Events::Rule") {
+		targets := jsonString(r.Properties["Targets"])
+		if !strings.Contains(targets, fn) {
+			continue
+		}
+		pattern := jsonString(r.Properties["EventPattern"])
+		name, ok := want[pattern]
+		if !ok {
+			t.Errorf("rule %s targets key-events with pattern %s", id, pattern)
+			continue
+		}
+		found[name] = true
+		if got := tpl.resolve(r.Properties["EventBusName"]); !strings.HasPrefix(jsonString(got), `"${EventsBus`) {
+			t.Errorf("rule %s on bus %v, want keyseal's", id, got)
+		}
+		if !strings.Contains(targets, `"RetryPolicy":{"MaximumEventAgeInSeconds":120,"MaximumRetryAttempts":2}`) {
+			t.Errorf("rule %s targets %s", id, targets)
+		}
+	}
+	if len(found) != 2 {
+		t.Fatalf("key-events rules found: %v, want api and lifecycle", found)
+	}
+	perms := 0
+	for _, p := range tpl.ofType("AWS::Lambda::Permission") {
+		if strings.Contains(jsonString(p.Properties["FunctionName"]), fn) {
+			perms++
+			if p.Properties["Principal"] != "events.amazonaws.com" || p.Properties["Action"] != "lambda:InvokeFunction" {
+				t.Errorf("key-events permission %s", jsonString(p.Properties))
+			}
+		}
+	}
+	if perms != 2 {
+		t.Errorf("%d invoke permissions on key-events, want one per rule", perms)
+	}
 }

@@ -79,6 +79,15 @@ func run(ctx context.Context, getenv func(string) string, mode, addr, dataDir st
 		}
 		defer d.Stop()
 		fmt.Fprintf(os.Stderr, "webhook delivery: %s (dead letters: %s)\n", d.QueueURL, d.DLQURL)
+		// Push sealing as on AWS: the key-events rules on the bus -> SQS
+		// (in place of the Lambda target) -> the key-events handler.
+		k, err := localserver.StartSQSKeyEvents(ctx, s)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		defer k.Stop()
+		fmt.Fprintf(os.Stderr, "key events: %s\n", k.QueueURL)
 	}
 	c := filepath.Join(dataDir, "dev-credentials.json")
 	fmt.Fprintf(os.Stderr, `keyseal (%s mode) listening on %s

@@ -24,16 +24,19 @@ import (
 // in a nested bucket named by the tenant id, so a tenant's records are
 // contiguous and ordered by their own keys.
 var (
-	bucketTenants  = []byte("tenants")       // tenant id -> Tenant
-	bucketShards   = []byte("tenant_shards") // shard byte + tenant id -> empty
-	bucketVersions = []byte("versions")      // tenant id / be32 version -> TMKVersion
-	bucketAudit    = []byte("audit")         // tenant id / be64 seq -> AuditEntry
-	bucketHeads    = []byte("audit_heads")   // tenant id -> AuditHead
-	bucketAgents   = []byte("agents")        // tenant id / agent id -> agentRecord
-	bucketAgentKey = []byte("agent_keys")    // key hash -> a copy of the agent
-	bucketStepUps  = []byte("step_ups")      // token hash -> stepUpRecord
-	bucketOutbox   = []byte("outbox")        // be64 unix nanos + event id -> Event
-	bucketWaivers  = []byte("waiver_acks")   // tenant id -> WaiverAck
+	bucketTenants = []byte("tenants")       // tenant id -> Tenant
+	bucketShards  = []byte("tenant_shards") // shard byte + tenant id -> empty
+	// bucketTenantKeys is the key index of BYOK tenants (tenants.go):
+	// provider NUL key id NUL tenant id -> empty.
+	bucketTenantKeys = []byte("tenant_keys")
+	bucketVersions   = []byte("versions")    // tenant id / be32 version -> TMKVersion
+	bucketAudit      = []byte("audit")       // tenant id / be64 seq -> AuditEntry
+	bucketHeads      = []byte("audit_heads") // tenant id -> AuditHead
+	bucketAgents     = []byte("agents")      // tenant id / agent id -> agentRecord
+	bucketAgentKey   = []byte("agent_keys")  // key hash -> a copy of the agent
+	bucketStepUps    = []byte("step_ups")    // token hash -> stepUpRecord
+	bucketOutbox     = []byte("outbox")      // be64 unix nanos + event id -> Event
+	bucketWaivers    = []byte("waiver_acks") // tenant id -> WaiverAck
 	// bucketWebhooks: tenant id / webhook id -> webhookRecord
 	bucketWebhooks = []byte("webhooks")
 	// bucketDeliveries: tenant id / webhook id / be64 unix nanos + be64
@@ -48,7 +51,7 @@ var (
 
 	allBuckets = [][]byte{bucketTenants, bucketShards, bucketVersions, bucketAudit,
 		bucketHeads, bucketAgents, bucketAgentKey, bucketStepUps, bucketOutbox, bucketWaivers,
-		bucketWebhooks, bucketDeliveries, bucketQueueJobs, bucketQueueDue, bucketQueueDone}
+		bucketWebhooks, bucketDeliveries, bucketQueueJobs, bucketQueueDue, bucketQueueDone, bucketTenantKeys}
 )
 
 // lockTimeout bounds the wait for bolt's file lock, so a second process
@@ -84,10 +87,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		backfill := tx.Bucket(bucketTenantKeys) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		if backfill { // a file from before the key index
+			return indexAllKeys(tx)
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -50,6 +51,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *keyseal.Tenant, v keyseal.T
 		if err := tx.Bucket(bucketShards).Put(shardKey(keyseal.ShardOf(t.ID), t.ID), nil); err != nil {
 			return err
 		}
+		if err := indexKey(tx, nil, row); err != nil {
+			return err
+		}
 		if err := createVersions(tx, t.ID, []keyseal.TMKVersion{v}); err != nil {
 			return err
 		}
@@ -84,6 +88,9 @@ func (s *Store) UpdateTenant(ctx context.Context, t *keyseal.Tenant, c keyseal.C
 			return keyseal.Errorf(keyseal.ECONFLICT, "tenant %s changed concurrently (revision %d, expected %d)", t.ID, cur.Revision, t.Revision)
 		}
 		if err := putJSON(tx.Bucket(bucketTenants), []byte(t.ID), row); err != nil {
+			return err
+		}
+		if err := indexKey(tx, cur, row); err != nil {
 			return err
 		}
 		if err := createVersions(tx, t.ID, c.NewVersions); err != nil {
@@ -253,4 +260,56 @@ func versionKey(v int) []byte { return binary.BigEndian.AppendUint32(nil, uint32
 // byte), then the tenant id, so a shard's tenants are one ordered range.
 func shardKey(shard int, tenantID string) []byte {
 	return append([]byte{byte(shard)}, tenantID...)
+}
+
+// TenantsByKey implements keyseal.KeyIndex on the tenant_keys bucket.
+func (s *Store) TenantsByKey(ctx context.Context, provider, keyID string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	prefix := keyIndexKey(provider, keyID, "")
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketTenantKeys).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			ids = append(ids, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("tenants by key", err)
+	}
+	return ids, nil
+}
+
+// keyIndexKey is a tenant_keys key: provider NUL key id NUL tenant id
+// (with tenantID "", the prefix of every tenant using the key).
+func keyIndexKey(provider, keyID, tenantID string) []byte {
+	return []byte(provider + "\x00" + keyID + "\x00" + tenantID)
+}
+
+// indexKey moves a tenant's key index entry from what old (nil: none) had
+// to what row has; only BYOK tenants have one.
+func indexKey(tx *bolt.Tx, old, row *keyseal.Tenant) error {
+	b := tx.Bucket(bucketTenantKeys)
+	if old != nil && old.BYOK {
+		if err := b.Delete(keyIndexKey(old.Key.Provider, old.Key.KeyID, old.ID)); err != nil {
+			return err
+		}
+	}
+	if !row.BYOK {
+		return nil
+	}
+	return b.Put(keyIndexKey(row.Key.Provider, row.Key.KeyID, row.ID), nil)
+}
+
+// indexAllKeys fills the key index from the tenant rows.
+func indexAllKeys(tx *bolt.Tx) error {
+	return tx.Bucket(bucketTenants).ForEach(func(k, v []byte) error {
+		var t keyseal.Tenant
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("index tenant %s: %w", k, err)
+		}
+		return indexKey(tx, nil, &t)
+	})
 }

@@ -17,6 +17,11 @@
 //     tenant rows carry "poll_shard", so only they appear in it (other
 //     items carry "tenant_id", always as S, but never "poll_shard"). The
 //     poller lists one shard at a time with it.
+//   - Global secondary index "key-ref": partition key "key_ref" (S), sort
+//     key "tenant_id" (S), projection KEYS_ONLY. Sparse too: only the
+//     rows of BYOK tenants carry "key_ref" ("<provider>#<key id>"), set
+//     by the same write that sets the key (register, migrate; deregister
+//     drops it). Push sealing finds the tenants of a key with it.
 //   - Time to live: attribute "ttl" (N, epoch seconds). Only step-up token,
 //     outbox, delivery attempt and webhook tombstone items carry it; audit
 //     entries never do.
@@ -24,7 +29,7 @@
 //     outbox items' INSERTs.
 //
 // The store calls GetItem, PutItem, UpdateItem, Query (on the table and the
-// index), TransactWriteItems (whose items need PutItem and UpdateItem) and
+// indexes), TransactWriteItems (whose items need PutItem and UpdateItem) and
 // DescribeTable (Ping); AckOutbox, which only the local server's drain
 // calls, DeleteItem. Nothing else is ever deleted by keyseal (the write
 // role has no DeleteItem): a deleted webhook is a tombstone and old
@@ -43,7 +48,7 @@
 //	tenant_id S, key_provider S, key_id S,
 //	key_access M of S (optional: KeyRef.Access, the provider's access
 //	fields such as role_arn and external_id for aws-kms),
-//	byok BOOL, status S, sealed_since S (optional), seal_reason S (optional),
+//	byok BOOL, key_ref S (only when byok: "<key_provider>#<key_id>"), status S, sealed_since S (optional), seal_reason S (optional),
 //	last_verify_error S (optional), last_verified_at S (optional),
 //	last_latency_ms N, active_version N, created_at S, updated_at S,
 //	revision N     optimistic lock: every write is conditional on it

@@ -195,7 +195,7 @@ func TestCreateTableSchema(t *testing.T) {
 	for _, a := range d.AttributeDefinitions {
 		attrs[aws.ToString(a.AttributeName)] = a.AttributeType
 	}
-	for _, name := range []string{"pk", "sk", "poll_shard", "tenant_id"} {
+	for _, name := range []string{"pk", "sk", "poll_shard", "tenant_id", "key_ref"} {
 		if attrs[name] != types.ScalarAttributeTypeS {
 			t.Errorf("attribute %s has type %q, want S", name, attrs[name])
 		}
@@ -203,14 +203,15 @@ func TestCreateTableSchema(t *testing.T) {
 	if d.BillingModeSummary == nil || d.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Errorf("billing mode %+v, want PAY_PER_REQUEST", d.BillingModeSummary)
 	}
-	if len(d.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("table has %d GSIs, want 1", len(d.GlobalSecondaryIndexes))
+	if len(d.GlobalSecondaryIndexes) != 2 {
+		t.Fatalf("table has %d GSIs, want 2", len(d.GlobalSecondaryIndexes))
 	}
-	gsi := d.GlobalSecondaryIndexes[0]
-	if aws.ToString(gsi.IndexName) != "poll-shard" || keySchema(gsi.KeySchema) != "poll_shard:HASH tenant_id:RANGE" ||
-		gsi.Projection == nil || gsi.Projection.ProjectionType != types.ProjectionTypeKeysOnly {
-		t.Errorf("GSI %s keys %q projection %+v, want poll-shard, %q, KEYS_ONLY",
-			aws.ToString(gsi.IndexName), keySchema(gsi.KeySchema), gsi.Projection, "poll_shard:HASH tenant_id:RANGE")
+	want := map[string]string{"poll-shard": "poll_shard:HASH tenant_id:RANGE", "key-ref": "key_ref:HASH tenant_id:RANGE"}
+	for _, gsi := range d.GlobalSecondaryIndexes {
+		name := aws.ToString(gsi.IndexName)
+		if keySchema(gsi.KeySchema) != want[name] || gsi.Projection == nil || gsi.Projection.ProjectionType != types.ProjectionTypeKeysOnly {
+			t.Errorf("GSI %s keys %q projection %+v, want %q, KEYS_ONLY", name, keySchema(gsi.KeySchema), gsi.Projection, want[name])
+		}
 	}
 	ttl, err := client.DescribeTimeToLive(t.Context(), &dynamodb.DescribeTimeToLiveInput{TableName: &table})
 	if err != nil {
@@ -290,6 +291,9 @@ func TestItemLayout(t *testing.T) {
 	requireN(row, "revision", "1")
 	if _, ok := row["ttl"]; ok {
 		t.Error("tenant row has a ttl attribute")
+	}
+	if _, ok := row["key_ref"]; ok {
+		t.Error("a platform-key tenant row has key_ref; only BYOK rows may")
 	}
 	requireS(row, "key_provider", keyseal.ProviderAWS)
 	requireAccess(t, row, access)

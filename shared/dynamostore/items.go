@@ -23,6 +23,11 @@ const (
 
 	// pollShardIndex is the sparse GSI over tenant rows.
 	pollShardIndex = "poll-shard"
+	// attrKeyRef is "provider#key id" on the rows of BYOK tenants only,
+	// so keyRefIndex, the GSI over it, holds exactly the customer keys
+	// (push sealing: shared/keyevents).
+	attrKeyRef  = "key_ref"
+	keyRefIndex = "key-ref"
 )
 
 // Sort keys and key prefixes.
@@ -113,24 +118,37 @@ type tenantItem struct {
 	KeyID       string `dynamodbav:"key_id"`
 	// KeyAccess is KeyRef.Access as one map, so a provider's access fields
 	// need no column of their own.
-	KeyAccess       map[string]string `dynamodbav:"key_access,omitempty"`
-	BYOK            bool              `dynamodbav:"byok"`
-	Status          string            `dynamodbav:"status"`
-	SealedSince     string            `dynamodbav:"sealed_since,omitempty"`
-	SealReason      string            `dynamodbav:"seal_reason,omitempty"`
-	LastVerifyError string            `dynamodbav:"last_verify_error,omitempty"`
-	LastVerifiedAt  string            `dynamodbav:"last_verified_at,omitempty"`
-	LastLatencyMS   int64             `dynamodbav:"last_latency_ms"`
-	ActiveVersion   int               `dynamodbav:"active_version"`
-	CreatedAt       string            `dynamodbav:"created_at"`
-	UpdatedAt       string            `dynamodbav:"updated_at"`
-	Revision        int64             `dynamodbav:"revision"`
+	KeyAccess map[string]string `dynamodbav:"key_access,omitempty"`
+	BYOK      bool              `dynamodbav:"byok"`
+	// KeyRef is set only when BYOK: the sparse key-ref index.
+	KeyRef          string `dynamodbav:"key_ref,omitempty"`
+	Status          string `dynamodbav:"status"`
+	SealedSince     string `dynamodbav:"sealed_since,omitempty"`
+	SealReason      string `dynamodbav:"seal_reason,omitempty"`
+	LastVerifyError string `dynamodbav:"last_verify_error,omitempty"`
+	LastVerifiedAt  string `dynamodbav:"last_verified_at,omitempty"`
+	LastLatencyMS   int64  `dynamodbav:"last_latency_ms"`
+	ActiveVersion   int    `dynamodbav:"active_version"`
+	CreatedAt       string `dynamodbav:"created_at"`
+	UpdatedAt       string `dynamodbav:"updated_at"`
+	Revision        int64  `dynamodbav:"revision"`
 
 	// The poller's announcements (keyseal.Tenant).
 	DegradedSince       string `dynamodbav:"degraded_since,omitempty"`
 	DegradedNotified    bool   `dynamodbav:"degraded_notified,omitempty"`
 	RotationDueNotified int    `dynamodbav:"rotation_due_notified_version,omitempty"`
 }
+
+// keyRefOf is the key_ref attribute of a tenant row: "" (absent) unless
+// the tenant uses a customer key.
+func keyRefOf(t *keyseal.Tenant) string {
+	if !t.BYOK {
+		return ""
+	}
+	return keyRef(t.Key.Provider, t.Key.KeyID)
+}
+
+func keyRef(provider, keyID string) string { return provider + "#" + keyID }
 
 func encodeTenant(t *keyseal.Tenant, revision int64) (map[string]types.AttributeValue, error) {
 	return attributevalue.MarshalMap(tenantItem{
@@ -142,6 +160,7 @@ func encodeTenant(t *keyseal.Tenant, revision int64) (map[string]types.Attribute
 		KeyID:           t.Key.KeyID,
 		KeyAccess:       accessAttr(t.Key.Access),
 		BYOK:            t.BYOK,
+		KeyRef:          keyRefOf(t),
 		Status:          t.Status,
 		SealedSince:     formatTimePtr(t.SealedSince),
 		SealReason:      t.SealReason,

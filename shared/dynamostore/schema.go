@@ -19,7 +19,7 @@ import (
 const tableWaitMax = 5 * time.Minute
 
 // CreateTable creates the store's table with the schema of the package
-// documentation (PAY_PER_REQUEST, the poll-shard index, TTL on "ttl") and
+// documentation (PAY_PER_REQUEST, the poll-shard and key-ref indexes, TTL on "ttl") and
 // waits until it is ACTIVE. A table that already exists is accepted, and
 // its TTL is switched on if it is not yet, so the call is safe to repeat
 // and to race. Production tables come from the CDK stack; this is for
@@ -33,6 +33,7 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrPollShard), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrTenantID), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrKeyRef), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
@@ -42,6 +43,13 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 			IndexName: aws.String(pollShardIndex),
 			KeySchema: []types.KeySchemaElement{
 				{AttributeName: aws.String(attrPollShard), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrTenantID), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+		}, {
+			IndexName: aws.String(keyRefIndex),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrKeyRef), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(attrTenantID), KeyType: types.KeyTypeRange},
 			},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},

@@ -265,6 +265,35 @@ func (s *Store) ListTenants(ctx context.Context, shard int, cursor string, limit
 	}
 }
 
+// TenantsByKey implements keyseal.KeyIndex on the sparse key-ref index
+// (eventually consistent: a key set a moment ago may be missed once).
+func (s *Store) TenantsByKey(ctx context.Context, provider, keyID string) ([]string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		IndexName:                 aws.String(keyRefIndex),
+		KeyConditionExpression:    aws.String("key_ref = :ref"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":ref": str(keyRef(provider, keyID))},
+	}
+	ids := []string{}
+	for {
+		out, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("dynamostore: tenants by key: %w", err)
+		}
+		for _, item := range out.Items {
+			id, ok := item[attrTenantID].(*types.AttributeValueMemberS)
+			if !ok {
+				return nil, fmt.Errorf("dynamostore: tenants by key: index item without tenant_id")
+			}
+			ids = append(ids, id.Value)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return ids, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
 // Versions implements keyseal.Store. An unknown tenant has no versions.
 func (s *Store) Versions(ctx context.Context, tenantID string) ([]keyseal.TMKVersion, error) {
 	out, err := queryAll(ctx, s, tenantPK(tenantID), skVersionPre, func(item map[string]types.AttributeValue) (*keyseal.TMKVersion, error) {

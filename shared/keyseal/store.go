@@ -30,6 +30,18 @@ type TenantStore interface {
 	Versions(ctx context.Context, tenantID string) ([]TMKVersion, error)
 }
 
+// KeyIndex finds the tenants that use a customer key: push sealing's way
+// from a key named in a KMS event to the tenants to verify. Only BYOK
+// tenants are indexed (a platform-key tenant is never named), and every
+// write that sets a tenant's key (register, migrate, deregister) keeps the
+// index in step. On DynamoDB the index is eventually consistent: a key
+// registered a moment ago may be missed once, which the poll covers.
+type KeyIndex interface {
+	// TenantsByKey returns the ids of the BYOK tenants whose key is keyID
+	// of provider, sorted; none is an empty result, not an error.
+	TenantsByKey(ctx context.Context, provider, keyID string) ([]string, error)
+}
+
 // AuditLog is the per-tenant hash chain.
 type AuditLog interface {
 	// AppendAudit appends rec to the tenant's chain and returns the entry.
@@ -103,6 +115,7 @@ type Pinger interface {
 // wiring hands out in slices. Waivers and webhooks add their own ports here.
 type Store interface {
 	TenantStore
+	KeyIndex
 	AuditLog
 	AgentStore
 	StepUpStore

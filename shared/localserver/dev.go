@@ -66,7 +66,9 @@ func (s *Server) keyParam(r *api.Request) (id string, cloud bool, err error) {
 
 // devKeyState puts a key in one of the localkms.States, {"state": s}: a
 // local key, or a cloud stand-in key as that cloud answers the state (see
-// Clouds.SetState).
+// Clouds.SetState). A local key's change also emits the CloudTrail record
+// AWS would write for it into the in-process key-events handler, unless
+// KEYSEAL_DEV_PUSH=0 (push.go).
 func (s *Server) devKeyState(_ context.Context, r *api.Request) (api.Response, error) {
 	var in struct {
 		State string `json:"state"`
@@ -81,7 +83,10 @@ func (s *Server) devKeyState(_ context.Context, r *api.Request) (api.Response, e
 	if cloud {
 		err = s.Local.Clouds.SetState(id, in.State)
 	} else {
-		err = s.Local.LocalKMS.SetState(id, in.State)
+		prev, _ := s.Local.LocalKMS.State(id) // unknown: SetState says so
+		if err = s.Local.LocalKMS.SetState(id, in.State); err == nil {
+			s.pushKeyState(id, prev, in.State)
+		}
 	}
 	if err != nil {
 		return api.Response{}, err

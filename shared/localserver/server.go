@@ -16,6 +16,7 @@ import (
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/internal/privatefile"
+	"github.com/keyseal/keyseal/shared/keyevents"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/outbox"
 	"github.com/keyseal/keyseal/shared/poller"
@@ -54,6 +55,10 @@ type Server struct {
 	// drainNow wakes the drain after a sweep, so a seal's event (and its
 	// webhooks) goes out without waiting for the next OutboxInterval.
 	drainNow chan struct{}
+	// KeyEvents is the key-events Lambda's handler, in process (push.go);
+	// pushes queues events for it (nil with KEYSEAL_DEV_PUSH=0).
+	KeyEvents *keyevents.Handler
+	pushes    chan []byte
 }
 
 // Options configure Start.
@@ -110,6 +115,12 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 		// drain acks it, and the worker delivers them.
 		s.Drainer.Sink = l.Delivery.Sink(l.Events)
 		loops.Go(func() { l.Delivery.Run(pollCtx) })
+	}
+	s.KeyEvents = &keyevents.Handler{Index: a.Store, Tenants: a.Tenants, Resolve: resolveDevKey,
+		CheckTimeout: 3 * a.Config.KMSTimeout, Log: a.Log}
+	if l.Push {
+		s.pushes = make(chan []byte, pushQueue)
+		loops.Go(func() { s.pushLoop(pollCtx) })
 	}
 	loops.Go(func() { s.poll(pollCtx) })
 	loops.Go(func() { s.drain(pollCtx, a.Config.OutboxInterval) })

@@ -34,7 +34,9 @@ import (
 // stop ends it; cleanup calls it too.
 func startServer(t testing.TB, dir string, env map[string]string, opt localserver.Options) (*localserver.Server, func()) {
 	t.Helper()
-	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h"}
+	// Push off unless a test turns it on (push_test.go): the other tests
+	// drive seals with sweeps and must not race a pushed verify.
+	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h", "KEYSEAL_DEV_PUSH": "0"}
 	for k, v := range env {
 		vars[k] = v
 	}

@@ -68,6 +68,10 @@ type Local struct {
 	// mode, the event bus in LocalStack mode. Tests may wrap it before
 	// Start.
 	Events outbox.Sink
+	// Push (KEYSEAL_DEV_PUSH, default on): a local key's state change
+	// through the dev route also emits its CloudTrail-shaped event into
+	// the in-process key-events handler (push.go).
+	Push bool
 	// Delivery, in dev mode, delivers webhooks from the durable queue in
 	// the embedded store (delivery.go); nil in LocalStack mode, where the
 	// outbox goes to the bus.
@@ -116,8 +120,12 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
+	push, err := PushEnabled(getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: %w", err)
+	}
 	log := app.NewLogger(cfg.LogLevel)
-	l := &Local{Mode: mode, Issuer: issuer}
+	l := &Local{Mode: mode, Issuer: issuer, Push: push}
 	if withClouds {
 		if l.Clouds, err = StartClouds(ctx, dataDir); err != nil {
 			return nil, nil, err

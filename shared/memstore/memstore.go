@@ -214,6 +214,23 @@ func (s *Store) ListTenants(ctx context.Context, shard int, cursor string, limit
 	return ids, "", nil
 }
 
+// TenantsByKey implements keyseal.KeyIndex with a scan of the tenant rows:
+// the in-memory store of tests holds few, and a scan cannot drift from
+// them.
+func (s *Store) TenantsByKey(ctx context.Context, provider, keyID string) ([]string, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	ids := []string{}
+	for _, id := range slices.Sorted(maps.Keys(s.tenants)) {
+		if t := s.tenants[id]; t.BYOK && t.Key.Provider == provider && t.Key.KeyID == keyID {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
 // Versions implements keyseal.Store. An unknown tenant has no versions.
 func (s *Store) Versions(ctx context.Context, tenantID string) ([]keyseal.TMKVersion, error) {
 	if err := s.lock(ctx); err != nil {

@@ -57,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	var tests []test
 	tests = append(tests, tenantTests()...)
+	tests = append(tests, keyIndexTests()...)
 	tests = append(tests, auditTests(h)...)
 	tests = append(tests, agentTests()...)
 	tests = append(tests, stepUpTests()...)
