@@ -23,20 +23,16 @@ import (
 
 	"github.com/keyseal/keyseal/shared/agents"
 	"github.com/keyseal/keyseal/shared/api"
-	"github.com/keyseal/keyseal/shared/app/deliverer"
-	"github.com/keyseal/keyseal/shared/app/publisher"
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auditkey"
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/config"
-	"github.com/keyseal/keyseal/shared/deliverq"
 	"github.com/keyseal/keyseal/shared/dynamostore"
 	"github.com/keyseal/keyseal/shared/internal/jsonlog"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/metrics"
-	"github.com/keyseal/keyseal/shared/outbox"
 	"github.com/keyseal/keyseal/shared/subscription"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 	"github.com/keyseal/keyseal/shared/waiver"
@@ -67,7 +63,7 @@ func (a *App) Close() error {
 
 // Needs says which optional parts a process uses, so each Lambda requires
 // only the configuration it reads. None publishes events: state changes
-// write them to the outbox, and the event-publisher Lambda (NewPublisher)
+// write them to the outbox, and the event-publisher Lambda (package publisher)
 // delivers them.
 type Needs struct {
 	Admin bool
@@ -129,19 +125,6 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	maps.Copy(providers, clouds)
 	return Assemble(cfg, log, Parts{Store: store, Providers: providers,
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
-}
-
-// NewPublisher wires the event-publisher Lambda; see package publisher,
-// which that Lambda imports instead, so it links no KMS provider.
-func NewPublisher(ctx context.Context, getenv config.Getenv) (*outbox.StreamHandler, error) {
-	return publisher.New(ctx, getenv)
-}
-
-// NewWebhookDeliver wires the webhook-deliver Lambda; see package
-// deliverer, which that Lambda imports instead, so it links no Google or
-// Azure SDK.
-func NewWebhookDeliver(ctx context.Context, getenv config.Getenv) (*deliverq.Driver, error) {
-	return deliverer.New(ctx, getenv)
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed

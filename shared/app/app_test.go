@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/app/deliverer"
+	"github.com/keyseal/keyseal/shared/app/publisher"
 	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/memstore"
@@ -49,7 +51,7 @@ func TestNewAWSNamesMissingConfiguration(t *testing.T) {
 // TestNewPublisherNeedsTheBus: the event publisher needs only the bus, and
 // says so when it is missing.
 func TestNewPublisherNeedsTheBus(t *testing.T) {
-	_, err := app.NewPublisher(context.Background(), func(string) string { return "" })
+	_, err := publisher.New(context.Background(), func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_EVENT_BUS") {
 		t.Fatalf("NewPublisher without a bus: %v", err)
 	}
@@ -57,7 +59,7 @@ func TestNewPublisherNeedsTheBus(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	if h, err := app.NewPublisher(context.Background(), func(k string) string { return env[k] }); err != nil || h.Sink == nil {
+	if h, err := publisher.New(context.Background(), func(k string) string { return env[k] }); err != nil || h.Sink == nil {
 		t.Fatalf("NewPublisher: %v", err)
 	}
 }
@@ -125,7 +127,7 @@ func TestEventPublisherLinksNoCloudSDK(t *testing.T) {
 // and links no Google or Azure SDK (it unseals secrets under the platform
 // key only, an AWS KMS key).
 func TestNewWebhookDeliverNeedsTheQueues(t *testing.T) {
-	_, err := app.NewWebhookDeliver(context.Background(), func(string) string { return "" })
+	_, err := deliverer.New(context.Background(), func(string) string { return "" })
 	for _, v := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID"} {
 		if err == nil || !strings.Contains(err.Error(), v) {
 			t.Fatalf("NewWebhookDeliver without %s: %v", v, err)
@@ -133,7 +135,7 @@ func TestNewWebhookDeliverNeedsTheQueues(t *testing.T) {
 	}
 	env := map[string]string{"KEYSEAL_TABLE": "keyseal-dev", "KEYSEAL_PLATFORM_KEY_ID": "alias/keyseal-dev-platform",
 		"KEYSEAL_AUDIT_SIGNING_KEY_ID": "alias/keyseal-dev-audit", "AWS_REGION": "us-east-1"}
-	_, err = app.NewWebhookDeliver(context.Background(), func(k string) string { return env[k] })
+	_, err = deliverer.New(context.Background(), func(k string) string { return env[k] })
 	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_QUEUE_URL") || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_DLQ_URL") {
 		t.Fatalf("NewWebhookDeliver without queues: %v", err)
 	}
@@ -142,7 +144,7 @@ func TestNewWebhookDeliverNeedsTheQueues(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	d, err := app.NewWebhookDeliver(context.Background(), func(k string) string { return env[k] })
+	d, err := deliverer.New(context.Background(), func(k string) string { return env[k] })
 	if err != nil || d.Deliverer == nil || d.QueueURL != env["KEYSEAL_WEBHOOK_QUEUE_URL"] || d.DLQURL != env["KEYSEAL_WEBHOOK_DLQ_URL"] {
 		t.Fatalf("NewWebhookDeliver: %v %+v", err, d)
 	}
