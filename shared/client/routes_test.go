@@ -61,7 +61,10 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error { _, err := c.Session(ctx); return err },
 		func() error { _, err := c.JWKS(ctx, "demo"); return err },
 		func() error { _, err := c.TenantKMS(ctx); return err },
-		func() error { _, err := c.Register(ctx, "su", "aws-kms", map[string]string{"key_arn": "a"}); return err },
+		func() error {
+			_, err := c.Register(ctx, "su", "aws-kms", map[string]string{"key_arn": "a"})
+			return err
+		},
 		func() error { _, err := c.Deregister(ctx, "su"); return err },
 		func() error { _, err := c.TenantHealth(ctx); return err },
 		func() error { _, err := c.Unseal(ctx, "su"); return err },
@@ -70,13 +73,19 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error { _, err := c.Migrate(ctx, "su", "local", map[string]string{"key_id": "k"}); return err },
 		func() error { _, err := c.KeyPolicy(ctx, "", nil); return err },
 		func() error { _, err := c.Waiver(ctx); return err },
-		func() error { _, err := c.AcknowledgeWaiver(ctx, client.WaiverAck{AcknowledgedBy: "a@b.c"}); return err },
+		func() error {
+			_, err := c.AcknowledgeWaiver(ctx, client.WaiverAck{AcknowledgedBy: "a@b.c"})
+			return err
+		},
 		func() error { _, err := c.WaiverStatus(ctx); return err },
 		func() error { _, err := c.StepUp(ctx); return err },
 		func() error { _, err := c.CreateAgent(ctx, "w"); return err },
 		func() error { _, err := c.Agents(ctx); return err },
 		func() error { _, err := c.RevokeAgent(ctx, "ag_1"); return err },
-		func() error { _, err := c.Audit(ctx, client.AuditQuery{Action: "x", Limit: 5, Cursor: "9"}); return err },
+		func() error {
+			_, err := c.Audit(ctx, client.AuditQuery{Action: "x", Limit: 5, Cursor: "9"})
+			return err
+		},
 		func() error { _, err := c.VerifyAudit(ctx); return err },
 		func() error { _, err := c.VerifyCheckpoint(ctx, "cp"); return err },
 		func() error { _, err := c.Checkpoint(ctx); return err },
