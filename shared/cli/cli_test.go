@@ -279,7 +279,9 @@ func TestAuditFollow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan outcome, 1)
-	go func() { done <- h.runCtx(ctx, out, "audit", "--follow", "--interval", "100ms", "--action", "agent.create") }()
+	go func() {
+		done <- h.runCtx(ctx, out, "audit", "--follow", "--interval", "100ms", "--action", "agent.create")
+	}()
 	h.run("agents", "create", "follower").want(t, 0, "Created agent")
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "agent.create") {

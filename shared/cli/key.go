@@ -231,8 +231,8 @@ func (a *app) keyPolicyCommand() *cobra.Command {
 func (a *app) keyDeregisterCommand() *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
-		Use:   "deregister --yes",
-		Short: "Stop using the tenant's own key (step-up)",
+		Use:     "deregister --yes",
+		Short:   "Stop using the tenant's own key (step-up)",
 		Example: `  keyseal key deregister --yes`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
