@@ -45,10 +45,7 @@ func hint(e *client.Error) string {
 	case "not_sealed":
 		return "The tenant is not sealed: there is nothing to unseal."
 	case "unseal_failed":
-		if r := e.ExtraString("reason"); r != "" {
-			return "Unseal failed: keyseal still cannot use the key: " + reasonText(r) + ". Fix the key's access, then run keyseal unseal again (keyseal health shows the diagnosis)."
-		}
-		return "Unseal failed: keyseal still cannot use the key. Fix the key's access, then run keyseal unseal again."
+		return "Unseal failed: keyseal's live check of the key still fails, so the tenant stays sealed. Fix the key (keyseal health shows the diagnosis and the commands), then run keyseal unseal again."
 	case "tenant_sealed":
 		return "The tenant is sealed: keyseal status shows why; restore the key's access and run keyseal unseal."
 	case "tenant_revoked":
@@ -122,6 +119,9 @@ func (a *app) printError(err error) {
 		code := e.Code
 		if code == "" {
 			code = "no error code"
+		}
+		if r := e.ExtraString("reason"); r != "" {
+			code += ", reason " + r
 		}
 		what := fmt.Sprintf("%s (%s, HTTP %d, %s %s)", strings.TrimSpace(e.Message), code, e.Status, e.Method, e.Path)
 		if words == "" {

@@ -184,6 +184,12 @@ func (a *app) printStatus(v api.TenantView) {
 	}
 	row("Active version", fmt.Sprintf("v%d", v.ActiveVersion))
 	w.Flush()
+	switch v.Status {
+	case "sealed":
+		a.out("\nSealed: agents get no sessions. Restore the key's access (keyseal health shows how), then run keyseal unseal.\n")
+	case "revoked":
+		a.out("\nRevoked: the active TMK version was crypto-erased; keyseal key rotate --type tmk creates a new one.\n")
+	}
 	if len(v.Versions) == 0 {
 		return
 	}
