@@ -5,13 +5,13 @@ package suite
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -23,21 +23,21 @@ import (
 func TestAuditCheckpointsOnDynamoDB(t *testing.T) {
 	e := newEnv(t, nil)
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
+	ctx := context.Background()
+	admin := e.admin(tn.ID)
 	if ev := e.awaitEvent(keyseal.EventCheckpoint, tn.ID); ev.Source != "keyseal" {
 		t.Fatalf("checkpoint event %+v", ev)
 	}
 
-	first := e.call(http.MethodGet, "/admin/audit/checkpoint", admin, "", nil).want(http.StatusOK)
-	size := int64(first.body["size"].(float64))
+	first := must(admin.Checkpoint(ctx))(t)
+	size := first.Size
 	oldHead := e.rawItem(tn.ID, "audit#head")
 	for i := range 2 {
-		e.call(http.MethodPost, "/admin/agents", admin, "", map[string]any{"name": fmt.Sprintf("later-%d", i)}).want(http.StatusCreated)
+		must(admin.CreateAgent(ctx, fmt.Sprintf("later-%d", i)))(t)
 	}
-	saved := e.call(http.MethodGet, "/admin/audit/checkpoint", admin, "", nil).want(http.StatusOK).str("checkpoint")
-	r := e.call(http.MethodPost, "/admin/audit/verify", admin, "", map[string]any{"checkpoint": first.str("checkpoint")}).want(http.StatusOK)
-	if r.body["valid"] != true {
-		t.Fatalf("POST verify of an older checkpoint on the grown chain: %s", r.raw)
+	saved := must(admin.Checkpoint(ctx))(t).Checkpoint
+	if r := must(admin.VerifyCheckpoint(ctx, first.Checkpoint))(t); !r.Valid {
+		t.Fatalf("POST verify of an older checkpoint on the grown chain: %+v", r)
 	}
 
 	// The rollback, item by item.
@@ -50,12 +50,11 @@ func TestAuditCheckpointsOnDynamoDB(t *testing.T) {
 	if _, err := e.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.table), Item: oldHead}); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.call(http.MethodGet, "/admin/audit/verify", admin, "", nil).want(http.StatusOK); r.body["valid"] != true {
-		t.Fatalf("GET verify of the rolled-back chain: %s (alone it is a genuine, shorter chain)", r.raw)
+	if r := must(admin.VerifyAudit(ctx))(t); !r.Valid {
+		t.Fatalf("GET verify of the rolled-back chain: %+v (alone it is a genuine, shorter chain)", r)
 	}
-	r = e.call(http.MethodPost, "/admin/audit/verify", admin, "", map[string]any{"checkpoint": saved}).want(http.StatusOK)
-	if r.body["valid"] != false || r.body["reason"] != "truncated" {
-		t.Fatalf("POST verify of the rolled-back chain: %s, want reason truncated", r.raw)
+	if r := must(admin.VerifyCheckpoint(ctx, saved))(t); r.Valid || r.Reason != "truncated" {
+		t.Fatalf("POST verify of the rolled-back chain: %+v, want reason truncated", r)
 	}
 }
 
@@ -65,23 +64,23 @@ func TestAuditCheckpointsOnDynamoDB(t *testing.T) {
 func TestCorruptAuditEntryOnDynamoDB(t *testing.T) {
 	e := newEnv(t, nil)
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
+	ctx := context.Background()
+	admin := e.admin(tn.ID)
 	e.editAuditDetail(tn.ID, 2, "seq", "two")
 
-	r := e.call(http.MethodGet, "/admin/audit/verify", admin, "", nil).want(http.StatusOK)
-	if r.body["valid"] != false || r.body["first_bad_seq"] != float64(2) || r.body["reason"] != "corrupt" {
-		t.Fatalf("GET verify with a corrupt entry: %s", r.raw)
+	r := must(admin.VerifyAudit(ctx))(t)
+	if r.Valid || r.FirstBadSeq == nil || *r.FirstBadSeq != 2 || r.Reason != "corrupt" {
+		t.Fatalf("GET verify with a corrupt entry: %+v", r)
 	}
-	r = e.call(http.MethodGet, "/admin/audit?limit=100", admin, "", nil).want(http.StatusOK)
-	entries := r.body["entries"].([]any)
+	entries := must(admin.Audit(ctx, client.AuditQuery{Limit: 100}))(t).Entries
 	corrupt := 0
 	for _, x := range entries {
-		if m := x.(map[string]any); m["corrupt"] == true && m["seq"] == float64(2) {
+		if x.Corrupt && x.Seq == 2 {
 			corrupt++
 		}
 	}
 	if corrupt != 1 || len(entries) < 3 {
-		t.Fatalf("listing with a corrupt entry: %s, want every entry and seq 2 marked corrupt", r.raw)
+		t.Fatalf("listing with a corrupt entry: %+v, want every entry and seq 2 marked corrupt", entries)
 	}
 }
 

@@ -26,14 +26,14 @@ func TestStepUpRequired(t *testing.T) {
 	e := newEnv(t, nil)
 	tn := e.newTenant()
 	admin := e.adminToken(tn.ID, "alice")
-	unseal := func(bearer, stepUp string) *reply {
-		return e.call(http.MethodPost, "/admin/tenant-kms/unseal", bearer, stepUp, nil)
+	unseal := func(bearer, stepUp string) error {
+		_, err := e.api(bearer).Unseal(context.Background(), stepUp)
+		return err
 	}
-	wantStepUp := func(r *reply, says string) {
+	wantStepUp := func(err error, says string) {
 		t.Helper()
-		r.adminError(http.StatusUnauthorized, "step_up_required")
-		if msg := r.body["message"].(string); !strings.Contains(msg, says) {
-			t.Fatalf("message %q does not say %q", msg, says)
+		if ae := wantAPIError(t, err, http.StatusUnauthorized, "step_up_required"); !strings.Contains(ae.Message, says) {
+			t.Fatalf("message %q does not say %q", ae.Message, says)
 		}
 	}
 
@@ -41,7 +41,7 @@ func TestStepUpRequired(t *testing.T) {
 	wantStepUp(unseal(admin, "kst_not-a-token-we-issued"), "unknown")
 
 	tok := e.stepUp(admin)
-	unseal(admin, tok).adminError(http.StatusConflict, "not_sealed") // consumes it
+	wantAPIError(t, unseal(admin, tok), http.StatusConflict, "not_sealed") // consumes it
 	wantStepUp(unseal(admin, tok), "used")
 
 	// A token bound to another admin of the tenant, and one bound to
@@ -52,7 +52,7 @@ func TestStepUpRequired(t *testing.T) {
 	otherAdmin := e.adminToken(other.ID, "alice")
 	theirs := e.stepUp(otherAdmin)
 	wantStepUp(unseal(admin, theirs), "another")
-	unseal(otherAdmin, theirs).adminError(http.StatusConflict, "not_sealed")
+	wantAPIError(t, unseal(otherAdmin, theirs), http.StatusConflict, "not_sealed")
 
 	// Expired: step-up tokens live 120 s; store one whose life is over.
 	expired := "kst_expired-token-for-the-integration-suite"
@@ -77,9 +77,8 @@ func TestInsufficientAuthentication(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			c.Subject, c.TenantID, c.TTL, c.Roles = "alice", tn.ID, time.Hour, []string{"keyseal:admin"}
-			r := e.call(http.MethodPost, "/admin/auth/step-up", e.mint(c), "", nil)
-			r.adminError(http.StatusUnauthorized, "insufficient_user_authentication")
-			h := r.header.Get("WWW-Authenticate")
+			_, err := e.api(e.mint(c)).StepUp(context.Background())
+			h := wantAPIError(t, err, http.StatusUnauthorized, "insufficient_user_authentication").WWWAuthenticate
 			for _, want := range []string{`Bearer error="insufficient_user_authentication"`, `acr_values="mfa"`, `max_age=300`} {
 				if !strings.Contains(h, want) {
 					t.Fatalf("WWW-Authenticate %q lacks %s", h, want)
@@ -94,18 +93,15 @@ func TestInsufficientAuthentication(t *testing.T) {
 func TestEditedAuditEntryIsCaught(t *testing.T) {
 	e := newEnv(t, nil)
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
-	r := e.call(http.MethodGet, "/admin/audit/verify", admin, "", nil).want(http.StatusOK)
-	n := r.body["entries"].(float64)
-	if r.body["valid"] != true || n < 3 || r.body["first_bad_seq"] != nil {
-		t.Fatalf("untouched chain: %s", r.raw)
+	admin := e.admin(tn.ID)
+	if r := must(admin.VerifyAudit(context.Background()))(t); !r.Valid || r.Entries < 3 || r.FirstBadSeq != nil {
+		t.Fatalf("untouched chain: %+v", r)
 	}
 
 	e.editAuditDetail(tn.ID, 2, "actor", "admin:mallory")
 
-	r = e.call(http.MethodGet, "/admin/audit/verify", admin, "", nil).want(http.StatusOK)
-	if r.body["valid"] != false || r.body["first_bad_seq"] != float64(2) {
-		t.Fatalf("after editing entry 2: %s", r.raw)
+	if r := must(admin.VerifyAudit(context.Background()))(t); r.Valid || r.FirstBadSeq == nil || *r.FirstBadSeq != 2 {
+		t.Fatalf("after editing entry 2: %+v", r)
 	}
 }
 

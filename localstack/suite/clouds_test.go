@@ -5,7 +5,6 @@ package suite
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/keyseal/keyseal/localstack/standin"
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/gcpkms/gcpkmsfake"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/session"
@@ -45,12 +45,11 @@ func (e *env) clouds() *localserver.Clouds {
 
 // cloudKey makes a key in a stand-in with POST /dev/kms/keys and returns
 // it with its registration body.
-func (e *env) cloudKey(provider string) (string, map[string]any) {
+func (e *env) cloudKey(provider string) (string, keyRef) {
 	e.tb.Helper()
-	r := e.call(http.MethodPost, "/dev/kms/keys", "", "", map[string]any{"provider": provider}).want(http.StatusCreated)
-	key := r.str("key_id")
+	key := must(e.api("").DevCreateKey(context.Background(), provider))(e.tb).KeyID
 	field := map[string]string{"gcp-kms": "key_name", "azure-kv": "key_url"}[provider]
-	return key, map[string]any{"provider": provider, field: key}
+	return key, keyRef{provider, map[string]string{field: key}}
 }
 
 // newCloudTenant registers a new tenant on a fresh stand-in key of
@@ -59,14 +58,12 @@ func (e *env) newCloudTenant(provider string) tenant {
 	e.tb.Helper()
 	key, body := e.cloudKey(provider)
 	t := tenant{ID: standin.Name("t-"), KeyARN: key, KeyID: key}
-	admin := e.adminToken(t.ID, "alice")
+	admin := e.admin(t.ID)
 	e.acknowledgeWaiver(admin)
-	r := e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), body).want(http.StatusOK)
-	if r.body["provider"] != provider || r.body["key_id"] != key {
-		e.tb.Fatalf("registered: %s", r.raw)
+	if v := must(e.register(admin, body))(e.tb); v.Provider != provider || v.KeyID != key {
+		e.tb.Fatalf("registered: %+v", v)
 	}
-	r = e.call(http.MethodPost, "/admin/agents", admin, "", map[string]any{"name": "worker"}).want(http.StatusCreated)
-	t.AgentKey = r.str("agent_key")
+	t.AgentKey = must(admin.CreateAgent(context.Background(), "worker"))(e.tb).Key
 	return t
 }
 
@@ -146,23 +143,23 @@ func TestCloudSealTriggers(t *testing.T) {
 			for _, tr := range p.triggers {
 				t.Run(tr.name, func(t *testing.T) {
 					tn := e.newCloudTenant(p.provider)
-					admin := e.adminToken(tn.ID, "alice")
+					admin := e.admin(tn.ID)
 					e.session(tn).want(http.StatusCreated) // warms this process's TMK cache
 					e.sweep()
 					tr.cut(tn.KeyID)
 					e.sweep()
 					v := e.tenantKMS(tn)
 					if !tr.terminal {
-						if v.body["status"] != "active" || v.body["last_verify_error"] == nil || v.body["kms_reachable"] != false {
-							t.Fatalf("transient failure inside the cache TTL: %s", v.raw)
+						if v.Status != "active" || v.LastVerifyError == nil || v.KMSReachable {
+							t.Fatalf("transient failure inside the cache TTL: %+v", v)
 						}
 						e.session(tn).want(http.StatusCreated) // served from the cached TMK
 						time.Sleep(cacheTTL)
 						e.sweep()
 						v = e.tenantKMS(tn)
 					}
-					if v.body["status"] != "sealed" || v.body["seal_reason"] != tr.reason {
-						t.Fatalf("want sealed with reason %s, got %s", tr.reason, v.raw)
+					if v.Status != "sealed" || str(v.SealReason) != tr.reason {
+						t.Fatalf("want sealed with reason %s, got %+v", tr.reason, v)
 					}
 					e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
 					if got := e.awaitEvent("tenant.kms.sealed", tn.ID); got.Detail.Data.Reason != tr.reason {
@@ -171,15 +168,15 @@ func TestCloudSealTriggers(t *testing.T) {
 					// docs/contract.md §5: reason access_denied for a terminal
 					// failure, unreachable for a transient one.
 					want := map[bool]string{true: "access_denied", false: "unreachable"}[tr.terminal]
-					r := e.call(http.MethodPost, "/admin/tenant-kms/unseal", admin, e.stepUp(admin), nil).adminError(http.StatusBadGateway, "unseal_failed")
-					if r.body["reason"] != want {
-						t.Fatalf("forced unseal reason %v, want %s: %s", r.body["reason"], want, r.raw)
+					_, err := admin.Unseal(context.Background(), e.stepUpWith(admin))
+					if ae := wantAPIError(t, err, http.StatusBadGateway, "unseal_failed"); ae.ExtraString("reason") != want {
+						t.Fatalf("forced unseal reason %q, want %s: %s", ae.ExtraString("reason"), want, ae.Body)
 					}
 
 					tr.heal(tn.KeyID)
 					e.sweep()
-					if v := e.tenantKMS(tn); v.body["status"] != "active" || v.body["last_verify_error"] != nil {
-						t.Fatalf("after restoring access: %s", v.raw)
+					if v := e.tenantKMS(tn); v.Status != "active" || v.LastVerifyError != nil {
+						t.Fatalf("after restoring access: %+v", v)
 					}
 					e.session(tn).want(http.StatusCreated)
 				})
@@ -194,23 +191,25 @@ func TestCloudSealTriggers(t *testing.T) {
 // stand-ins' keys (escaped) and no local KMS.
 func TestCloudForcedUnseal(t *testing.T) {
 	e := newEnv(t, cloudsOn)
-	e.call(http.MethodPost, "/dev/kms/keys", "", "", map[string]any{}).adminError(http.StatusUnprocessableEntity, "provider_not_configured")
-	e.call(http.MethodPost, "/dev/kms/keys/"+url.PathEscape("arn:aws:kms:us-east-1:000000000000:key/nope")+"/state", "", "",
-		map[string]any{"state": "disabled"}).adminError(http.StatusNotFound, "not_found")
+	ctx := context.Background()
+	dev := e.api("")
+	_, err := dev.DevCreateKey(ctx, "")
+	wantAPIError(t, err, http.StatusUnprocessableEntity, "provider_not_configured")
+	wantAPIError(t, dev.DevSetKeyState(ctx, "arn:aws:kms:us-east-1:000000000000:key/nope", "disabled"), http.StatusNotFound, "not_found")
 	for _, provider := range []string{"gcp-kms", "azure-kv"} {
 		t.Run(provider, func(t *testing.T) {
 			tn := e.newCloudTenant(provider)
-			admin := e.adminToken(tn.ID, "alice")
-			e.call(http.MethodPost, "/dev/kms/keys/"+url.PathEscape(tn.KeyID)+"/state", "", "", map[string]any{"state": "access_denied"}).want(http.StatusOK)
+			admin := e.admin(tn.ID)
+			e.must(dev.DevSetKeyState(ctx, tn.KeyID, "access_denied")) // a name or URL with slashes, escaped by the client
 			e.sweep()
-			if v := e.tenantKMS(tn); v.body["status"] != "sealed" || v.body["seal_reason"] != "access_denied" {
-				t.Fatalf("after access was revoked: %s", v.raw)
+			if v := e.tenantKMS(tn); v.Status != "sealed" || str(v.SealReason) != "access_denied" {
+				t.Fatalf("after access was revoked: %+v", v)
 			}
 			e.must(e.clouds().SetState(tn.KeyID, "enabled"))
-			if r := e.call(http.MethodPost, "/admin/tenant-kms/unseal", admin, e.stepUp(admin), nil).want(http.StatusOK); r.raw != `{"unsealed":true}` {
-				t.Fatalf("unseal: %s", r.raw)
+			if r := must(admin.Unseal(ctx, e.stepUpWith(admin)))(t); !r.Unsealed {
+				t.Fatalf("unseal: %+v", r)
 			}
-			if entries := e.auditEntries(tn, "byok.kms.unseal"); len(entries) != 1 || entries[0]["actor"] != "admin:alice" {
+			if entries := e.auditEntries(tn, "byok.kms.unseal"); len(entries) != 1 || entries[0].Actor != "admin:alice" {
 				t.Fatalf("unseal audit entries: %v", entries)
 			}
 			e.session(tn).want(http.StatusCreated)
@@ -227,7 +226,7 @@ func TestMigrateAcrossClouds(t *testing.T) {
 	e := newEnv(t, cloudsOn)
 	ctx := context.Background()
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
+	admin := e.admin(tn.ID)
 	gcpKey, gcpBody := e.cloudKey("gcp-kms")
 	azureKey, azureBody := e.cloudKey("azure-kv")
 	awsNext, awsNextID := e.createKey(false)
@@ -235,15 +234,15 @@ func TestMigrateAcrossClouds(t *testing.T) {
 	tokens := []string{e.session(tn).want(http.StatusCreated).str("token")}
 	for _, step := range []struct {
 		provider, key string
-		body          map[string]any
+		body          keyRef
 	}{{"gcp-kms", gcpKey, gcpBody}, {"azure-kv", azureKey, azureBody}, {"aws-kms", awsNext, awsKey(awsNext)}} {
-		v := e.call(http.MethodPost, "/admin/tenant-kms/migrate", admin, e.stepUp(admin), step.body).want(http.StatusOK)
-		if v.body["provider"] != step.provider || v.body["key_id"] != step.key {
-			t.Fatalf("after migrating to %s: %s", step.provider, v.raw)
+		v := must(e.migrate(admin, step.body))(t)
+		if v.Provider != step.provider || v.KeyID != step.key {
+			t.Fatalf("after migrating to %s: %+v", step.provider, v)
 		}
-		for _, ver := range v.body["versions"].([]any) {
-			if m := ver.(map[string]any); m["provider"] != step.provider || m["key_id"] != step.key {
-				t.Fatalf("a version is not under the %s key: %s", step.provider, v.raw)
+		for _, ver := range v.Versions {
+			if ver.Provider != step.provider || ver.KeyID != step.key {
+				t.Fatalf("a version is not under the %s key: %+v", step.provider, v)
 			}
 		}
 		set := e.jwks(tn.ID)
@@ -255,13 +254,12 @@ func TestMigrateAcrossClouds(t *testing.T) {
 		// A sweep right after (a fresh unwrap through the new provider)
 		// leaves the tenant active, and it keeps issuing sessions.
 		e.sweep()
-		if r := e.tenantKMS(tn); r.body["status"] != "active" || r.body["last_verify_error"] != nil {
-			t.Fatalf("after migrating to %s: %s", step.provider, r.raw)
+		if r := e.tenantKMS(tn); r.Status != "active" || r.LastVerifyError != nil {
+			t.Fatalf("after migrating to %s: %+v", step.provider, r)
 		}
 		tokens = append(tokens, e.session(tn).want(http.StatusCreated).str("token"))
 		// Rotating on the new provider adds a version the next step moves.
-		e.call(http.MethodPost, "/admin/tenant-kms/rotate", admin, "", map[string]any{"rotation_type": "tmk", "reason": "after migrating to " + step.provider}).
-			want(http.StatusOK)
+		must(admin.Rotate(ctx, client.RotateRequest{RotationType: "tmk", Reason: "after migrating to " + step.provider}))(t)
 	}
 	if n := len(e.auditEntries(tn, "byok.kms.migrate")); n != 3 {
 		t.Fatalf("%d migrate entries, want 3", n)
@@ -273,8 +271,8 @@ func TestMigrateAcrossClouds(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sweep()
-	if v := e.tenantKMS(tn); v.body["status"] != "active" || v.body["last_verify_error"] != nil {
-		t.Fatalf("the earlier keys disabled after the last migration: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "active" || v.LastVerifyError != nil {
+		t.Fatalf("the earlier keys disabled after the last migration: %+v", v)
 	}
 	e.session(tn).want(http.StatusCreated)
 
@@ -282,8 +280,8 @@ func TestMigrateAcrossClouds(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sweep()
-	if v := e.tenantKMS(tn); v.body["status"] != "sealed" || v.body["seal_reason"] != "key_disabled" {
-		t.Fatalf("the new AWS key disabled: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "sealed" || str(v.SealReason) != "key_disabled" {
+		t.Fatalf("the new AWS key disabled: %+v", v)
 	}
 	e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
 }

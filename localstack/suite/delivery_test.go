@@ -24,6 +24,7 @@ import (
 	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/app/deliverer"
 	"github.com/keyseal/keyseal/shared/deliverq"
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/webhook"
@@ -68,10 +69,8 @@ func TestWebhookDeliveryOnSQS(t *testing.T) {
 	defer recv.Close()
 
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
-	r := e.call(http.MethodPost, "/admin/webhooks", admin, "", map[string]any{
-		"url": recv.URL + "/hook", "events": []string{keyseal.EventSealed}}).want(http.StatusCreated)
-	hookID, secret := r.str("id"), r.str("secret")
+	created := must(e.admin(tn.ID).CreateWebhook(ctx, client.WebhookRequest{URL: recv.URL + "/hook", Events: []string{keyseal.EventSealed}}))(t)
+	hookID, secret := created.ID, created.Secret
 
 	// The stack's pieces, small: a DLQ, a queue redriving to it after 2
 	// receives with a 1 s visibility timeout, a rule from the bus.
@@ -239,13 +238,12 @@ func TestLocalServerDeliversOnSQS(t *testing.T) {
 	}
 	defer d.Stop()
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
-	r := e.call(http.MethodPost, "/admin/webhooks", admin, "", map[string]any{
-		"url": recv.URL + "/hook", "events": []string{keyseal.EventSealed}}).want(http.StatusCreated)
-	ev := e.call(http.MethodPost, "/admin/webhooks/"+r.str("id")+"/test", admin, "", nil).want(http.StatusAccepted).str("event_id")
+	admin := e.admin(tn.ID)
+	created := must(admin.CreateWebhook(context.Background(), client.WebhookRequest{URL: recv.URL + "/hook", Events: []string{keyseal.EventSealed}}))(t)
+	ev := must(admin.TestWebhook(context.Background(), created.ID))(t).EventID
 	select {
 	case got := <-bodies:
-		wh, err := standardwebhooks.NewWebhook(r.str("secret"))
+		wh, err := standardwebhooks.NewWebhook(created.Secret)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,8 +31,11 @@ import (
 
 	"github.com/keyseal/keyseal/localstack/faultproxy"
 	"github.com/keyseal/keyseal/localstack/standin"
+	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/devissuer"
+	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/poller"
 )
@@ -249,22 +253,51 @@ func (e *env) newTenant() tenant {
 		e.tb.Fatal(err)
 	}
 	t := tenant{ID: standin.Name("t-"), KeyARN: aws.ToString(k.KeyMetadata.Arn), KeyID: aws.ToString(k.KeyMetadata.KeyId)}
-	admin := e.adminToken(t.ID, "alice")
+	admin := e.admin(t.ID)
 	e.acknowledgeWaiver(admin)
-	r := e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), map[string]any{"provider": "aws-kms", "key_arn": t.KeyARN})
-	r.want(http.StatusOK)
-	r = e.call(http.MethodPost, "/admin/agents", admin, "", map[string]any{"name": "worker"})
-	r.want(http.StatusCreated)
-	t.AgentKey = r.str("agent_key")
+	must(admin.Register(ctx, e.stepUpWith(admin), "aws-kms", map[string]string{"key_arn": t.KeyARN}))(e.tb)
+	t.AgentKey = must(admin.CreateAgent(ctx, "worker"))(e.tb).Key
 	return t
+}
+
+// must returns v, failing tb on err: must(c.Call(ctx))(tb).
+func must[T any](v T, err error) func(tb testing.TB) T {
+	return func(tb testing.TB) T {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return v
+	}
+}
+
+// wantAPIError checks err is the API's error code with status and a
+// message.
+func wantAPIError(tb testing.TB, err error, status int, code string) *client.Error {
+	tb.Helper()
+	ae, ok := errors.AsType[*client.Error](err)
+	if !ok || ae.Status != status || ae.Code != code || ae.Message == "" {
+		tb.Fatalf("want %d %s with a message, got %v", status, code, err)
+	}
+	return ae
+}
+
+// api is the typed client of the local server calling as token (an admin
+// JWT, an agent key, or "" for none).
+func (e *env) api(token string) *client.Client {
+	return client.MustNew(e.srv.URL, token)
+}
+
+// admin is the typed client as alice, a fresh MFA admin of tenantID.
+func (e *env) admin(tenantID string) *client.Client {
+	return e.api(e.adminToken(tenantID, "alice"))
 }
 
 // acknowledgeWaiver acknowledges the current legal waiver as the admin's
 // tenant, which registration and migration require.
-func (e *env) acknowledgeWaiver(admin string) {
+func (e *env) acknowledgeWaiver(admin *client.Client) {
 	e.tb.Helper()
-	e.call(http.MethodPost, "/api/v1/byok/legal-waiver", admin, "", map[string]any{"acknowledged": true, "acknowledged_by": "legal@customer.example"}).
-		want(http.StatusOK)
+	must(admin.AcknowledgeWaiver(context.Background(), client.WaiverAck{AcknowledgedBy: "legal@customer.example"}))(e.tb)
 }
 
 // adminToken mints an admin JWT fit for step-up (fresh auth, acr mfa).
@@ -282,37 +315,42 @@ func (e *env) mint(c devissuer.Claims) string {
 	return tok
 }
 
-// stepUp gets a fresh step-up token for the admin.
+// stepUp gets a fresh step-up token for the admin token.
 func (e *env) stepUp(admin string) string {
 	e.tb.Helper()
-	r := e.call(http.MethodPost, "/admin/auth/step-up", admin, "", nil)
-	r.want(http.StatusOK)
-	return r.str("step_up_token")
+	return e.stepUpWith(e.api(admin))
 }
 
-// session asks for a session bundle as the tenant's agent.
+// stepUpWith gets a fresh step-up token as the admin client.
+func (e *env) stepUpWith(admin *client.Client) string {
+	e.tb.Helper()
+	return must(admin.StepUp(context.Background()))(e.tb).StepUpToken
+}
+
+// session asks for a session bundle as the tenant's agent (raw: the tests
+// check the agent error bodies).
 func (e *env) session(t tenant) *reply {
 	return e.call(http.MethodPost, "/agent/v1/session", t.AgentKey, "", map[string]any{})
 }
 
 // tenantKMS reads GET /admin/tenant-kms.
-func (e *env) tenantKMS(t tenant) *reply {
+func (e *env) tenantKMS(t tenant) api.TenantView {
 	e.tb.Helper()
-	r := e.call(http.MethodGet, "/admin/tenant-kms", e.adminToken(t.ID, "alice"), "", nil)
-	r.want(http.StatusOK)
-	return r
+	return must(e.admin(t.ID).TenantKMS(context.Background()))(e.tb)
 }
 
 // auditEntries lists a tenant's audit entries with action (newest first).
-func (e *env) auditEntries(t tenant, action string) []map[string]any {
+func (e *env) auditEntries(t tenant, action string) []keyseal.AuditEntry {
 	e.tb.Helper()
-	r := e.call(http.MethodGet, "/admin/audit?limit=100&action="+action, e.adminToken(t.ID, "alice"), "", nil)
-	r.want(http.StatusOK)
-	var out []map[string]any
-	for _, v := range r.body["entries"].([]any) {
-		out = append(out, v.(map[string]any))
+	return must(e.admin(t.ID).Audit(context.Background(), client.AuditQuery{Action: action, Limit: 100}))(e.tb).Entries
+}
+
+// str is *s, "" for nil (an optional string of api.TenantView).
+func str(s *string) string {
+	if s == nil {
+		return ""
 	}
-	return out
+	return *s
 }
 
 // reply is an HTTP response with its JSON body decoded.

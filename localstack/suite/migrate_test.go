@@ -4,6 +4,7 @@ package suite
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/keyseal/keyseal/localstack/faultproxy"
 	"github.com/keyseal/keyseal/localstack/standin"
+	"github.com/keyseal/keyseal/shared/api"
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/localserver"
 )
 
@@ -27,7 +30,26 @@ func (e *env) createKey(multiRegion bool) (arn, id string) {
 	return aws.ToString(k.KeyMetadata.Arn), aws.ToString(k.KeyMetadata.KeyId)
 }
 
-func awsKey(arn string) map[string]any { return map[string]any{"provider": "aws-kms", "key_arn": arn} }
+// keyRef is a registration body: the provider and its fields.
+type keyRef struct {
+	provider string
+	fields   map[string]string
+}
+
+func awsKey(arn string) keyRef { return keyRef{"aws-kms", map[string]string{"key_arn": arn}} }
+
+// register is PUT /admin/tenant-kms of k, with a fresh step-up token.
+func (e *env) register(admin *client.Client, k keyRef) (api.TenantView, error) {
+	e.tb.Helper()
+	return admin.Register(context.Background(), e.stepUpWith(admin), k.provider, k.fields)
+}
+
+// migrate is POST /admin/tenant-kms/migrate to k, with a fresh step-up
+// token.
+func (e *env) migrate(admin *client.Client, k keyRef) (api.TenantView, error) {
+	e.tb.Helper()
+	return admin.Migrate(context.Background(), e.stepUpWith(admin), k.provider, k.fields)
+}
 
 // TestRegistrationGatesWithAWSKMS: with the real AWS KMS provider, the
 // waiver gates registration (409 with the version), a disabled key is 422
@@ -36,14 +58,14 @@ func awsKey(arn string) map[string]any { return map[string]any{"provider": "aws-
 // migrate.
 func TestRegistrationGatesWithAWSKMS(t *testing.T) {
 	e := newEnv(t, nil)
-	admin := e.adminToken(standin.Name("t-"), "alice")
+	admin := e.admin(standin.Name("t-"))
 	mrk, mrkID := e.createKey(true)
 	if !strings.HasPrefix(mrkID, "mrk-") {
 		t.Fatalf("LocalStack multi-region key id %q", mrkID)
 	}
-	r := e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), awsKey(mrk)).adminError(http.StatusConflict, "waiver_not_acknowledged")
-	if r.body["waiver_version"] == nil {
-		t.Fatalf("no waiver_version: %s", r.raw)
+	_, err := e.register(admin, awsKey(mrk))
+	if ae := wantAPIError(t, err, http.StatusConflict, "waiver_not_acknowledged"); ae.Extra["waiver_version"] == nil {
+		t.Fatalf("no waiver_version: %s", ae.Body)
 	}
 	e.acknowledgeWaiver(admin)
 
@@ -51,22 +73,25 @@ func TestRegistrationGatesWithAWSKMS(t *testing.T) {
 	if _, err := e.kms.DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String(disabledID)}); err != nil {
 		t.Fatal(err)
 	}
-	r = e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), awsKey(disabled)).adminError(422, "cannot_access_cmk")
-	policy, _ := r.body["required_key_policy"].(map[string]any)
-	if r.body["reason"] != "key_disabled" || policy == nil || policy["principal"] != localserver.DevServicePrincipal ||
-		!strings.Contains(r.raw, `"kms:EncryptionContext:keyseal:tenant"`) || !strings.Contains(r.raw, `"kms:DescribeKey"`) {
-		t.Fatalf("cannot_access_cmk: %s", r.raw)
+	_, err = e.register(admin, awsKey(disabled))
+	ae := wantAPIError(t, err, 422, "cannot_access_cmk")
+	var policy map[string]any
+	_ = json.Unmarshal(ae.Extra["required_key_policy"], &policy)
+	if ae.ExtraString("reason") != "key_disabled" || policy == nil || policy["principal"] != localserver.DevServicePrincipal ||
+		!strings.Contains(string(ae.Body), `"kms:EncryptionContext:keyseal:tenant"`) || !strings.Contains(string(ae.Body), `"kms:DescribeKey"`) {
+		t.Fatalf("cannot_access_cmk: %s", ae.Body)
 	}
-	kp := e.call(http.MethodGet, "/admin/tenant-kms/key-policy", admin, "", nil).want(http.StatusOK)
-	if kp.body["principal"] != localserver.DevServicePrincipal || kp.body["statement"] == nil {
-		t.Fatalf("key policy: %s", kp.raw)
+	var kp map[string]any
+	if err := json.Unmarshal(must(admin.KeyPolicy(context.Background(), "", nil))(t), &kp); err != nil ||
+		kp["principal"] != localserver.DevServicePrincipal || kp["statement"] == nil {
+		t.Fatalf("key policy: %v %v", kp, err)
 	}
 
-	e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), awsKey(mrk)).want(http.StatusOK)
+	must(e.register(admin, awsKey(mrk)))(t)
 	other, _ := e.createKey(false)
-	r = e.call(http.MethodPut, "/admin/tenant-kms", admin, e.stepUp(admin), awsKey(other)).adminError(http.StatusConflict, "byok_key_exists")
-	if r.body["key_id"] != mrk || !strings.Contains(r.str("message"), "POST /admin/tenant-kms/migrate") {
-		t.Fatalf("byok_key_exists: %s", r.raw)
+	_, err = e.register(admin, awsKey(other))
+	if ae := wantAPIError(t, err, http.StatusConflict, "byok_key_exists"); ae.ExtraString("key_id") != mrk || !strings.Contains(ae.Message, "POST /admin/tenant-kms/migrate") {
+		t.Fatalf("byok_key_exists: %s", ae.Body)
 	}
 }
 
@@ -79,46 +104,46 @@ func TestMigrateBetweenLocalStackKeys(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
+	admin := e.admin(tn.ID)
 	next, nextID := e.createKey(false)
 
 	e.proxy.Set(tn.KeyID, faultproxy.Deny)
-	r := e.call(http.MethodPost, "/admin/tenant-kms/migrate", admin, e.stepUp(admin), awsKey(next)).adminError(http.StatusServiceUnavailable, "tenant_sealed")
-	if r.body["key"] != "old" {
-		t.Fatalf("old key denied: %s", r.raw)
+	_, err := e.migrate(admin, awsKey(next))
+	if ae := wantAPIError(t, err, http.StatusServiceUnavailable, "tenant_sealed"); ae.ExtraString("key") != "old" {
+		t.Fatalf("old key denied: %s", ae.Body)
 	}
 	e.proxy.Clear()
 	e.sweep()
-	if v := e.tenantKMS(tn); v.body["key_id"] != tn.KeyARN || v.body["status"] != "active" {
-		t.Fatalf("after a refused migration: %s", v.raw)
+	if v := e.tenantKMS(tn); v.KeyID != tn.KeyARN || v.Status != "active" {
+		t.Fatalf("after a refused migration: %+v", v)
 	}
 
 	bad, badID := e.createKey(false)
 	if _, err := e.kms.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(badID)}); err != nil {
 		t.Fatal(err)
 	}
-	r = e.call(http.MethodPost, "/admin/tenant-kms/migrate", admin, e.stepUp(admin), awsKey(bad)).adminError(422, "cannot_access_cmk")
-	if r.body["key"] != "new" || r.body["reason"] != "key_disabled" {
-		t.Fatalf("new key disabled: %s", r.raw)
+	_, err = e.migrate(admin, awsKey(bad))
+	if ae := wantAPIError(t, err, 422, "cannot_access_cmk"); ae.ExtraString("key") != "new" || ae.ExtraString("reason") != "key_disabled" {
+		t.Fatalf("new key disabled: %s", ae.Body)
 	}
 	if n := len(e.auditEntries(tn, "byok.kms.migrate")); n != 0 {
 		t.Fatalf("%d migrate entries after refusals", n)
 	}
 
-	v := e.call(http.MethodPost, "/admin/tenant-kms/migrate", admin, e.stepUp(admin), awsKey(next)).want(http.StatusOK)
-	if v.body["key_id"] != next || v.body["byok"] != true {
-		t.Fatalf("after migrating: %s", v.raw)
+	v := must(e.migrate(admin, awsKey(next)))(t)
+	if v.KeyID != next || !v.BYOK {
+		t.Fatalf("after migrating: %+v", v)
 	}
-	for _, ver := range v.body["versions"].([]any) {
-		if ver.(map[string]any)["key_id"] != next {
-			t.Fatalf("a version is not under the new key: %s", v.raw)
+	for _, ver := range v.Versions {
+		if ver.KeyID != next {
+			t.Fatalf("a version is not under the new key: %+v", v)
 		}
 	}
 	entries := e.auditEntries(tn, "byok.kms.migrate")
-	if len(entries) != 1 || entries[0]["severity"] != "critical" {
+	if len(entries) != 1 || entries[0].Severity != "critical" {
 		t.Fatalf("migrate entries: %v", entries)
 	}
-	if d := entries[0]["details"].(map[string]any); d["previous_key_id"] != tn.KeyARN || d["key_id"] != next {
+	if d := entries[0].Details; d["previous_key_id"] != tn.KeyARN || d["key_id"] != next {
 		t.Fatalf("migrate entry details: %v", d)
 	}
 
@@ -126,8 +151,8 @@ func TestMigrateBetweenLocalStackKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sweep()
-	if v := e.tenantKMS(tn); v.body["status"] != "active" || v.body["last_verify_error"] != nil {
-		t.Fatalf("the old key disabled after migrating: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "active" || v.LastVerifyError != nil {
+		t.Fatalf("the old key disabled after migrating: %+v", v)
 	}
 	e.session(tn).want(http.StatusCreated)
 
@@ -135,8 +160,8 @@ func TestMigrateBetweenLocalStackKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sweep()
-	if v := e.tenantKMS(tn); v.body["status"] != "sealed" || v.body["seal_reason"] != "key_disabled" {
-		t.Fatalf("the new key disabled: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "sealed" || str(v.SealReason) != "key_disabled" {
+		t.Fatalf("the new key disabled: %+v", v)
 	}
 	e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
 }

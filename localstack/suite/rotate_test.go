@@ -4,6 +4,7 @@ package suite
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/session"
 )
 
@@ -38,6 +40,8 @@ func TestRotateRevokeRotate(t *testing.T) {
 	e := newEnv(t, nil)
 	tn := e.newTenant()
 	admin := e.adminToken(tn.ID, "alice")
+	ac := e.api(admin)
+	ctx := context.Background()
 	first := e.session(tn).want(http.StatusCreated)
 
 	// Seed 004's command as written (alias, no step-up).
@@ -56,21 +60,20 @@ func TestRotateRevokeRotate(t *testing.T) {
 		t.Fatalf("the old version's token stopped verifying after a rotation: %v", err)
 	}
 	entries := e.auditEntries(tn, "byok.tmk.rotate")
-	if len(entries) != 1 || entries[0]["actor"] != "admin:alice" || entries[0]["details"].(map[string]any)["reason"] != "DEK recovery" {
+	if len(entries) != 1 || entries[0].Actor != "admin:alice" || entries[0].Details["reason"] != "DEK recovery" {
 		t.Fatalf("rotate entries: %v", entries)
 	}
 
 	// Rewrap with LocalStack KMS: new blobs, same TMKs.
 	v1 := wrappedBlob(e.versionItem(tn.ID, 1))
-	e.call(http.MethodPost, "/admin/tenant-kms/rotate", admin, "", map[string]any{"rotation_type": "rewrap", "reason": "test"}).want(http.StatusOK)
+	must(ac.Rotate(ctx, client.RotateRequest{RotationType: "rewrap", Reason: "test"}))(t)
 	if after := wrappedBlob(e.versionItem(tn.ID, 1)); len(after) == 0 || bytes.Equal(after, v1) {
 		t.Fatal("rewrap did not re-encrypt version 1")
 	}
 
 	// Revoke version 1: the item loses its wrapped attribute.
-	r = e.call(http.MethodPost, "/admin/tenant-kms/versions/1/revoke", admin, e.stepUp(admin), map[string]any{"confirm": tn.ID}).want(http.StatusOK)
-	if r.body["backups_expire_at"] == nil {
-		t.Fatalf("revoke: %s", r.raw)
+	if rev := must(ac.RevokeVersion(ctx, e.stepUpWith(ac), 1, tn.ID))(t); rev.BackupsExpireAt.IsZero() || rev.Version != 1 {
+		t.Fatalf("revoke: %+v", rev)
 	}
 	item := e.versionItem(tn.ID, 1)
 	if _, ok := item["wrapped"]; ok {
@@ -85,12 +88,14 @@ func TestRotateRevokeRotate(t *testing.T) {
 	if _, err := session.Verify(second.str("token"), e.jwks(tn.ID), time.Now()); err != nil {
 		t.Fatalf("the live version's token stopped verifying: %v", err)
 	}
-	e.call(http.MethodPost, "/admin/tenant-kms/versions/1/revoke", admin, e.stepUp(admin), map[string]any{"confirm": tn.ID}).adminError(http.StatusConflict, "already_revoked")
-	e.call(http.MethodPost, "/admin/tenant-kms/versions/1/revoke", admin, e.stepUp(admin), map[string]any{"confirm": "someone-else"}).adminError(http.StatusBadRequest, "invalid_request")
+	_, err := ac.RevokeVersion(ctx, e.stepUpWith(ac), 1, tn.ID)
+	wantAPIError(t, err, http.StatusConflict, "already_revoked")
+	_, err = ac.RevokeVersion(ctx, e.stepUpWith(ac), 1, "someone-else")
+	wantAPIError(t, err, http.StatusBadRequest, "invalid_request")
 	e.session(tn).want(http.StatusCreated)
 
 	// Revoke the active version: revoked, and it stays so.
-	e.call(http.MethodPost, "/admin/tenant-kms/versions/2/revoke", admin, e.stepUp(admin), map[string]any{"confirm": tn.ID}).want(http.StatusOK)
+	must(ac.RevokeVersion(ctx, e.stepUpWith(ac), 2, tn.ID))(t)
 	if _, ok := e.versionItem(tn.ID, 2)["wrapped"]; ok {
 		t.Fatal("the revoked active version's item still has a wrapped attribute")
 	}
@@ -99,16 +104,17 @@ func TestRotateRevokeRotate(t *testing.T) {
 		t.Fatalf("sealed event: %+v", ev)
 	}
 	e.sweep()
-	if v := e.tenantKMS(tn); v.body["status"] != "revoked" {
-		t.Fatalf("after a poll: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "revoked" {
+		t.Fatalf("after a poll: %+v", v)
 	}
-	e.call(http.MethodPost, "/admin/tenant-kms/unseal", admin, e.stepUp(admin), nil).adminError(http.StatusConflict, "tenant_revoked")
+	_, err = ac.Unseal(ctx, e.stepUpWith(ac))
+	wantAPIError(t, err, http.StatusConflict, "tenant_revoked")
 	if n := len(e.jwks(tn.ID).Keys); n != 0 {
 		t.Fatalf("JWKS has %d keys with both versions revoked", n)
 	}
 
 	// Only a tmk rotation serves sessions again, on version 3.
-	e.call(http.MethodPost, "/admin/tenant-kms/rotate", admin, "", map[string]any{"rotation_type": "tmk", "reason": "after revoke"}).want(http.StatusOK)
+	must(ac.Rotate(ctx, client.RotateRequest{RotationType: "tmk", Reason: "after revoke"}))(t)
 	if len(wrappedBlob(e.versionItem(tn.ID, 3))) == 0 {
 		t.Fatal("version 3 has no blob")
 	}
@@ -120,7 +126,7 @@ func TestRotateRevokeRotate(t *testing.T) {
 		t.Fatalf("version 3's token does not verify: %v", err)
 	}
 	e.awaitEvent("tenant.kms.unsealed", tn.ID)
-	if v := e.tenantKMS(tn); v.body["status"] != "active" || v.body["active_version"] != float64(3) || v.body["rotation_due"] != false {
-		t.Fatalf("config row after the rotation: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "active" || v.ActiveVersion != 3 || v.RotationDue {
+		t.Fatalf("config row after the rotation: %+v", v)
 	}
 }

@@ -4,7 +4,7 @@ package suite
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/keyseal/keyseal/localstack/faultproxy"
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/session"
 )
 
@@ -29,10 +30,11 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 
 	before := e.session(tn).want(http.StatusCreated)
 	token := before.str("token")
-	if v := e.tenantKMS(tn); v.body["status"] != "active" || v.body["sealed_since"] != nil {
-		t.Fatalf("fresh tenant: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "active" || v.SealedSince != nil {
+		t.Fatalf("fresh tenant: %+v", v)
 	}
-	if _, ok := e.tenantKMS(tn).body["sealed_since"]; !ok {
+	// The wire format itself (raw, not through the client's types).
+	if _, ok := e.call(http.MethodGet, "/admin/tenant-kms", e.adminToken(tn.ID, "alice"), "", nil).want(http.StatusOK).body["sealed_since"]; !ok {
 		t.Fatal("sealed_since must always be present (null when not sealed)")
 	}
 
@@ -42,8 +44,8 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 	e.sweep() // one poll
 
 	v := e.tenantKMS(tn)
-	if v.body["status"] != "sealed" || v.body["seal_reason"] != "key_disabled" || v.body["sealed_since"] == nil || v.body["last_verify_error"] == nil {
-		t.Fatalf("after one poll with the key disabled: %s", v.raw)
+	if v.Status != "sealed" || str(v.SealReason) != "key_disabled" || v.SealedSince == nil || v.LastVerifyError == nil {
+		t.Fatalf("after one poll with the key disabled: %+v", v)
 	}
 	e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
 	sealed := e.awaitEvent("tenant.kms.sealed", tn.ID)
@@ -67,8 +69,8 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 
 	// A second poll while still disabled changes nothing and audits nothing.
 	e.sweep()
-	if again := e.tenantKMS(tn); again.body["sealed_since"] != v.body["sealed_since"] {
-		t.Fatalf("sealed_since moved on a re-seal: %v -> %v", v.body["sealed_since"], again.body["sealed_since"])
+	if again := e.tenantKMS(tn); again.SealedSince == nil || !again.SealedSince.Equal(*v.SealedSince) {
+		t.Fatalf("sealed_since moved on a re-seal: %v -> %v", v.SealedSince, again.SealedSince)
 	}
 	if n := len(e.auditEntries(tn, "byok.kms.seal")); n != 1 {
 		t.Fatalf("%d byok.kms.seal entries after a second failing poll, want 1", n)
@@ -79,11 +81,11 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 	}
 	e.sweep()
 	v = e.tenantKMS(tn)
-	if v.body["status"] != "active" || v.body["sealed_since"] != nil || v.body["seal_reason"] != nil {
-		t.Fatalf("after re-enabling: %s", v.raw)
+	if v.Status != "active" || v.SealedSince != nil || v.SealReason != nil {
+		t.Fatalf("after re-enabling: %+v", v)
 	}
 	unseals := e.auditEntries(tn, "byok.kms.unseal")
-	if len(unseals) != 1 || unseals[0]["severity"] != "critical" || unseals[0]["actor"] != "system:poller" {
+	if len(unseals) != 1 || unseals[0].Severity != "critical" || unseals[0].Actor != "system:poller" {
 		t.Fatalf("unseal audit entries: %v", unseals)
 	}
 	if unsealed := e.awaitEvent("tenant.kms.unsealed", tn.ID); unsealed.Detail.ID == "" || unsealed.Detail.ID == sealed.Detail.ID || unsealed.Detail.Data.Trigger != "poller" {
@@ -96,12 +98,7 @@ func TestDisabledKeySealsAndReEnableUnseals(t *testing.T) {
 
 func (e *env) jwks(tenantID string) jose.JSONWebKeySet {
 	e.tb.Helper()
-	r := e.call(http.MethodGet, "/agent/v1/jwks/"+tenantID, "", "", nil).want(http.StatusOK)
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal([]byte(r.raw), &set); err != nil {
-		e.tb.Fatal(err)
-	}
-	return set
+	return must(e.api("").JWKS(context.Background(), tenantID))(e.tb)
 }
 
 // TestForcedUnseal covers the unseal API of seed 000: 409 when not sealed,
@@ -109,40 +106,40 @@ func (e *env) jwks(tenantID string) jose.JSONWebKeySet {
 func TestForcedUnseal(t *testing.T) {
 	e := newEnv(t, nil)
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
-	unseal := func() *reply {
-		return e.call(http.MethodPost, "/admin/tenant-kms/unseal", admin, e.stepUp(admin), nil)
+	admin := e.admin(tn.ID)
+	unseal := func() error {
+		_, err := admin.Unseal(context.Background(), e.stepUpWith(admin))
+		return err
 	}
 
-	unseal().adminError(http.StatusConflict, "not_sealed")
+	wantAPIError(t, unseal(), http.StatusConflict, "not_sealed")
 
 	e.proxy.Set(tn.KeyID, faultproxy.Deny) // the customer revokes keyseal's IAM access
 	e.sweep()
-	if v := e.tenantKMS(tn); v.body["status"] != "sealed" || v.body["seal_reason"] != "access_denied" {
-		t.Fatalf("after access was revoked: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "sealed" || str(v.SealReason) != "access_denied" {
+		t.Fatalf("after access was revoked: %+v", v)
 	}
-	r := unseal().adminError(http.StatusBadGateway, "unseal_failed")
-	if r.body["reason"] != "access_denied" {
-		t.Fatalf("reason %v, want access_denied: %s", r.body["reason"], r.raw)
+	if r := wantAPIError(t, unseal(), http.StatusBadGateway, "unseal_failed"); r.ExtraString("reason") != "access_denied" {
+		t.Fatalf("reason %q, want access_denied: %s", r.ExtraString("reason"), r.Body)
 	}
 
 	e.proxy.Set(tn.KeyID, faultproxy.Drop) // and now the network is cut
-	r = unseal().adminError(http.StatusBadGateway, "unseal_failed")
-	if r.body["reason"] != "unreachable" {
-		t.Fatalf("reason %v, want unreachable: %s", r.body["reason"], r.raw)
+	if r := wantAPIError(t, unseal(), http.StatusBadGateway, "unseal_failed"); r.ExtraString("reason") != "unreachable" {
+		t.Fatalf("reason %q, want unreachable: %s", r.ExtraString("reason"), r.Body)
 	}
 
 	e.proxy.Clear()
-	r = unseal().want(http.StatusOK)
-	if r.raw != `{"unsealed":true}` {
+	// The success body on the wire (raw, not through the client's types).
+	tok := e.adminToken(tn.ID, "alice")
+	if r := e.call(http.MethodPost, "/admin/tenant-kms/unseal", tok, e.stepUp(tok), nil).want(http.StatusOK); r.raw != `{"unsealed":true}` {
 		t.Fatalf("body %s, want {\"unsealed\":true}", r.raw)
 	}
 	entries := e.auditEntries(tn, "byok.kms.unseal")
-	if len(entries) != 1 || entries[0]["severity"] != "critical" || entries[0]["actor"] != "admin:alice" {
+	if len(entries) != 1 || entries[0].Severity != "critical" || entries[0].Actor != "admin:alice" {
 		t.Fatalf("unseal audit entries: %v", entries)
 	}
 	e.session(tn).want(http.StatusCreated)
-	unseal().adminError(http.StatusConflict, "not_sealed")
+	wantAPIError(t, unseal(), http.StatusConflict, "not_sealed")
 }
 
 // TestConcurrentForcedUnsealRecordsOne races ten admins' unseals: one wins,
@@ -155,10 +152,10 @@ func TestConcurrentForcedUnsealRecordsOne(t *testing.T) {
 	e.proxy.Clear()
 
 	const n = 10
-	admin := e.adminToken(tn.ID, "alice")
+	admin := e.admin(tn.ID)
 	tokens := make([]string, n)
 	for i := range tokens {
-		tokens[i] = e.stepUp(admin)
+		tokens[i] = e.stepUpWith(admin)
 	}
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
@@ -166,7 +163,13 @@ func TestConcurrentForcedUnsealRecordsOne(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses[i] = e.call(http.MethodPost, "/admin/tenant-kms/unseal", admin, tokens[i], nil).status
+			_, err := admin.Unseal(context.Background(), tokens[i])
+			statuses[i] = http.StatusOK
+			if ae, ok := errors.AsType[*client.Error](err); ok {
+				statuses[i] = ae.Status
+			} else if err != nil {
+				statuses[i] = -1
+			}
 		}()
 	}
 	wg.Wait()
@@ -241,16 +244,16 @@ func TestSealTriggers(t *testing.T) {
 			v := e.tenantKMS(tn)
 			if !tr.terminal {
 				// Inside the cache TTL a transient failure degrades, never seals.
-				if v.body["status"] != "active" || v.body["last_verify_error"] == nil {
-					t.Fatalf("transient failure inside the cache TTL: %s", v.raw)
+				if v.Status != "active" || v.LastVerifyError == nil {
+					t.Fatalf("transient failure inside the cache TTL: %+v", v)
 				}
 				e.session(tn).want(http.StatusCreated) // served from the cached TMK
 				time.Sleep(cacheTTL)                   // let the TTL run out
 				e.sweep()
 				v = e.tenantKMS(tn)
 			}
-			if v.body["status"] != "sealed" || v.body["seal_reason"] != tr.reason {
-				t.Fatalf("want sealed with reason %s, got %s", tr.reason, v.raw)
+			if v.Status != "sealed" || str(v.SealReason) != tr.reason {
+				t.Fatalf("want sealed with reason %s, got %+v", tr.reason, v)
 			}
 			e.session(tn).agentError(http.StatusServiceUnavailable, "tenant_sealed")
 			if got := e.awaitEvent("tenant.kms.sealed", tn.ID); got.Detail.Data.Reason != tr.reason {
@@ -259,8 +262,8 @@ func TestSealTriggers(t *testing.T) {
 
 			tr.heal(tn)
 			e.sweep()
-			if v := e.tenantKMS(tn); v.body["status"] != "active" {
-				t.Fatalf("after restoring access: %s", v.raw)
+			if v := e.tenantKMS(tn); v.Status != "active" {
+				t.Fatalf("after restoring access: %+v", v)
 			}
 			e.session(tn).want(http.StatusCreated)
 		})

@@ -145,12 +145,14 @@ func TestStoreLostAnswerOfAForcedUnseal(t *testing.T) {
 	f.disable(tn)
 	f.sweep()
 	f.enable(tn)
-	admin := f.adminToken(tn.ID, "alice")
-	step := f.stepUp(admin)
+	admin := f.admin(tn.ID)
+	step := f.stepUpWith(admin)
 	f.store.AddStoreRule(faultproxy.StoreRule{Operation: "TransactWriteItems", Table: f.table, Fault: faultproxy.DropAnswer})
-	r := f.call(http.MethodPost, "/admin/tenant-kms/unseal", admin, step, nil)
+	_, err := admin.Unseal(context.Background(), step)
 	f.store.Clear()
-	r.want(http.StatusOK)
+	if err != nil {
+		t.Fatalf("unseal with its store answer lost: %v", err)
+	}
 	if row := f.row(tn); row.Status != keyseal.StatusActive {
 		t.Fatalf("tenant %s after the unseal, want active", row.Status)
 	}
@@ -170,20 +172,22 @@ func TestStoreLostAnswerOfAForcedUnseal(t *testing.T) {
 func TestStoreLostAnswersOfStepUp(t *testing.T) {
 	f := newFaultyEnv(t, nil)
 	tn := f.newTenant()
-	admin := f.adminToken(tn.ID, "alice")
+	admin := f.admin(tn.ID)
 	before := f.entries(tn, keyseal.ActionStepUp)
 	f.store.AddStoreRule(faultproxy.StoreRule{Operation: "PutItem", Table: f.table, Fault: faultproxy.DropAnswer, Times: 1})
-	step := f.stepUp(admin)
+	step := f.stepUpWith(admin)
 	if n := f.entries(tn, keyseal.ActionStepUp); n != before+1 {
 		t.Fatalf("%d step-up entries after one issue, want %d", n, before+1)
 	}
 	f.store.AddStoreRule(faultproxy.StoreRule{Operation: "UpdateItem", Table: f.table, Fault: faultproxy.DropAnswer, Times: 1})
-	f.call(http.MethodPost, "/admin/tenant-kms/unseal", admin, step, nil).adminError(http.StatusConflict, keyseal.ENOTSEALED)
+	_, err := admin.Unseal(context.Background(), step)
+	wantAPIError(t, err, http.StatusConflict, keyseal.ENOTSEALED)
 	if n := f.store.Injected()[faultproxy.DropAnswer]; n != 2 {
 		t.Fatalf("%d answers dropped, want 2", n)
 	}
 	// Spent once, by that call: a second use is refused.
-	f.call(http.MethodPost, "/admin/tenant-kms/unseal", admin, step, nil).adminError(http.StatusUnauthorized, keyseal.ESTEPUP)
+	_, err = admin.Unseal(context.Background(), step)
+	wantAPIError(t, err, http.StatusUnauthorized, keyseal.ESTEPUP)
 }
 
 // TestStoreUnavailableIs503: a store that throttles or fails every request
@@ -201,9 +205,9 @@ func TestStoreUnavailableIs503(t *testing.T) {
 			if r.header.Get("Retry-After") == "" {
 				t.Fatalf("agent 503 without Retry-After: %v", r.header)
 			}
-			r = f.call(http.MethodGet, "/admin/tenant-kms", f.adminToken(tn.ID, "alice"), "", nil).adminError(http.StatusServiceUnavailable, keyseal.EUNAVAILABLE)
-			if r.header.Get("Retry-After") == "" {
-				t.Fatalf("admin 503 without Retry-After: %v", r.header)
+			_, err := f.admin(tn.ID).TenantKMS(context.Background())
+			if ae := wantAPIError(t, err, http.StatusServiceUnavailable, keyseal.EUNAVAILABLE); ae.RetryAfter == "" {
+				t.Fatalf("admin 503 without Retry-After: %+v", ae)
 			}
 		})
 	}
@@ -256,9 +260,8 @@ func TestSealUnderStoreFaults(t *testing.T) {
 	if n := f.countEvents("tenant.kms.sealed", tn.ID); n != 1 {
 		t.Fatalf("%d tenant.kms.sealed events, want 1", n)
 	}
-	r := f.call(http.MethodGet, "/admin/audit/verify", f.adminToken(tn.ID, "alice"), "", nil).want(http.StatusOK)
-	if r.body["valid"] != true {
-		t.Fatalf("chain after the faults: %s", r.raw)
+	if r := must(f.admin(tn.ID).VerifyAudit(context.Background()))(t); !r.Valid {
+		t.Fatalf("chain after the faults: %+v", r)
 	}
 }
 

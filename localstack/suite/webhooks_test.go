@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/subscription"
 )
@@ -24,19 +25,18 @@ func TestWebhookSubscriptions(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	tn := e.newTenant()
-	admin := e.adminToken(tn.ID, "alice")
-	r := e.call(http.MethodPost, "/admin/webhooks", admin, "", map[string]any{
-		"url": "http://127.0.0.1:9/hook", "events": []string{"tenant.kms.sealed"}}).want(http.StatusCreated)
-	id, secret := r.str("id"), r.str("secret")
+	admin := e.admin(tn.ID)
+	created := must(admin.CreateWebhook(ctx, client.WebhookRequest{URL: "http://127.0.0.1:9/hook", Events: []string{"tenant.kms.sealed"}}))(t)
+	id, secret := created.ID, created.Secret
 
 	if _, err := e.kms.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(tn.KeyID)}); err != nil {
 		t.Fatal(err)
 	}
 	e.sweep()
-	if v := e.tenantKMS(tn); v.body["status"] != "sealed" {
-		t.Fatalf("tenant not sealed: %s", v.raw)
+	if v := e.tenantKMS(tn); v.Status != "sealed" {
+		t.Fatalf("tenant not sealed: %+v", v)
 	}
-	rot := e.call(http.MethodPost, "/admin/webhooks/"+id+"/rotate-secret", admin, "", nil).want(http.StatusOK)
+	rot := must(admin.RotateWebhookSecret(ctx, id))(t)
 
 	svc := e.srv.App.Deps.Webhooks
 	w, err := e.srv.App.Store.GetWebhook(ctx, tn.ID, id)
@@ -48,7 +48,7 @@ func TestWebhookSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SigningSecrets of a sealed tenant's webhook: %v", err)
 	}
-	if len(keys) != 2 || subscription.FormatSecret(keys[0]) != rot.str("secret") || subscription.FormatSecret(keys[1]) != secret {
+	if len(keys) != 2 || subscription.FormatSecret(keys[0]) != rot.Secret || subscription.FormatSecret(keys[1]) != secret {
 		t.Fatalf("SigningSecrets = %d keys; want the rotated and the original secret", len(keys))
 	}
 	sealed := e.awaitEvent(keyseal.EventSealed, tn.ID)
@@ -57,12 +57,15 @@ func TestWebhookSubscriptions(t *testing.T) {
 		t.Fatalf("Targets(sealed) = %v, %v", targets, err)
 	}
 
-	ev := e.call(http.MethodPost, "/admin/webhooks/"+id+"/test", admin, "", nil).want(http.StatusAccepted).str("event_id")
+	ev := must(admin.TestWebhook(ctx, id))(t).EventID
 	if got := e.awaitEvent("webhook.test", tn.ID); got.Detail.ID != ev {
 		t.Fatalf("webhook.test on the bus has id %s, want %s", got.Detail.ID, ev)
 	}
-	e.call(http.MethodDelete, "/admin/webhooks/"+id, admin, "", nil).want(http.StatusNoContent)
-	e.call(http.MethodGet, "/admin/webhooks/"+id+"/deliveries", admin, "", nil).adminError(http.StatusNotFound, "not_found")
+	if err := admin.DeleteWebhook(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.Deliveries(ctx, id, 0)
+	wantAPIError(t, err, http.StatusNotFound, "not_found")
 	if got := e.auditEntries(tn, "webhook.delete"); len(got) != 1 {
 		t.Fatalf("webhook.delete entries: %v", got)
 	}

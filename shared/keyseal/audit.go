@@ -79,6 +79,22 @@ func (e AuditEntry) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(e))
 }
 
+// UnmarshalJSON is MarshalJSON's inverse, so a client reading a listing
+// back (shared/client) keeps the corrupt mark.
+func (e *AuditEntry) UnmarshalJSON(b []byte) error {
+	type plain AuditEntry
+	var v struct {
+		plain
+		Corrupt bool `json:"corrupt"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = AuditEntry(v.plain)
+	e.Corrupt = v.Corrupt
+	return nil
+}
+
 // AuditHead is the chain's head: the last seq and hash (zero for an empty
 // chain), and, when the store signs checkpoints, the signed checkpoint of
 // that seq and hash written in the same transaction.

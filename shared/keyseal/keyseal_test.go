@@ -2,10 +2,12 @@ package keyseal_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -212,5 +214,27 @@ func TestVersionBlob(t *testing.T) {
 	v := keyseal.TMKVersion{Wrapped: []byte("b"), KeyVersion: "3"}
 	if w := v.Blob(); string(w.Blob) != "b" || w.KeyVersion != "3" {
 		t.Fatalf("Blob() = %+v", w)
+	}
+}
+
+// TestAuditEntryJSONRoundTrip: an entry, corrupt or not, reads back as it
+// was written (the API's listings are decoded by shared/client).
+func TestAuditEntryJSONRoundTrip(t *testing.T) {
+	for _, in := range []keyseal.AuditEntry{
+		{TenantID: "demo", Seq: 3, TS: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Action: "byok.kms.unseal", Severity: "critical",
+			Actor: "admin:alice", Details: map[string]string{"trigger": "admin"}, PrevHash: "p", Hash: "h"},
+		{Seq: 2, Corrupt: true},
+	} {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out keyseal.AuditEntry
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(in, out) {
+			t.Fatalf("%s read back as %+v, want %+v", b, out, in)
+		}
 	}
 }
