@@ -22,6 +22,9 @@ build: ## Build one arm64 bootstrap per Lambda into bin/<function>/
 	    -o bin/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
 
+cli: ## Build the keyseal admin CLI into bin/keyseal (or: go install ./scripts/keyseal)
+	$(GO) build -trimpath -o bin/keyseal ./scripts/keyseal
+
 run: ## Run the whole API locally in dev mode (no Docker, no AWS) on 127.0.0.1:8080
 	$(GO) run ./scripts/localserver -mode dev
 
@@ -101,4 +104,4 @@ standins-stop: ## Stop the stand-ins
 clean: ## Remove build output and local data
 	rm -rf bin cdk.out .keyseal .keyseal-localstack
 
-.PHONY: help build run run-clouds run-localstack test test-unit test-integration bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
+.PHONY: help build cli run run-clouds run-localstack test test-unit test-integration bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
