@@ -23,8 +23,8 @@ import (
 
 	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/app/deliverer"
-	"github.com/keyseal/keyseal/shared/deliverq"
 	"github.com/keyseal/keyseal/shared/client"
+	"github.com/keyseal/keyseal/shared/deliverq"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/webhook"

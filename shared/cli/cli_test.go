@@ -151,7 +151,7 @@ var ansi = regexp.MustCompile("\x1b\\[")
 // login logs the harness in with login --dev and returns the stored token.
 func (h *harness) login() string {
 	h.t.Helper()
-	h.run("login", "--dev").want(h.t, 0, "Logged in to "+h.s.URL)
+	o := h.run("login", "--dev").want(h.t, 0, "Logged in to "+h.s.URL)
 	b, err := os.ReadFile(h.env["KEYSEAL_CONFIG"])
 	if err != nil {
 		h.t.Fatal(err)
@@ -163,6 +163,9 @@ func (h *harness) login() string {
 	tok := cfg.Profiles["default"].Token
 	if tok == "" || cfg.Profiles["default"].URL != h.s.URL {
 		h.t.Fatalf("profile after login: %s", b)
+	}
+	if strings.Contains(o.stdout+o.stderr, tok) {
+		h.t.Fatal("login printed the admin token")
 	}
 	h.secrets = append(h.secrets, tok)
 	return tok
