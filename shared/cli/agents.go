@@ -12,6 +12,8 @@ func (a *app) agentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agents",
 		Short: "Create, list or revoke the tenant's agents",
+		Example: `  keyseal agents create worker
+  keyseal agents list`,
 	}
 	create := &cobra.Command{
 		Use:   "create NAME",

@@ -389,7 +389,7 @@ func TestAgentsWebhooksWaiverKeys(t *testing.T) {
 // TestHelpEverywhere: every command has --help with examples.
 func TestHelpEverywhere(t *testing.T) {
 	h := &harness{t: t, env: map[string]string{"KEYSEAL_CONFIG": filepath.Join(t.TempDir(), "c.json")}}
-	for _, c := range [][]string{{}, {"login"}, {"status"}, {"unseal"}, {"health"},
+	for _, c := range [][]string{{}, {"key"}, {"waiver"}, {"agents"}, {"webhooks"}, {"login"}, {"status"}, {"unseal"}, {"health"},
 		{"key", "register"}, {"key", "migrate"}, {"key", "rotate"}, {"key", "revoke"}, {"key", "policy"}, {"key", "deregister"},
 		{"waiver", "show"}, {"waiver", "ack"}, {"agents", "create"}, {"agents", "list"}, {"agents", "revoke"},
 		{"audit"}, {"audit", "verify"}, {"audit", "checkpoint"},

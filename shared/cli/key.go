@@ -34,6 +34,9 @@ func (a *app) keyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
 		Short: "Register, migrate, rotate, revoke or deregister the tenant's key",
+		Example: `  keyseal key register --provider aws-kms key_arn=arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
+  keyseal key rotate --type tmk
+  keyseal key revoke 1 --confirm demo`,
 	}
 	cmd.AddCommand(a.keyRegisterCommand("register"), a.keyRegisterCommand("migrate"), a.keyRotateCommand(),
 		a.keyRevokeCommand(), a.keyPolicyCommand(), a.keyDeregisterCommand())
@@ -268,6 +271,8 @@ func (a *app) waiverCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "waiver",
 		Short: "Read or acknowledge the legal waiver that BYOK registration requires",
+		Example: `  keyseal waiver show
+  keyseal waiver ack --by legal@example.com`,
 	}
 	show := &cobra.Command{
 		Use:     "show",

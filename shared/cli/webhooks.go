@@ -15,6 +15,8 @@ func (a *app) webhooksCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "webhooks",
 		Short: "Manage webhook subscriptions to the tenant's key events",
+		Example: `  keyseal webhooks create https://hooks.example.com/keyseal --event tenant.kms.sealed
+  keyseal webhooks list`,
 	}
 	var in client.WebhookRequest
 	create := &cobra.Command{

@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/auth"
+	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/session"
@@ -123,11 +124,11 @@ func (r result) code() string {
 
 func stepUp(t *testing.T, s *localserver.Server) string {
 	t.Helper()
-	r := do(t, s, http.MethodPost, "/admin/auth/step-up", bearer(s.Credentials.AdminToken), "")
-	if r.status != http.StatusOK {
-		t.Fatalf("step-up: %d %s", r.status, r.raw)
+	su, err := client.MustNew(s.URL, s.Credentials.AdminToken).StepUp(context.Background())
+	if err != nil {
+		t.Fatalf("step-up: %v", err)
 	}
-	return r.body["step_up_token"].(string)
+	return su.StepUpToken
 }
 
 // stepUpHeaders are the demo admin's headers with a fresh step-up token.
