@@ -131,6 +131,29 @@ func TestAgainstDevServer(t *testing.T) {
 	_, err = anon.WithToken(created.Key).Session(ctx)
 	wantCode(t, err, http.StatusUnauthorized, "unauthorized")
 
+	// The dev routes that rehearse latency and a new waiver version.
+	if err := anon.DevSetKeyLatency(ctx, v.KeyID, 150); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := admin.TenantHealth(ctx); err != nil || h.LatencyClass != "elevated" || h.LatencyMS < 150 {
+		t.Fatalf("health at 150 ms: %+v %v", h, err)
+	}
+	if err := anon.DevSetKeyLatency(ctx, v.KeyID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.DevPublishWaiver(ctx, "2099-01", "A new waiver text."); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := admin.WaiverStatus(ctx); err != nil || st.Version != "2099-01" || !st.RequiresReacknowledgment {
+		t.Fatalf("waiver status after a new version: %+v %v", st, err)
+	}
+	if w, err := admin.Waiver(ctx); err != nil || w.Version != "2099-01" {
+		t.Fatalf("waiver: %+v %v", w, err)
+	}
+	if st, err := admin.AcknowledgeWaiver(ctx, client.WaiverAck{AcknowledgedBy: "legal@example.com"}); err != nil || !st.Acknowledged {
+		t.Fatalf("acknowledge: %+v %v", st, err)
+	}
+
 	// Bad input gets the API's own error.
 	_, err = admin.Rotate(ctx, client.RotateRequest{RotationType: "sideways"})
 	wantCode(t, err, http.StatusBadRequest, "invalid_request")

@@ -65,6 +65,14 @@ func (c *Client) Health(ctx context.Context) (api.HealthResponse, error) {
 	return out, err
 }
 
+// OpenAPI is GET /openapi.json: the API's OpenAPI document (no auth), as
+// JSON.
+func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.call(ctx, http.MethodGet, "/openapi.json", nil, "", nil, &out)
+	return out, err
+}
+
 // Session is POST /agent/v1/session: a session bundle for the agent whose
 // key the client calls with.
 func (c *Client) Session(ctx context.Context) (session.Bundle, error) {
