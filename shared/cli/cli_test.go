@@ -71,6 +71,7 @@ type harness struct {
 	s        *localserver.Server
 	env      map[string]string
 	terminal bool
+	stdin    string
 	secrets  []string // must never appear in any output
 }
 
@@ -88,7 +89,7 @@ type outcome struct {
 func (h *harness) runCtx(ctx context.Context, stdout io.Writer, args ...string) outcome {
 	h.t.Helper()
 	var errb syncBuffer
-	code := cli.Run(ctx, args, cli.Env{Stdout: stdout, Stderr: &errb, Getenv: func(k string) string { return h.env[k] },
+	code := cli.Run(ctx, args, cli.Env{Stdout: stdout, Stderr: &errb, Stdin: strings.NewReader(h.stdin), Getenv: func(k string) string { return h.env[k] },
 		Terminal: func(io.Writer) bool { return h.terminal }})
 	o := outcome{code: code, stderr: errb.String()}
 	if sb, ok := stdout.(*syncBuffer); ok {
@@ -192,6 +193,15 @@ func TestLoginWritesAPrivateProfile(t *testing.T) {
 		t.Fatalf("--profile other answered as demo: %s", o.stdout)
 	}
 	h.run("status").want(t, 0, "demo")
+	// A pasted token (stdin), in a profile of its own.
+	h.stdin = h.s.Credentials.AdminToken + "\n"
+	h.secrets = append(h.secrets, h.s.Credentials.AdminToken)
+	h.run("--profile", "pasted", "login", "--token-stdin").want(t, 0, `profile "pasted"`)
+	h.run("--profile", "pasted", "status").want(t, 0, "demo")
+	h.stdin = "two tokens"
+	h.run("--profile", "pasted", "login", "--token-stdin").want(t, 1, "stdin must hold one token")
+	h.stdin = ""
+	h.run("login").want(t, 1, "exactly one of --dev and --token-stdin")
 	// The env wins over the profile.
 	h.env["KEYSEAL_TOKEN"] = "not-a-token"
 	h.run("status").want(t, 1, "admin token was refused", "unauthorized", "HTTP 401")
