@@ -19,7 +19,7 @@
     'webhook.create', 'webhook.delete', 'webhook.rotate_secret', 'webhook.disable',
   ];
 
-  const session = { token: '', tenant: '', timer: 0, refreshing: false, auditCursor: '' };
+  const session = { token: '', tenant: '', status: '', timer: 0, refreshing: false, auditCursor: '' };
 
   const $ = (id) => document.getElementById(id);
 
@@ -179,6 +179,7 @@
     window.clearInterval(session.timer);
     session.token = '';
     session.tenant = '';
+    session.status = '';
     $('app').hidden = true;
     $('signout').hidden = true;
     $('signin').hidden = false;
@@ -225,6 +226,13 @@
 
   function renderTenant(t) {
     session.tenant = t.tenant_id;
+    if (session.status && t.status !== session.status) {
+      // The seal state moved: the health shown is stale, and so is the
+      // outcome of an earlier unseal once the tenant seals again.
+      if (t.status === 'sealed') hide('unseal-result');
+      loadHealth();
+    }
+    session.status = t.status;
     facts($('status'), [
       ['Tenant', t.tenant_id],
       ['Status', t.status, 'status-' + t.status],
