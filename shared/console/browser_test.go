@@ -353,13 +353,37 @@ func TestConsoleRevokeNeedsTheTypedTenantID(t *testing.T) {
 	b.do(chromedp.WaitNotVisible(chromedp.ID("revoke-panel")))
 	b.waitText("versions", "revoked")
 	b.screenshot("revoked")
+
+	// The waiver refuses an acknowledgment without its box ticked.
+	b.do(chromedp.SetValue(chromedp.ID("waiver-by"), "ops@example.com"), chromedp.Click(chromedp.ID("waiver-ack")))
+	b.waitText("waiver-error", "acknowledged must be true", "HTTP 400")
+	b.do(chromedp.Click(chromedp.ID("waiver-ack-box")), chromedp.Click(chromedp.ID("waiver-ack")))
+	b.waitText("waiver-result", "Acknowledged")
+	b.waitText("waiver-status", "ops@example.com")
+
+	// An agent: its key shown once, then revoked with a second click.
+	b.do(chromedp.SetValue(chromedp.ID("agent-name"), "ci-agent"), chromedp.Click(chromedp.ID("agent-create")))
+	b.waitText("agent-key-box", "ci-agent", "ksa_")
+	b.do(chromedp.Click(chromedp.ID("agent-key-hide")), chromedp.WaitNotVisible(chromedp.ID("agent-key-box")))
+	if b.eval(`document.getElementById('agent-key').textContent`) != "" {
+		t.Fatal("the agent key stays in the page after it was hidden")
+	}
+	b.waitText("agents", "ci-agent")
+	revoke := chromedp.JSPath(`[...document.querySelectorAll('#agents tr')].find(r => r.textContent.includes('ci-agent')).querySelector('button')`)
+	b.do(chromedp.Click(revoke))
+	b.waitText("agents", "Confirm revoke of ci-agent")
+	b.do(chromedp.Click(revoke))
+	b.waitText("agents", "ci-agent", "revoked ")
 	b.rec.check(t, b.origin)
 }
 
 func TestConsoleCSPAndOrigins(t *testing.T) {
 	s := startDev(t)
 	b := newBrowser(t, s)
-	b.signInDev()
+	// Sign in by pasting a token (one from the identity provider; here dev
+	// mode's).
+	b.do(chromedp.SetValue(chromedp.ID("token"), devAdminToken(t, s.URL)), chromedp.Click(chromedp.ID("signin-token")),
+		chromedp.WaitVisible(chromedp.ID("page-tenant-kms")))
 	b.waitText("agents", "demo-agent")
 	b.rec.check(t, b.origin)
 

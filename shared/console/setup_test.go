@@ -20,6 +20,16 @@ func setKeyState(t *testing.T, baseURL, keyID, state string) {
 	post(t, baseURL+"/dev/kms/keys/"+keyID+"/state", map[string]string{"state": state}, http.StatusOK)
 }
 
+// devAdminToken mints an admin token as an identity provider would.
+func devAdminToken(t *testing.T, baseURL string) string {
+	t.Helper()
+	tok, _ := post(t, baseURL+"/dev/admin-token", map[string]string{}, http.StatusOK)["admin_token"].(string)
+	if tok == "" {
+		t.Fatal("POST /dev/admin-token: no admin_token")
+	}
+	return tok
+}
+
 func post(t *testing.T, url string, body any, want int) map[string]any {
 	t.Helper()
 	b, err := json.Marshal(body)

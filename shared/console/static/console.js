@@ -409,10 +409,10 @@
         { acknowledged: $('waiver-ack-box').checked, acknowledged_by: $('waiver-by').value });
       show('waiver-result', 'Acknowledged' + (r && r.version ? ' version ' + r.version : '') + '.');
       $('waiver-ack-box').checked = false;
+      loadWaiver();
     } catch (err) {
       show('waiver-error', words(err));
     }
-    loadWaiver();
   }
 
   // ---- Agents ----
