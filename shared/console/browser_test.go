@@ -240,8 +240,16 @@ func (b *browser) waitText(id string, wants ...string) string {
 }
 
 // screenshot saves the viewport as test-artifacts/console/<test>-<name>.png.
+// A secret on screen (a pasted token, an agent key shown once) is masked
+// first: screenshots are kept.
 func (b *browser) screenshot(name string) []byte {
 	b.t.Helper()
+	mask := `(() => { const k = document.getElementById('agent-key'), t = document.getElementById('token');
+		if (k.textContent) k.textContent = '(masked for the screenshot)'; if (t.value) t.value = '(masked)'; return ''; })()`
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](mask)); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return nil
+	}
 	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
@@ -349,7 +357,7 @@ func TestConsoleRevokeNeedsTheTypedTenantID(t *testing.T) {
 	b.screenshot("revoke-mistyped")
 
 	b.do(chromedp.SetValue(chromedp.ID("revoke-confirm"), "demo"), chromedp.Click(chromedp.ID("revoke-submit")))
-	b.waitText("versions-result", "Revoked v1", "tenant is active")
+	b.waitText("versions-result", "Revoked v1", "(tenant active)")
 	b.do(chromedp.WaitNotVisible(chromedp.ID("revoke-panel")))
 	b.waitText("versions", "revoked")
 	b.screenshot("revoked")

@@ -374,7 +374,7 @@
       const r = await privileged('POST', 'admin/tenant-kms/versions/' + encodeURIComponent(v) + '/revoke',
         { confirm: $('revoke-confirm').value });
       $('revoke-panel').hidden = true;
-      show('versions-result', 'Revoked v' + r.version + ' at ' + when(r.revoked_at) + '; tenant is ' + r.tenant_status + '. ' + r.note +
+      show('versions-result', 'Revoked v' + r.version + ' at ' + when(r.revoked_at) + ' (tenant ' + r.tenant_status + '): ' + r.note +
         ' (' + when(r.backups_expire_at) + ').');
     } catch (err) {
       show('versions-error', words(err));
