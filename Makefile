@@ -44,6 +44,10 @@ test-unit: ## Unit tests only (no stand-ins)
 test-integration: ## Integration tier only: the integration-tagged tests (starts and stops the stand-ins like make test)
 	bash scripts/test.sh integration
 
+test-console: ## The admin console's browser tests: headless Chromium (installed under .cache/chromium) against dev mode; screenshots in test-artifacts/console/
+	bash scripts/chromium.sh install
+	$(GO) test -count=1 -tags integration -run Console -v ./shared/console/
+
 bench: ## Benchmarks: session issue beside its floor (in process and over HTTP), one sweep over 10,000 tenants (make drill: the kill switch)
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/session/ ./shared/tenantkms/
 
@@ -102,6 +106,6 @@ standins-stop: ## Stop the stand-ins
 	bash scripts/standins.sh stop
 
 clean: ## Remove build output and local data
-	rm -rf bin cdk.out .keyseal .keyseal-localstack
+	rm -rf bin cdk.out .keyseal .keyseal-localstack test-artifacts
 
-.PHONY: help build cli run run-clouds run-localstack test test-unit test-integration bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
+.PHONY: help build cli run run-clouds run-localstack test test-unit test-integration test-console bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean

@@ -132,8 +132,9 @@ if wants bench && [[ ${KEYSEAL_TEST_BENCH:-1} != 0 ]]; then
 fi
 
 if wants integration; then
-  tier stand-ins "install (cached under .cache/) and start LocalStack and DynamoDB Local"
+  tier stand-ins "install (cached under .cache/) and start LocalStack and DynamoDB Local; install Chromium for the console's browser tests"
   bash scripts/standins.sh install
+  bash scripts/chromium.sh install
   need=()
   for s in localstack dynamodb; do
     if bash scripts/standins.sh status "$s"; then

@@ -54,6 +54,9 @@ func NewAPI(scope constructs.Construct, id string, c Config, fns *Functions, rou
 		}
 		pairs := append([]Alias{{Method: r.Method, Path: r.Path}}, r.Aliases...)
 		for _, p := range pairs {
+			if IsSlashAlias(r, p) {
+				continue // served by r's own resource
+			}
 			resource := rest.Root().ResourceForPath(jsii.String(strings.TrimPrefix(p.Path, "/")))
 			resource.AddMethod(jsii.String(p.Method), in, nil)
 		}

@@ -109,6 +109,14 @@ func ParseRoutes(b []byte) ([]Route, error) {
 			return nil, fmt.Errorf("route %d (%s %s): step-up needs admin auth, not %q", i, r.Method, r.Path, r.Auth)
 		}
 		for _, a := range r.Aliases {
+			if IsSlashAlias(*r, a) {
+				// API Gateway routes path/ to path's own resource.
+				if seen[a.Method+" "+a.Path] {
+					return nil, fmt.Errorf("route %d (%s %s) alias: %s %s appears twice", i, r.Method, r.Path, a.Method, a.Path)
+				}
+				seen[a.Method+" "+a.Path] = true
+				continue
+			}
 			if err := add(a.Method, a.Path); err != nil {
 				return nil, fmt.Errorf("route %d (%s %s) alias: %w", i, r.Method, r.Path, err)
 			}
@@ -118,6 +126,14 @@ func ParseRoutes(b []byte) ([]Route, error) {
 		}
 	}
 	return routes, nil
+}
+
+// IsSlashAlias reports whether a is r's own path with a trailing slash
+// (GET /console/ beside GET /console). API Gateway REST serves such a
+// request from the resource without the slash and keeps the slash in the
+// event's path, so the alias needs, and can have, no resource of its own.
+func IsSlashAlias(r Route, a Alias) bool {
+	return a.Method == r.Method && r.Path != "/" && a.Path == r.Path+"/"
 }
 
 // checkPath accepts /a/b/{c}: no empty segments, no trailing slash, braces

@@ -103,7 +103,21 @@ func TestParseRoutes(t *testing.T) {
 		}
 	})
 
+	t.Run("SlashAlias", func(t *testing.T) {
+		// GET /console/ beside GET /console: API Gateway serves both from
+		// one resource, so the alias parses and adds no resource.
+		routes, err := ParseRoutes([]byte(table(route("path", `"/console"`, "aliases", `[{"method": "GET", "path": "/console/"}]`))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !IsSlashAlias(routes[0], routes[0].Aliases[0]) {
+			t.Fatalf("%+v: not a slash alias", routes[0])
+		}
+	})
+
 	for _, c := range []struct{ name, in, want string }{
+		{"SlashAliasOfAnotherPath", table(route("aliases", `[{"method": "GET", "path": "/y/"}]`)), `alias: path "/y/"`},
+		{"SlashAliasOfAnotherMethod", table(route("aliases", `[{"method": "POST", "path": "/x/"}]`)), `alias: path "/x/"`},
 		{"NotJSON", `[{`, "unexpected EOF"},
 		{"WrongType", table(route("step_up", `"yes"`)), "cannot unmarshal"},
 		{"UnknownField", table(route("aliases", `[], "stepup": true`)), `unknown field "stepup"`},

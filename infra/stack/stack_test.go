@@ -211,6 +211,9 @@ func routeTargets(routes []stack.Route) (methods, grants map[string]string) {
 	for _, r := range routes {
 		pairs := append([]stack.Alias{{Method: r.Method, Path: r.Path}}, r.Aliases...)
 		for _, p := range pairs {
+			if stack.IsSlashAlias(r, p) {
+				continue // API Gateway serves it from r's own resource
+			}
 			methods[p.Method+" "+p.Path] = r.Function
 			grants[p.Method+" "+variable.ReplaceAllString(p.Path, "*")] = r.Function
 		}

@@ -85,10 +85,13 @@ func (r *Request) Header(name string) string {
 	return ""
 }
 
-// Response is what a handler answers.
+// Response is what a handler answers: Body encoded as JSON, or Text sent
+// as it is (the console's page, script and style sheet, whose Headers then
+// name the Content-Type).
 type Response struct {
 	Status  int
 	Body    any
+	Text    string
 	Headers map[string]string
 }
 
@@ -236,6 +239,9 @@ func encode(r Response) events.APIGatewayProxyResponse {
 	}}
 	for k, v := range r.Headers {
 		out.Headers[k] = v
+	}
+	if r.Body == nil && r.Text != "" {
+		out.Body = r.Text
 	}
 	if r.Body != nil {
 		b, err := json.Marshal(r.Body)

@@ -97,6 +97,13 @@ var Table = []RouteSpec{
 	{Method: http.MethodPost, Path: "/admin/webhooks/{id}/rotate-secret", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodPost, Path: "/admin/webhooks/{id}/test", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/webhooks/{id}/deliveries", Function: FnAdmin, Auth: AuthAdmin},
+	// The admin console (shared/console): static files, no auth; the page
+	// calls the admin routes above with the admin's token. API Gateway
+	// routes /console/ to /console's resource (keeping the slash in the
+	// event's path), so the alias needs no resource of its own.
+	{Method: http.MethodGet, Path: "/console", Function: FnAdmin, Auth: AuthNone,
+		Aliases: []Alias{{Method: http.MethodGet, Path: "/console/"}}},
+	{Method: http.MethodGet, Path: "/console/{asset}", Function: FnAdmin, Auth: AuthNone},
 }
 
 // GoldenRoutes is Table as the CDK app embeds it (infra/stack/routes.json).
@@ -172,6 +179,9 @@ func (d *Deps) AdminRoutes() []Route {
 		routeKey(http.MethodPost, "/admin/webhooks/{id}/rotate-secret"): d.rotateWebhookSecret,
 		routeKey(http.MethodPost, "/admin/webhooks/{id}/test"):          d.testWebhook,
 		routeKey(http.MethodGet, "/admin/webhooks/{id}/deliveries"):     d.listDeliveries,
+		// The admin console.
+		routeKey(http.MethodGet, "/console"):         d.consolePage,
+		routeKey(http.MethodGet, "/console/{asset}"): d.consoleAsset,
 	})
 }
 
