@@ -20,8 +20,16 @@ import (
 
 // Config is keyseal's validated configuration.
 type Config struct {
-	Table         string
-	EventBus      string
+	Table    string
+	EventBus string
+	// EventBusARN is keyseal's bus as customers' forwarding rules target
+	// it (KEYSEAL_EVENT_BUS_ARN): GET /admin/tenant-kms/event-forwarding
+	// names it.
+	EventBusARN string
+	// EventOrgID (KEYSEAL_EVENT_ORG_ID), when set, is the AWS Organization
+	// whose accounts the bus admits with one statement; the bus policy
+	// reconcile then keeps no per-account statements.
+	EventOrgID    string
 	PlatformKeyID string
 	// AuditSigningKeyID is keyseal's KMS key that signs audit checkpoints
 	// (ECC_NIST_EDWARDS25519): a key ARN, key id or alias.
@@ -123,6 +131,8 @@ func Load(getenv Getenv) (Config, error) {
 	c := Config{
 		Table:             getenv("KEYSEAL_TABLE"),
 		EventBus:          getenv("KEYSEAL_EVENT_BUS"),
+		EventBusARN:       getenv("KEYSEAL_EVENT_BUS_ARN"),
+		EventOrgID:        getenv("KEYSEAL_EVENT_ORG_ID"),
 		WebhookQueueURL:   getenv("KEYSEAL_WEBHOOK_QUEUE_URL"),
 		WebhookDLQURL:     getenv("KEYSEAL_WEBHOOK_DLQ_URL"),
 		PlatformKeyID:     getenv("KEYSEAL_PLATFORM_KEY_ID"),
@@ -169,6 +179,12 @@ func Load(getenv Getenv) (Config, error) {
 	if !validStage(c.Stage) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_STAGE=%q: want 1-255 characters, not only spaces, no control characters", c.Stage))
 	}
+	if c.EventBusARN != "" && !eventBusARN.MatchString(c.EventBusARN) {
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_EVENT_BUS_ARN=%q: want an event bus ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME)", c.EventBusARN))
+	}
+	if c.EventOrgID != "" && !orgID.MatchString(c.EventOrgID) {
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_EVENT_ORG_ID=%q: want an AWS Organization id (o- and 10 to 32 lowercase letters or digits)", c.EventOrgID))
+	}
 	if c.AuditSigningKeyID != "" && !kmsKeyRef.MatchString(c.AuditSigningKeyID) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_AUDIT_SIGNING_KEY_ID=%q: want a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY_ID), a key id or alias/NAME", c.AuditSigningKeyID))
 	}
@@ -189,6 +205,13 @@ func Load(getenv Getenv) (Config, error) {
 // servicePrincipal is an IAM role ARN (with an optional path) or an account
 // root, in any AWS partition.
 var servicePrincipal = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role/[\w+=,.@/-]{1,512})$`)
+
+// eventBusARN is an EventBridge event bus ARN in any partition (region
+// "local" too: dev mode's nominal bus).
+var eventBusARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}$`)
+
+// orgID is an AWS Organization id.
+var orgID = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 
 // readWaiver reads and parses a waiver file, refusing one over
 // waiver.MaxSize before reading it all.
@@ -233,6 +256,15 @@ func (c Config) RequireAuditSigning() error {
 // RequireEvents checks what publishing events needs (the event publisher).
 func (c Config) RequireEvents() error {
 	return required(map[string]string{"KEYSEAL_EVENT_BUS": c.EventBus})
+}
+
+// RequireEventForwarding checks what GET /admin/tenant-kms/event-forwarding
+// needs (the admin Lambda): the bus ARN customers target.
+func (c Config) RequireEventForwarding() error {
+	if c.EventBusARN == "" {
+		return errors.New("KEYSEAL_EVENT_BUS_ARN is required (keyseal's event bus, the target of the customers' forwarding rules)")
+	}
+	return nil
 }
 
 // queueURL is an SQS queue URL: https or, for LocalStack, http on any
