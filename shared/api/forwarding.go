@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/keyseal/keyseal/shared/buspolicy"
 	"github.com/keyseal/keyseal/shared/keyevents"
@@ -20,8 +21,9 @@ type EventForwarding struct {
 
 // Admission says how keyseal's bus policy admits the key's account:
 // "account" (a statement per account, StatementID, put within a minute of
-// the registration by the bus policy reconcile) or "organization" (one
-// statement for OrganizationID). Admitted is the bus policy's current
+// the registration by the bus policy reconcile), "organization" (one
+// statement for OrganizationID) or "own_account" (the key is in keyseal's
+// own account, whose events need no statement). Admitted is the bus policy's current
 // answer where this server may read it (the local server); the admin
 // Lambda may not (only the reconcile function reads and writes the bus
 // policy), so there it is absent.
@@ -36,6 +38,7 @@ type Admission struct {
 const (
 	AdmissionAccount      = "account"
 	AdmissionOrganization = "organization"
+	AdmissionOwnAccount   = "own_account"
 )
 
 // eventForwarding serves GET /admin/tenant-kms/event-forwarding for the
@@ -62,11 +65,17 @@ func (d *Deps) eventForwarding(ctx context.Context, r *Request) (Response, error
 		return Response{}, keyseal.Errorf(keyseal.EINTERNAL, "KEYSEAL_EVENT_BUS_ARN unset")
 	}
 	out := EventForwarding{Provider: t.Key.Provider, Forwarding: keyevents.ForwardingFor(keyARN, d.EventBusARN)}
-	out.Admission = Admission{Mode: AdmissionAccount, StatementID: buspolicy.StatementID(out.Account)}
-	if d.EventOrgID != "" {
+	yes := true
+	switch {
+	case out.Account == arnAccount(d.EventBusARN):
+		// The bus's own account needs no statement.
+		out.Admission = Admission{Mode: AdmissionOwnAccount, Admitted: &yes}
+	case d.EventOrgID != "":
 		out.Admission = Admission{Mode: AdmissionOrganization, OrganizationID: d.EventOrgID}
+	default:
+		out.Admission = Admission{Mode: AdmissionAccount, StatementID: buspolicy.StatementID(out.Account)}
 	}
-	if d.BusPolicy != nil && d.EventOrgID == "" {
+	if d.BusPolicy != nil && out.Admission.Mode == AdmissionAccount {
 		// Best effort: a failed read leaves the field out, never fails
 		// the answer (the rule and role are what the customer needs).
 		if policy, err := d.BusPolicy(ctx); err == nil {
@@ -91,4 +100,13 @@ func (d *Deps) forwardedKeyARN(key keyseal.KeyRef) (string, bool) {
 		return key.KeyID, true
 	}
 	return "", false
+}
+
+// arnAccount is the account field of an ARN, "" when malformed.
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
 }

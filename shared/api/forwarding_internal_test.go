@@ -110,6 +110,12 @@ func TestEventForwardingRefused(t *testing.T) {
 	if _, err := getForwarding(t, d, "nobody"); StatusOf(keyseal.ErrorCode(err)) != 404 {
 		t.Errorf("unknown tenant: %v, want 404", err)
 	}
+	// A key in keyseal's own account needs no statement.
+	d.EventBusARN = "arn:aws:events:us-east-1:111122223333:event-bus/keyseal-dev-events"
+	if f, err := getForwarding(t, d, "aws"); err != nil || f.Admission.Mode != AdmissionOwnAccount || f.Admission.Admitted == nil || !*f.Admission.Admitted {
+		t.Fatalf("own account: %v %+v", err, f.Admission)
+	}
+	d.EventBusARN = testBusARN
 	// A server mapping local keys (dev mode) forwards them.
 	d.ForwardKeyARN = func(k keyseal.KeyRef) (string, bool) {
 		return "arn:aws:kms:local:000000000000:key/" + k.KeyID, k.Provider == keyseal.ProviderLocal
