@@ -58,14 +58,17 @@ func ForwardingFor(keyARN, busARN string) Forwarding {
 // EventPattern matches exactly the events Parse acts on that name keyARN:
 // the CloudTrail records of the APIEvents calls naming it in
 // detail.resources or detail.requestParameters.keyId (as the ARN or the
-// bare key id CloudTrail often records), and KMS's own deletion and key
+// bare key id CloudTrail often records, in the key's account), and KMS's own deletion and key
 // material expiry events, which name it in resources. The custom key
 // store calls name no key, so they are not forwarded: the poll covers
 // them.
 func EventPattern(keyARN string) map[string]any {
 	keyID := keyARN[strings.LastIndex(keyARN, "/")+1:]
+	account := strings.SplitN(keyARN, ":", 6)[4]
 	return map[string]any{
 		"source": []string{SourceKMS},
+		// The key's account: a bare key id is unique only within it.
+		"account": []string{account},
 		"$or": []any{
 			map[string]any{
 				"detail-type": []string{DetailCloudTrail},
