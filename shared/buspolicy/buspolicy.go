@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -144,14 +143,17 @@ func (r *Reconciler) Handle(ctx context.Context, _ json.RawMessage) (Result, err
 	return r.Reconcile(ctx)
 }
 
-// account is a 12-digit AWS account id.
-var account = regexp.MustCompile(`^[0-9]{12}$`)
+// isAccount reports whether s is a 12-digit AWS account id (no regular
+// expression: every Lambda linking shared/api would build it at init).
+func isAccount(s string) bool {
+	return len(s) == 12 && strings.Trim(s, "0123456789") == ""
+}
 
 // accountOfARN is the account field of an ARN (arn:PARTITION:SERVICE:
 // REGION:ACCOUNT:RESOURCE), "" when it has none.
 func accountOfARN(arn string) string {
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 || parts[0] != "arn" || !account.MatchString(parts[4]) {
+	if len(parts) < 6 || parts[0] != "arn" || !isAccount(parts[4]) {
 		return ""
 	}
 	return parts[4]
@@ -183,7 +185,7 @@ func statementAccounts(policy string) (map[string]bool, error) {
 		}
 	}
 	for _, st := range sts {
-		if a, ok := strings.CutPrefix(st.Sid, StatementPrefix); ok && account.MatchString(a) {
+		if a, ok := strings.CutPrefix(st.Sid, StatementPrefix); ok && isAccount(a) {
 			out[a] = true
 		}
 	}

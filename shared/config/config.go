@@ -179,10 +179,10 @@ func Load(getenv Getenv) (Config, error) {
 	if !validStage(c.Stage) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_STAGE=%q: want 1-255 characters, not only spaces, no control characters", c.Stage))
 	}
-	if c.EventBusARN != "" && !eventBusARN.MatchString(c.EventBusARN) {
+	if c.EventBusARN != "" && !isEventBusARN(c.EventBusARN) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_EVENT_BUS_ARN=%q: want an event bus ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME)", c.EventBusARN))
 	}
-	if c.EventOrgID != "" && !orgID.MatchString(c.EventOrgID) {
+	if c.EventOrgID != "" && !isOrgID(c.EventOrgID) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_EVENT_ORG_ID=%q: want an AWS Organization id (o- and 10 to 32 lowercase letters or digits)", c.EventOrgID))
 	}
 	if c.AuditSigningKeyID != "" && !kmsKeyRef.MatchString(c.AuditSigningKeyID) {
@@ -206,12 +206,32 @@ func Load(getenv Getenv) (Config, error) {
 // root, in any AWS partition.
 var servicePrincipal = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role/[\w+=,.@/-]{1,512})$`)
 
-// eventBusARN is an EventBridge event bus ARN in any partition (region
-// "local" too: dev mode's nominal bus).
-var eventBusARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}$`)
+// Checked without regular expressions, which every process would build
+// at init whether the variables are set or not.
 
-// orgID is an AWS Organization id.
-var orgID = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+// isEventBusARN reports whether s is an EventBridge event bus ARN in any
+// partition and region ("local" too: dev mode's nominal bus).
+func isEventBusARN(s string) bool {
+	p := strings.SplitN(s, ":", 6)
+	if len(p) != 6 || p[0] != "arn" || !strings.HasPrefix(p[1], "aws") || p[2] != "events" || !onlyOf(p[3], "abcdefghijklmnopqrstuvwxyz0123456789-") {
+		return false
+	}
+	name, ok := strings.CutPrefix(p[5], "event-bus/")
+	return len(p[4]) == 12 && onlyOf(p[4], "0123456789") && ok && len(name) <= 256 &&
+		onlyOf(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-")
+}
+
+// isOrgID reports whether s is an AWS Organization id: o- and 10 to 32
+// lowercase letters or digits.
+func isOrgID(s string) bool {
+	id, ok := strings.CutPrefix(s, "o-")
+	return ok && len(id) >= 10 && len(id) <= 32 && onlyOf(id, "abcdefghijklmnopqrstuvwxyz0123456789")
+}
+
+// onlyOf reports whether s is non-empty and made of chars only.
+func onlyOf(s, chars string) bool {
+	return s != "" && strings.Trim(s, chars) == ""
+}
 
 // readWaiver reads and parses a waiver file, refusing one over
 // waiver.MaxSize before reading it all.
