@@ -1,5 +1,5 @@
 // Command admin-tenant-kms is the admin Lambda: tenant KMS config, step-up,
-// agents and the audit chain.
+// agents, the audit chain and the event forwarding customers deploy.
 package main
 
 import (
@@ -10,6 +10,6 @@ import (
 )
 
 func main() {
-	a := app.MustAWS("admin-tenant-kms", app.Needs{Admin: true, Audit: true})
+	a := app.MustAWS("admin-tenant-kms", app.Needs{Admin: true, Audit: true, EventForwarding: true})
 	lambda.Start(api.NewRouter(a.Log, a.Deps.AdminRoutes()).Handle)
 }

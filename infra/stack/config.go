@@ -6,6 +6,7 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -46,6 +47,11 @@ type Config struct {
 	AdminAudience    string `json:"adminAudience"`
 	AdminTenantClaim string `json:"adminTenantClaim"`
 	StepUpACRValues  string `json:"stepUpAcrValues"`
+
+	// EventOrgID, when set, admits every account of this AWS Organization
+	// to put events on keyseal's bus with one statement (aws:PrincipalOrgID)
+	// instead of one statement per customer account (buspolicy.go).
+	EventOrgID string `json:"eventOrgId"`
 
 	// Clouds: keyseal's GCP and Azure identity (optional; clouds.go).
 	Clouds
@@ -96,6 +102,9 @@ func LoadConfig(raw any, env, assetDir string) (Config, error) {
 		sort.Strings(missing)
 		return Config{}, fmt.Errorf("environment %s: %s required", env, strings.Join(missing, ", "))
 	}
+	if c.EventOrgID != "" && !orgIDPattern.MatchString(c.EventOrgID) {
+		return Config{}, fmt.Errorf("environment %s: eventOrgId %q is not an AWS Organization id (o- and 10 to 32 lowercase letters or digits, as `aws organizations describe-organization` shows it)", env, c.EventOrgID)
+	}
 	if errs := c.Clouds.check(); len(errs) > 0 {
 		return Config{}, fmt.Errorf("environment %s: %s", env, strings.Join(errs, "; "))
 	}
@@ -104,6 +113,9 @@ func LoadConfig(raw any, env, assetDir string) (Config, error) {
 	}
 	return c, nil
 }
+
+// orgIDPattern is an AWS Organization id.
+var orgIDPattern = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 
 var retentions = map[int]awslogs.RetentionDays{
 	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS, 5: awslogs.RetentionDays_FIVE_DAYS,

@@ -25,6 +25,9 @@ const (
 	// FnKeyEvents verifies the tenants of a key a forwarded KMS event
 	// names (push sealing, keyevents.go).
 	FnKeyEvents = "key-events"
+	// FnBusPolicy keeps keyseal's bus policy admitting the customers'
+	// accounts (buspolicy.go).
+	FnBusPolicy = "bus-policy"
 )
 
 // access is what one function may do; every grant below is derived from it,
@@ -36,7 +39,8 @@ type access struct {
 	// stream, never the table: the event publisher) or "deliver" (the
 	// write actions on the table alone, not its poll index: the webhook
 	// deliverer reads subscriptions and records attempts, and disabling
-	// one on 410 Gone appends to the audit chain).
+	// one on 410 Gone appends to the audit chain) or "index" (a Scan of
+	// the key-ref index alone: the bus policy reconcile).
 	store string
 	// unsealSecrets: the function unseals webhook signing secrets: Decrypt
 	// with the platform key, only with the signing secrets' encryption
@@ -57,6 +61,14 @@ type access struct {
 	// keyIndex: the function's table reads go through the key-ref index
 	// (tenants by customer key), not the poll-shard index.
 	keyIndex bool
+	// forwarding: the function answers GET
+	// /admin/tenant-kms/event-forwarding, which names the bus's ARN.
+	forwarding bool
+	// busPolicy: the function reconciles the bus's resource policy with
+	// the key-ref index: it scans that index (store "index") and
+	// describes the bus and puts and removes its permissions, on keyseal's
+	// bus only.
+	busPolicy bool
 }
 
 type fnSpec struct {
@@ -70,7 +82,7 @@ type fnSpec struct {
 
 var fnSpecs = []fnSpec{
 	{FnSession, 10, true, access{store: "write", kms: true, audit: true}},
-	{FnAdmin, 20, true, access{store: "write", kms: true, admin: true, audit: true}},
+	{FnAdmin, 20, true, access{store: "write", kms: true, admin: true, audit: true, forwarding: true}},
 	{FnUnseal, 20, true, access{store: "write", kms: true, admin: true, audit: true}},
 	// The BYOK probe (GET /admin/tenant-kms/health) is this function's
 	// (docs/contract.md §3): it wraps and unwraps with the tenant's key and
@@ -91,6 +103,9 @@ var fnSpecs = []fnSpec{
 	// one check (three KMS timeouts) plus at most the limiter's one
 	// second of deferral.
 	{FnKeyEvents, 20, false, access{store: "write", kms: true, audit: true, keyIndex: true}},
+	// One scan of the key-ref index, one DescribeEventBus, and a
+	// PutPermission or RemovePermission per changed account.
+	{FnBusPolicy, 60, false, access{store: "index", busPolicy: true}},
 }
 
 // FunctionNames are the Lambdas' names (their folders under functions/),
@@ -120,7 +135,10 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			"KEYSEAL_STAGE":     jsii.String(c.Name),
 			"KEYSEAL_LOG_LEVEL": jsii.String("info"),
 		}
-		if spec.access.store != "stream" {
+		if spec.access.store == "index" {
+			env["KEYSEAL_TABLE"] = data.Table.TableName()
+		}
+		if spec.access.store != "stream" && spec.access.store != "index" {
 			env["KEYSEAL_TABLE"] = data.Table.TableName()
 			// Set for every function of the table: config validation
 			// wants it, and health proves the configuration is whole.
@@ -138,8 +156,14 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 				env[k] = jsii.String(v)
 			}
 		}
-		if spec.access.events {
+		if spec.access.events || spec.access.busPolicy {
 			env["KEYSEAL_EVENT_BUS"] = ev.Bus.EventBusName()
+		}
+		if spec.access.forwarding {
+			env["KEYSEAL_EVENT_BUS_ARN"] = ev.Bus.EventBusArn()
+		}
+		if (spec.access.forwarding || spec.access.busPolicy) && c.EventOrgID != "" {
+			env["KEYSEAL_EVENT_ORG_ID"] = jsii.String(c.EventOrgID)
 		}
 		if spec.access.audit {
 			env["KEYSEAL_AUDIT_SIGNING_KEY_ID"] = keys.AuditSigning.KeyArn()
@@ -188,8 +212,15 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			// One poller at a time: sweeps never overlap across invocations.
 			props.ReservedConcurrentExecutions = jsii.Number(1)
 		}
+		if spec.name == FnBusPolicy {
+			// One reconcile at a time, so a run that read the index before
+			// a deregistration can never put back the statement the next
+			// run removed; the invocations waiting meanwhile are queued
+			// and retried by Lambda's asynchronous invocation.
+			props.ReservedConcurrentExecutions = jsii.Number(1)
+		}
 		fn := awslambda.NewFunction(s, jsii.String(spec.name), props)
-		grant(fn, spec.access, data, keys, ev)
+		grant(fn, spec.access, c, data, keys, ev)
 		if spec.access.kms && c.AzureClientSecretARN != "" {
 			// The Azure client secret, read at init and again when Entra
 			// refuses it: this one secret (its full ARN), by the functions
@@ -210,7 +241,7 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 const customerKeys = "arn:aws:kms:*:*:key/*"
 
 // grant gives fn exactly the actions its access needs.
-func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) {
+func grant(fn awslambda.Function, a access, c Config, data *Data, keys *Keys, ev *Events) {
 	table := data.Table.TableArn()
 	indexName := PollIndex
 	if a.keyIndex {
@@ -218,6 +249,11 @@ func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) 
 	}
 	index := awscdk.Fn_Join(jsii.String(""), &[]*string{table, jsii.String("/index/" + indexName)})
 	switch a.store {
+	case "index":
+		// The whole key-ref index, read as one Scan (KeysInUse): one small
+		// item per BYOK tenant, keys only; nothing of the table itself.
+		keyRef := awscdk.Fn_Join(jsii.String(""), &[]*string{table, jsii.String("/index/" + KeyIndex)})
+		fn.AddToRolePolicy(statement([]string{"dynamodb:Scan"}, []*string{keyRef}, nil))
 	case "read":
 		fn.AddToRolePolicy(statement([]string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"}, []*string{table}, nil))
 	case "stream":
@@ -279,6 +315,18 @@ func grant(fn awslambda.Function, a access, data *Data, keys *Keys, ev *Events) 
 	}
 	if a.events {
 		fn.AddToRolePolicy(statement([]string{"events:PutEvents"}, []*string{ev.Bus.EventBusArn()}, nil))
+	}
+	if a.busPolicy {
+		// DescribeEventBus, PutPermission and RemovePermission authorise
+		// on the event-bus resource: this bus only. In organization mode
+		// the stack's statement admits everyone, and the reconcile only
+		// removes per-account statements left from before: no
+		// PutPermission.
+		actions := []string{"events:DescribeEventBus", "events:PutPermission", "events:RemovePermission"}
+		if c.EventOrgID != "" {
+			actions = []string{"events:DescribeEventBus", "events:RemovePermission"}
+		}
+		fn.AddToRolePolicy(statement(actions, []*string{ev.Bus.EventBusArn()}, nil))
 	}
 	if a.audit {
 		fn.AddToRolePolicy(statement([]string{"kms:Sign", "kms:GetPublicKey"}, []*string{keys.AuditSigning.KeyArn()}, nil))

@@ -22,8 +22,8 @@ var KeyAPIEvents = []string{
 // KMS API calls, one for KMS's own deletion and key material expiry
 // events (an EventBridge pattern cannot say "this detail-type with these
 // names, or those detail-types" without $or, which CDK's pattern type
-// does not model). The bus's resource policy admitting customer accounts
-// is not built yet (README, "Push sealing").
+// does not model). The bus's resource policy admitting the customers'
+// accounts is buspolicy.go's.
 type KeyEvents struct {
 	constructs.Construct
 	APICalls, Lifecycle awsevents.Rule

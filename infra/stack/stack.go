@@ -29,6 +29,7 @@ func New(scope constructs.Construct, c Config) awscdk.Stack {
 	api := NewAPI(st, "Api", c, fns, Routes)
 	NewPoller(st, "Poller", c, fns)
 	NewKeyEvents(st, "KeyEvents", c, events, fns)
+	NewBusPolicy(st, "BusPolicy", c, events, fns)
 	NewEventPublisher(st, "EventPublisher", data, fns)
 	alarms := NewAlarms(st, "Alarms", c)
 	hooks := NewWebhooks(st, "Webhooks", c, events, fns, alarms)
@@ -37,6 +38,8 @@ func New(scope constructs.Construct, c Config) awscdk.Stack {
 		Description: jsii.String("Base URL of the agent and admin API")})
 	awscdk.NewCfnOutput(st, jsii.String("TableName"), &awscdk.CfnOutputProps{Value: data.Table.TableName()})
 	awscdk.NewCfnOutput(st, jsii.String("EventBusName"), &awscdk.CfnOutputProps{Value: events.Bus.EventBusName()})
+	awscdk.NewCfnOutput(st, jsii.String("EventBusArn"), &awscdk.CfnOutputProps{Value: events.Bus.EventBusArn(),
+		Description: jsii.String("The bus customers forward their KMS events to (GET /admin/tenant-kms/event-forwarding)")})
 	awscdk.NewCfnOutput(st, jsii.String("WebhookDLQUrl"), &awscdk.CfnOutputProps{Value: hooks.DLQ.QueueUrl(),
 		Description: jsii.String("Dead-letter queue of webhook deliveries")})
 	awscdk.NewCfnOutput(st, jsii.String("PlatformKeyArn"), &awscdk.CfnOutputProps{Value: keys.Platform.KeyArn()})

@@ -322,12 +322,11 @@ func TestFunctions(t *testing.T) {
 			jsonString(p["TracingConfig"]) != `{"Mode":"Active"}` {
 			t.Errorf("%s: runtime/arch/handler/tracing: %v", fn, p)
 		}
-		// The publisher reads the stream, never the table.
-		publisher := fn == stack.FnPublisher
-		for _, v := range []string{"KEYSEAL_TABLE", "KEYSEAL_PLATFORM_KEY_ID"} {
-			if (env[v] != nil) == publisher {
-				t.Errorf("%s: %s present=%v", fn, v, env[v] != nil)
-			}
+		// The publisher reads the stream, never the table; the bus
+		// policy reconcile reads the table's key-ref index, no key.
+		publisher, busPolicy := fn == stack.FnPublisher, fn == stack.FnBusPolicy
+		if (env["KEYSEAL_TABLE"] != nil) == publisher || (env["KEYSEAL_PLATFORM_KEY_ID"] != nil) == (publisher || busPolicy) {
+			t.Errorf("%s: table %v, platform key %v", fn, env["KEYSEAL_TABLE"] != nil, env["KEYSEAL_PLATFORM_KEY_ID"] != nil)
 		}
 		if env["KEYSEAL_STAGE"] == nil {
 			t.Errorf("%s lacks KEYSEAL_STAGE", fn)
@@ -352,12 +351,21 @@ func TestFunctions(t *testing.T) {
 		if (env["KEYSEAL_WEBHOOK_QUEUE_URL"] != nil) != deliver || (env["KEYSEAL_WEBHOOK_DLQ_URL"] != nil) != deliver {
 			t.Errorf("%s: webhook queue URLs present=%v, want %v", fn, env["KEYSEAL_WEBHOOK_QUEUE_URL"] != nil, deliver)
 		}
-		if !publisher && !deliver && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
+		if !publisher && !deliver && !busPolicy && (env["KEYSEAL_TMK_CACHE_TTL"] != "5m" || env["KEYSEAL_SESSION_TTL"] != "5m") {
 			t.Errorf("%s: cache and session TTLs %v %v, want 5m", fn, env["KEYSEAL_TMK_CACHE_TTL"], env["KEYSEAL_SESSION_TTL"])
 		}
-		// Only the publisher puts events; the rest write the outbox.
-		if (env["KEYSEAL_EVENT_BUS"] != nil) != publisher {
-			t.Errorf("%s: KEYSEAL_EVENT_BUS present=%v, want %v", fn, env["KEYSEAL_EVENT_BUS"] != nil, publisher)
+		// Only the publisher puts events (the rest write the outbox); the
+		// bus policy reconcile names the bus too, and the admin function
+		// its ARN (the event-forwarding route).
+		if (env["KEYSEAL_EVENT_BUS"] != nil) != (publisher || busPolicy) {
+			t.Errorf("%s: KEYSEAL_EVENT_BUS present=%v, want %v", fn, env["KEYSEAL_EVENT_BUS"] != nil, publisher || busPolicy)
+		}
+		if got := jsonString(env["KEYSEAL_EVENT_BUS_ARN"]); (env["KEYSEAL_EVENT_BUS_ARN"] != nil) != (fn == stack.FnAdmin) ||
+			(fn == stack.FnAdmin && !strings.Contains(got, `"Fn::GetAtt":["EventsBus`)) {
+			t.Errorf("%s: KEYSEAL_EVENT_BUS_ARN = %s", fn, got)
+		}
+		if env["KEYSEAL_EVENT_ORG_ID"] != nil {
+			t.Errorf("%s: KEYSEAL_EVENT_ORG_ID set without eventOrgId", fn)
 		}
 		if (env["KEYSEAL_AUDIT_SIGNING_KEY_ID"] != nil) != appendsAudit[fn] {
 			t.Errorf("%s: KEYSEAL_AUDIT_SIGNING_KEY_ID presence wrong", fn)
@@ -422,7 +430,8 @@ func TestPollerSchedule(t *testing.T) {
 	tpl := synth(t, "dev")
 	rules := map[string]resource{}
 	for id, r := range tpl.ofType("AWS::Events::Rule") {
-		if r.Properties["EventPattern"] == nil { // the webhook rule's: TestWebhookDelivery
+		// The webhook rule's: TestWebhookDelivery; the bus policy's: TestBusPolicyPerAccount.
+		if r.Properties["EventPattern"] == nil && !strings.Contains(jsonString(r.Properties["Targets"]), tpl.functionIDs(t)[stack.FnBusPolicy]) {
 			rules[id] = r
 		}
 	}
@@ -658,6 +667,7 @@ func TestLeastPrivilege(t *testing.T) {
 		stack.FnHealth:    healthActions,
 		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
 		stack.FnKeyEvents: kmsActions,
+		stack.FnBusPolicy: append([]string{"dynamodb:Scan", "events:DescribeEventBus", "events:PutPermission", "events:RemovePermission"}, xray...),
 	}
 	wantStatements := map[string][]string{
 		stack.FnDeliver:   {deliverStore, deliverSecrets, kmsStatements[0], deliverQueue, "sqs:SendMessage on " + queue, strings.Join(xray, ",") + " on *"},
@@ -667,6 +677,10 @@ func TestLeastPrivilege(t *testing.T) {
 		// What the poller may do, with the key-ref index in place of the
 		// poll-shard one: it finds tenants by key, never lists a shard.
 		stack.FnKeyEvents: keyEventsStatements,
+		// The bus policy reconcile: the key-ref index alone, read whole,
+		// and the permissions of keyseal's bus, nothing else of either.
+		stack.FnBusPolicy: {"dynamodb:Scan on " + table + "/index/key-ref",
+			"events:DescribeEventBus,events:PutPermission,events:RemovePermission on " + bus, strings.Join(xray, ",") + " on *"},
 	}
 
 	statements, actions := tpl.rolePolicies(t)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"time"
 
 	"github.com/keyseal/keyseal/shared/agents"
@@ -39,6 +40,19 @@ type Deps struct {
 	// KEYSEAL_AZURE_TENANT_ID).
 	AzureClientID string
 	AzureTenantID string
-	SessionTTL    time.Duration
-	Now           func() time.Time
+	// EventBusARN is keyseal's bus, the target of the customers'
+	// forwarding rules (KEYSEAL_EVENT_BUS_ARN); EventOrgID the AWS
+	// Organization the bus admits, if any (KEYSEAL_EVENT_ORG_ID).
+	EventBusARN string
+	EventOrgID  string
+	// ForwardKeyARN, when set, maps a tenant key of another provider to
+	// the key ARN its KMS events name (dev mode's local keys); aws-kms
+	// keys are their own ARN.
+	ForwardKeyARN func(keyseal.KeyRef) (string, bool)
+	// BusPolicy, when set, reads keyseal's bus policy, so the forwarding
+	// answer says whether it admits the account (the local server; the
+	// admin Lambda has no DescribeEventBus).
+	BusPolicy  func(context.Context) (string, error)
+	SessionTTL time.Duration
+	Now        func() time.Time
 }

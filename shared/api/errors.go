@@ -32,6 +32,7 @@ var statusByCode = map[string]int{
 	keyseal.EREVOKEDVERSION: 409,
 	keyseal.EWAIVER:         409,
 	keyseal.EWAIVERREACK:    409,
+	keyseal.ENOTFORWARDABLE: 409,
 	keyseal.ECMKACCESS:      422,
 	keyseal.EPROVIDER:       422,
 	keyseal.EINTERNAL:       500,

@@ -74,6 +74,8 @@ var Table = []RouteSpec{
 	// Migration, the key policy and the legal waiver (docs/contract.md §6).
 	{Method: http.MethodPost, Path: "/admin/tenant-kms/migrate", Function: FnAdmin, Auth: AuthAdmin, StepUp: true},
 	{Method: http.MethodGet, Path: "/admin/tenant-kms/key-policy", Function: FnAdmin, Auth: AuthAdmin},
+	// Push sealing: what the customer deploys to forward their KMS events.
+	{Method: http.MethodGet, Path: "/admin/tenant-kms/event-forwarding", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/tenant-kms/legal-waiver", Function: FnAdmin, Auth: AuthAdmin,
 		Aliases: []Alias{{Method: http.MethodGet, Path: "/api/v1/byok/legal-waiver"}}},
 	{Method: http.MethodPost, Path: "/admin/tenant-kms/legal-waiver", Function: FnAdmin, Auth: AuthAdmin,
@@ -169,6 +171,7 @@ func (d *Deps) AdminRoutes() []Route {
 		// Migration, the key policy and the legal waiver.
 		routeKey(http.MethodPost, "/admin/tenant-kms/migrate"):            d.migrateKey,
 		routeKey(http.MethodGet, "/admin/tenant-kms/key-policy"):          d.keyPolicy,
+		routeKey(http.MethodGet, "/admin/tenant-kms/event-forwarding"):    d.eventForwarding,
 		routeKey(http.MethodGet, "/admin/tenant-kms/legal-waiver"):        d.getWaiver,
 		routeKey(http.MethodPost, "/admin/tenant-kms/legal-waiver"):       d.ackWaiver,
 		routeKey(http.MethodGet, "/admin/tenant-kms/legal-waiver/status"): d.waiverStatus,

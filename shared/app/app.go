@@ -70,6 +70,9 @@ type Needs struct {
 	// Audit: the process appends to audit chains, so it signs checkpoints
 	// with KEYSEAL_AUDIT_SIGNING_KEY_ID.
 	Audit bool
+	// EventForwarding: the process answers GET
+	// /admin/tenant-kms/event-forwarding, so it needs KEYSEAL_EVENT_BUS_ARN.
+	EventForwarding bool
 }
 
 // NewLogger returns keyseal's structured JSON logger.
@@ -89,6 +92,9 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	}
 	if err == nil && needs.Audit {
 		err = cfg.RequireAuditSigning()
+	}
+	if err == nil && needs.EventForwarding {
+		err = cfg.RequireEventForwarding()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
@@ -222,6 +228,7 @@ func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
 		Webhooks: &subscription.Service{Store: p.Store, KMS: p.Providers, PlatformKey: p.PlatformKey,
 			Policy: p.WebhookPolicy, Now: time.Now},
 		GCPServiceAccount: cfg.GCP.ServiceAccount, AzureClientID: cfg.Azure.ClientID, AzureTenantID: cfg.Azure.TenantID,
+		EventBusARN: cfg.EventBusARN, EventOrgID: cfg.EventOrgID,
 		SessionTTL: cfg.SessionTTL, Now: time.Now,
 	}}, nil
 }

@@ -112,9 +112,13 @@ func TestEventPublisherLinksNoCloudSDK(t *testing.T) {
 		return strings.Fields(string(out))
 	}
 	publisher, unseal := deps("github.com/keyseal/keyseal/functions/event-publisher"), deps("github.com/keyseal/keyseal/functions/unseal")
+	busPolicy := deps("github.com/keyseal/keyseal/functions/bus-policy")
 	for _, pkg := range cloud {
 		if slices.Contains(publisher, pkg) {
 			t.Errorf("event-publisher links %s", pkg)
+		}
+		if slices.Contains(busPolicy, pkg) {
+			t.Errorf("bus-policy links %s", pkg)
 		}
 		if !slices.Contains(unseal, pkg) {
 			t.Errorf("unseal does not link %s: is the cloud wiring gone?", pkg)

@@ -282,6 +282,31 @@ func (s *Store) TenantsByKey(ctx context.Context, provider, keyID string) ([]str
 	return ids, nil
 }
 
+// KeysInUse implements keyseal.KeyIndex on the tenant_keys bucket: its
+// keys are ordered by provider, then key id, so distinct ids come in
+// order.
+func (s *Store) KeysInUse(ctx context.Context, provider string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	prefix := []byte(provider + "\x00")
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketTenantKeys).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			id, _, ok := bytes.Cut(k[len(prefix):], []byte{0})
+			if ok && (len(ids) == 0 || ids[len(ids)-1] != string(id)) {
+				ids = append(ids, string(id))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("keys in use", err)
+	}
+	return ids, nil
+}
+
 // keyIndexKey is a tenant_keys key: provider NUL key id NUL tenant id
 // (with tenantID "", the prefix of every tenant using the key).
 func keyIndexKey(provider, keyID, tenantID string) []byte {

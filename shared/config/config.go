@@ -20,8 +20,16 @@ import (
 
 // Config is keyseal's validated configuration.
 type Config struct {
-	Table         string
-	EventBus      string
+	Table    string
+	EventBus string
+	// EventBusARN is keyseal's bus as customers' forwarding rules target
+	// it (KEYSEAL_EVENT_BUS_ARN): GET /admin/tenant-kms/event-forwarding
+	// names it.
+	EventBusARN string
+	// EventOrgID (KEYSEAL_EVENT_ORG_ID), when set, is the AWS Organization
+	// whose accounts the bus admits with one statement; the bus policy
+	// reconcile then keeps no per-account statements.
+	EventOrgID    string
 	PlatformKeyID string
 	// AuditSigningKeyID is keyseal's KMS key that signs audit checkpoints
 	// (ECC_NIST_EDWARDS25519): a key ARN, key id or alias.
@@ -123,6 +131,8 @@ func Load(getenv Getenv) (Config, error) {
 	c := Config{
 		Table:             getenv("KEYSEAL_TABLE"),
 		EventBus:          getenv("KEYSEAL_EVENT_BUS"),
+		EventBusARN:       getenv("KEYSEAL_EVENT_BUS_ARN"),
+		EventOrgID:        getenv("KEYSEAL_EVENT_ORG_ID"),
 		WebhookQueueURL:   getenv("KEYSEAL_WEBHOOK_QUEUE_URL"),
 		WebhookDLQURL:     getenv("KEYSEAL_WEBHOOK_DLQ_URL"),
 		PlatformKeyID:     getenv("KEYSEAL_PLATFORM_KEY_ID"),
@@ -169,6 +179,12 @@ func Load(getenv Getenv) (Config, error) {
 	if !validStage(c.Stage) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_STAGE=%q: want 1-255 characters, not only spaces, no control characters", c.Stage))
 	}
+	if c.EventBusARN != "" && !isEventBusARN(c.EventBusARN) {
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_EVENT_BUS_ARN=%q: want an event bus ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME)", c.EventBusARN))
+	}
+	if c.EventOrgID != "" && !isOrgID(c.EventOrgID) {
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_EVENT_ORG_ID=%q: want an AWS Organization id (o- and 10 to 32 lowercase letters or digits)", c.EventOrgID))
+	}
 	if c.AuditSigningKeyID != "" && !kmsKeyRef.MatchString(c.AuditSigningKeyID) {
 		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_AUDIT_SIGNING_KEY_ID=%q: want a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY_ID), a key id or alias/NAME", c.AuditSigningKeyID))
 	}
@@ -189,6 +205,33 @@ func Load(getenv Getenv) (Config, error) {
 // servicePrincipal is an IAM role ARN (with an optional path) or an account
 // root, in any AWS partition.
 var servicePrincipal = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role/[\w+=,.@/-]{1,512})$`)
+
+// Checked without regular expressions, which every process would build
+// at init whether the variables are set or not.
+
+// isEventBusARN reports whether s is an EventBridge event bus ARN in any
+// partition and region ("local" too: dev mode's nominal bus).
+func isEventBusARN(s string) bool {
+	p := strings.SplitN(s, ":", 6)
+	if len(p) != 6 || p[0] != "arn" || !strings.HasPrefix(p[1], "aws") || p[2] != "events" || !onlyOf(p[3], "abcdefghijklmnopqrstuvwxyz0123456789-") {
+		return false
+	}
+	name, ok := strings.CutPrefix(p[5], "event-bus/")
+	return len(p[4]) == 12 && onlyOf(p[4], "0123456789") && ok && len(name) <= 256 &&
+		onlyOf(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-")
+}
+
+// isOrgID reports whether s is an AWS Organization id: o- and 10 to 32
+// lowercase letters or digits.
+func isOrgID(s string) bool {
+	id, ok := strings.CutPrefix(s, "o-")
+	return ok && len(id) >= 10 && len(id) <= 32 && onlyOf(id, "abcdefghijklmnopqrstuvwxyz0123456789")
+}
+
+// onlyOf reports whether s is non-empty and made of chars only.
+func onlyOf(s, chars string) bool {
+	return s != "" && strings.Trim(s, chars) == ""
+}
 
 // readWaiver reads and parses a waiver file, refusing one over
 // waiver.MaxSize before reading it all.
@@ -233,6 +276,15 @@ func (c Config) RequireAuditSigning() error {
 // RequireEvents checks what publishing events needs (the event publisher).
 func (c Config) RequireEvents() error {
 	return required(map[string]string{"KEYSEAL_EVENT_BUS": c.EventBus})
+}
+
+// RequireEventForwarding checks what GET /admin/tenant-kms/event-forwarding
+// needs (the admin Lambda): the bus ARN customers target.
+func (c Config) RequireEventForwarding() error {
+	if c.EventBusARN == "" {
+		return errors.New("KEYSEAL_EVENT_BUS_ARN is required (keyseal's event bus, the target of the customers' forwarding rules)")
+	}
+	return nil
 }
 
 // queueURL is an SQS queue URL: https or, for LocalStack, http on any

@@ -144,3 +144,33 @@ func TestWebhookQueues(t *testing.T) {
 		}
 	}
 }
+
+// TestEventForwardingConfig: the bus ARN and organization id are checked
+// for their shape at start, and the admin function's requirement names
+// the bus ARN.
+func TestEventForwardingConfig(t *testing.T) {
+	for _, ok := range []string{"arn:aws:events:local:000000000000:event-bus/keyseal-dev", "arn:aws-cn:events:cn-north-1:999999999999:event-bus/b.c_d"} {
+		if _, err := config.Load(env(map[string]string{"KEYSEAL_EVENT_BUS_ARN": ok})); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	c, err := config.Load(env(map[string]string{"KEYSEAL_EVENT_BUS_ARN": "arn:aws:events:us-east-1:999999999999:event-bus/keyseal-prod-events",
+		"KEYSEAL_EVENT_ORG_ID": "o-" + strings.Repeat("a1", 16)}))
+	if err != nil || c.RequireEventForwarding() != nil || c.EventOrgID != "o-"+strings.Repeat("a1", 16) {
+		t.Fatalf("good values: %v %+v", err, c)
+	}
+	if c, _ := config.Load(env(nil)); c.RequireEventForwarding() == nil || !strings.Contains(c.RequireEventForwarding().Error(), "KEYSEAL_EVENT_BUS_ARN") {
+		t.Fatal("missing bus ARN accepted")
+	}
+	for name, bad := range map[string][]string{
+		"KEYSEAL_EVENT_BUS_ARN": {"keyseal-prod-events", "arn:aws:sqs:us-east-1:999999999999:q", "arn:aws:events:us-east-1:9999:event-bus/x",
+			"arn:aws:events:us-east-1:999999999999:rule/x", "arn:aws:events:us-east-1:999999999999:event-bus/", "arn:aws:events:US:999999999999:event-bus/x"},
+		"KEYSEAL_EVENT_ORG_ID": {"o-short", "o-ABCDEFGHIJ", "r-a1b2c3d4e5", "o-" + strings.Repeat("a", 33)},
+	} {
+		for _, v := range bad {
+			if _, err := config.Load(env(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: %v, want an error naming it", name, v, err)
+			}
+		}
+	}
+}

@@ -97,6 +97,10 @@ func (f *fakeAPI) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb
 	return nil, errors.New("fakeAPI: Query not scripted")
 }
 
+func (f *fakeAPI) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return nil, errors.New("fakeAPI: Scan not scripted")
+}
+
 func (f *fakeAPI) DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
 	return nil, errors.New("fakeAPI: DescribeTable not scripted")
 }

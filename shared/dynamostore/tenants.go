@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -289,6 +292,40 @@ func (s *Store) TenantsByKey(ctx context.Context, provider, keyID string) ([]str
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return ids, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// KeysInUse implements keyseal.KeyIndex with a Scan of the sparse key-ref
+// index: it holds one small item per BYOK tenant and nothing else, so
+// the scan reads exactly the customer keys (eventually consistent, like
+// TenantsByKey).
+func (s *Store) KeysInUse(ctx context.Context, provider string) ([]string, error) {
+	in := &dynamodb.ScanInput{
+		TableName:                &s.table,
+		IndexName:                aws.String(keyRefIndex),
+		ProjectionExpression:     aws.String("#ref"),
+		ExpressionAttributeNames: map[string]string{"#ref": attrKeyRef},
+	}
+	prefix := keyRef(provider, "")
+	seen := map[string]bool{}
+	for {
+		out, err := s.api.Scan(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("dynamostore: keys in use: %w", err)
+		}
+		for _, item := range out.Items {
+			ref, ok := item[attrKeyRef].(*types.AttributeValueMemberS)
+			if !ok {
+				return nil, fmt.Errorf("dynamostore: keys in use: index item without key_ref")
+			}
+			if id, ok := strings.CutPrefix(ref.Value, prefix); ok {
+				seen[id] = true
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return append([]string{}, slices.Sorted(maps.Keys(seen))...), nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}

@@ -97,6 +97,11 @@ func (c classified) Query(ctx context.Context, in *dynamodb.QueryInput, optFns .
 	return out, unavailableOr(err)
 }
 
+func (c classified) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	out, err := c.api.Scan(ctx, in, optFns...)
+	return out, unavailableOr(err)
+}
+
 func (c classified) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	out, err := c.api.TransactWriteItems(ctx, in, optFns...)
 	return out, unavailableOr(err)

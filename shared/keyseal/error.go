@@ -45,6 +45,9 @@ const (
 	// only an older version was. Both block register and migrate.
 	EWAIVER      = "waiver_not_acknowledged"
 	EWAIVERREACK = "waiver_reacknowledgment_required"
+	// ENOTFORWARDABLE: the tenant's key has no KMS events to forward to
+	// keyseal (gcp-kms, azure-kv, or no customer key at all).
+	ENOTFORWARDABLE = "not_forwardable"
 )
 
 // Error is the application error: a code from the table above, a message safe

@@ -40,6 +40,11 @@ type KeyIndex interface {
 	// TenantsByKey returns the ids of the BYOK tenants whose key is keyID
 	// of provider, sorted; none is an empty result, not an error.
 	TenantsByKey(ctx context.Context, provider, keyID string) ([]string, error)
+	// KeysInUse returns the distinct key ids of provider that at least
+	// one BYOK tenant uses, sorted; none is an empty result. The bus
+	// policy reconcile derives the AWS accounts it admits from it
+	// (shared/buspolicy).
+	KeysInUse(ctx context.Context, provider string) ([]string, error)
 }
 
 // AuditLog is the per-tenant hash chain.

@@ -21,6 +21,7 @@ import (
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/boltstore"
+	"github.com/keyseal/keyseal/shared/buspolicy"
 	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/dynamostore"
@@ -187,6 +188,7 @@ func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local
 			return nil, err
 		}
 		a.OnClose(store.Close)
+		devForwarding(a, cfg)
 		l.Delivery = &Delivery{Queue: store, Log: log, Deliverer: &webhook.Deliverer{
 			Client:        webhook.NewClient(webhook.Policy{Dev: true}, webhook.ClientOptions{RetryScale: cfg.WebhookRetryScale}),
 			Subscriptions: a.Deps.Webhooks, Store: store, Log: log}}
@@ -215,15 +217,25 @@ func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local
 		if err := ensureBus(ctx, clients.EventBridge, cfg.EventBus); err != nil {
 			return nil, err
 		}
-		l.Events = events.NewBridge(clients.EventBridge, cfg.EventBus)
 		anchor, err := audit.NewAnchor(auditKey, cfg.Stage, log)
 		if err != nil {
 			return nil, fmt.Errorf("configuration: KEYSEAL_STAGE: %w", err)
 		}
-		a, err := app.Assemble(cfg, log, app.Parts{Store: dynamostore.New(clients.DynamoDB, cfg.Table, dynamostore.WithAnchor(anchor)),
+		store := dynamostore.New(clients.DynamoDB, cfg.Table, dynamostore.WithAnchor(anchor))
+		// The bus-policy function's reconcile, run after each tenant key
+		// event the drain publishes (LocalStack runs no Lambda).
+		reconcile := &buspolicy.Reconciler{Index: store, Client: clients.EventBridge, Bus: cfg.EventBus, OrgID: cfg.EventOrgID, Log: log}
+		l.Events = &ReconcileSink{Sink: events.NewBridge(clients.EventBridge, cfg.EventBus), Reconciler: reconcile, Log: log}
+		a, err := app.Assemble(cfg, log, app.Parts{Store: store,
 			Providers: l.withClouds(app.NewProviders(&clients, nil)), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
 			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn, WebhookPolicy: webhook.Policy{Dev: true}})
-		return a, err
+		if err != nil {
+			return nil, err
+		}
+		if err := localStackForwarding(ctx, a, clients.EventBridge, cfg.EventBus); err != nil {
+			return nil, err
+		}
+		return a, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)
 }

@@ -231,6 +231,21 @@ func (s *Store) TenantsByKey(ctx context.Context, provider, keyID string) ([]str
 	return ids, nil
 }
 
+// KeysInUse implements keyseal.KeyIndex with a scan of the tenant rows.
+func (s *Store) KeysInUse(ctx context.Context, provider string) ([]string, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	for _, t := range s.tenants {
+		if t.BYOK && t.Key.Provider == provider {
+			seen[t.Key.KeyID] = true
+		}
+	}
+	return append([]string{}, slices.Sorted(maps.Keys(seen))...), nil
+}
+
 // Versions implements keyseal.Store. An unknown tenant has no versions.
 func (s *Store) Versions(ctx context.Context, tenantID string) ([]keyseal.TMKVersion, error) {
 	if err := s.lock(ctx); err != nil {

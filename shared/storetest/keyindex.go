@@ -13,6 +13,7 @@ func keyIndexTests() []test {
 		{"TenantsByKey/Migrate", testTenantsByKeyMigrate},
 		{"TenantsByKey/Deregister", testTenantsByKeyDeregister},
 		{"TenantsByKey/PlatformKeyNotIndexed", testTenantsByKeyPlatform},
+		{"KeysInUse", testKeysInUse},
 	}
 }
 
@@ -96,4 +97,57 @@ func testTenantsByKeyPlatform(t *testing.T, s keyseal.Store) {
 		t.Fatal(err)
 	}
 	wantTenants(t, s, tn.Key)
+}
+
+// testKeysInUse: each key appears once however many tenants share it,
+// sorted, per provider; a key leaves with its last tenant (migrate,
+// deregister), and platform-key tenants never appear.
+func testKeysInUse(t *testing.T, s keyseal.Store) {
+	want := func(provider string, keys ...string) {
+		t.Helper()
+		if keys == nil {
+			keys = []string{}
+		}
+		got, err := s.KeysInUse(t.Context(), provider)
+		if err != nil {
+			t.Fatalf("KeysInUse(%s): %v", provider, err)
+		}
+		if !slices.Equal(got, keys) || got == nil {
+			t.Fatalf("KeysInUse(%s) = %#v, want %#v", provider, got, keys)
+		}
+	}
+	want(keyseal.ProviderAWS)
+	shared := "arn:aws:kms:eu-west-1:111122223333:key/shared"
+	for _, id := range []string{"zeta", "alpha"} {
+		tn := newTenant(id)
+		tn.Key.KeyID = shared
+		if err := s.CreateTenant(t.Context(), tn, newVersion(id, 1), newRecord(keyseal.ActionTenantProvision, "create")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme := createTenant(t, s, "acme")
+	plat := newTenant("plat")
+	plat.BYOK = false
+	plat.Key.KeyID = "arn:aws:kms:eu-west-1:999999999999:key/platform"
+	if err := s.CreateTenant(t.Context(), plat, newVersion("plat", 1), newRecord(keyseal.ActionTenantProvision, "create")); err != nil {
+		t.Fatal(err)
+	}
+	want(keyseal.ProviderAWS, acme.Key.KeyID, shared)
+	want(keyseal.ProviderGCP)
+
+	old := acme.Key.KeyID
+	acme.Key.KeyID = "arn:aws:kms:us-east-1:444455556666:key/moved"
+	if err := s.UpdateTenant(t.Context(), acme, keyseal.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	want(keyseal.ProviderAWS, shared, acme.Key.KeyID)
+	if slices.Contains([]string{shared, acme.Key.KeyID}, old) {
+		t.Fatal("fixture: the old key must differ")
+	}
+	acme.BYOK = false
+	acme.Key = plat.Key
+	if err := s.UpdateTenant(t.Context(), acme, keyseal.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	want(keyseal.ProviderAWS, shared)
 }
