@@ -389,6 +389,7 @@ func TestAgentsWebhooksWaiverKeys(t *testing.T) {
 	if err := json.Unmarshal([]byte(o.stdout), &pol); err != nil {
 		t.Fatalf("key policy is not JSON: %v %s", err, o.stdout)
 	}
+	h.run("key", "forwarding").want(t, 0, "AWS::Events::Rule", "AWS::IAM::Role")
 	h.run("key", "rotate", "--type", "tmk", "--reason", "test").want(t, 0, "Rotated", "active version v2")
 	h.run("status").want(t, 0, "v1", "retired", "v2")
 	h.run("key", "revoke", "v1", "--confirm", "demo").want(t, 0, "Revoked: v1", "active")
@@ -400,7 +401,7 @@ func TestAgentsWebhooksWaiverKeys(t *testing.T) {
 func TestHelpEverywhere(t *testing.T) {
 	h := &harness{t: t, env: map[string]string{"KEYSEAL_CONFIG": filepath.Join(t.TempDir(), "c.json")}}
 	for _, c := range [][]string{{}, {"key"}, {"waiver"}, {"agents"}, {"webhooks"}, {"login"}, {"status"}, {"unseal"}, {"health"},
-		{"key", "register"}, {"key", "migrate"}, {"key", "rotate"}, {"key", "revoke"}, {"key", "policy"}, {"key", "deregister"},
+		{"key", "register"}, {"key", "migrate"}, {"key", "rotate"}, {"key", "revoke"}, {"key", "policy"}, {"key", "forwarding"}, {"key", "deregister"},
 		{"waiver", "show"}, {"waiver", "ack"}, {"agents", "create"}, {"agents", "list"}, {"agents", "revoke"},
 		{"audit"}, {"audit", "verify"}, {"audit", "checkpoint"},
 		{"webhooks", "create"}, {"webhooks", "list"}, {"webhooks", "delete"}, {"webhooks", "rotate-secret"}, {"webhooks", "test"}, {"webhooks", "deliveries"}} {

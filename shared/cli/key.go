@@ -39,7 +39,7 @@ func (a *app) keyCommand() *cobra.Command {
   keyseal key revoke 1 --confirm demo`,
 	}
 	cmd.AddCommand(a.keyRegisterCommand("register"), a.keyRegisterCommand("migrate"), a.keyRotateCommand(),
-		a.keyRevokeCommand(), a.keyPolicyCommand(), a.keyDeregisterCommand())
+		a.keyRevokeCommand(), a.keyPolicyCommand(), a.keyForwardingCommand(), a.keyDeregisterCommand())
 	return cmd
 }
 
@@ -229,6 +229,37 @@ func (a *app) keyPolicyCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&provider, "provider", "", "aws-kms, gcp-kms, azure-kv or local (default: the registered key's)")
 	return cmd
+}
+
+// keyForwardingCommand prints what the customer deploys so their KMS
+// events reach keyseal's bus: the CloudFormation template by default (ready
+// for `aws cloudformation deploy`), the whole answer with --json.
+func (a *app) keyForwardingCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "forwarding",
+		Short: "Print the CloudFormation template that forwards the key's KMS events to keyseal (aws-kms)",
+		Example: `  keyseal key forwarding > keyseal-forwarding.json
+  keyseal key forwarding --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.admin()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.reqCtx(cmd)
+			defer cancel()
+			f, err := c.EventForwarding(ctx)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(f)
+			}
+			a.out("%s\n", f.CloudFormation)
+			fmt.Fprintf(cmd.ErrOrStderr(), "deploy it in account %s, region %s: %s\n", f.Account, f.Region, f.Deploy)
+			return nil
+		},
+	}
 }
 
 func (a *app) keyDeregisterCommand() *cobra.Command {

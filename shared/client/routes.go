@@ -179,6 +179,15 @@ func (c *Client) KeyPolicy(ctx context.Context, provider string, fields map[stri
 	return out, err
 }
 
+// EventForwarding is GET /admin/tenant-kms/event-forwarding: the
+// EventBridge rule and IAM role the customer deploys so their KMS events
+// reach keyseal's bus (aws-kms keys only: 409 not_forwardable otherwise).
+func (c *Client) EventForwarding(ctx context.Context) (api.EventForwarding, error) {
+	var out api.EventForwarding
+	err := c.call(ctx, http.MethodGet, "/admin/tenant-kms/event-forwarding", nil, "", nil, &out)
+	return out, err
+}
+
 // Waiver is GET /admin/tenant-kms/legal-waiver: the current waiver text.
 func (c *Client) Waiver(ctx context.Context) (waiver.Waiver, error) {
 	var out waiver.Waiver

@@ -78,6 +78,7 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 			return err
 		},
 		func() error { _, err := c.WaiverStatus(ctx); return err },
+		func() error { _, err := c.EventForwarding(ctx); return err },
 		func() error { _, err := c.StepUp(ctx); return err },
 		func() error { _, err := c.CreateAgent(ctx, "w"); return err },
 		func() error { _, err := c.Agents(ctx); return err },
