@@ -97,6 +97,8 @@ var Table = []RouteSpec{
 	{Method: http.MethodPost, Path: "/admin/webhooks/{id}/rotate-secret", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodPost, Path: "/admin/webhooks/{id}/test", Function: FnAdmin, Auth: AuthAdmin},
 	{Method: http.MethodGet, Path: "/admin/webhooks/{id}/deliveries", Function: FnAdmin, Auth: AuthAdmin},
+	// The OpenAPI document of this table (openapi.go), without auth.
+	{Method: http.MethodGet, Path: "/openapi.json", Function: FnAdmin, Auth: AuthNone},
 }
 
 // GoldenRoutes is Table as the CDK app embeds it (infra/stack/routes.json).
@@ -172,6 +174,7 @@ func (d *Deps) AdminRoutes() []Route {
 		routeKey(http.MethodPost, "/admin/webhooks/{id}/rotate-secret"): d.rotateWebhookSecret,
 		routeKey(http.MethodPost, "/admin/webhooks/{id}/test"):          d.testWebhook,
 		routeKey(http.MethodGet, "/admin/webhooks/{id}/deliveries"):     d.listDeliveries,
+		routeKey(http.MethodGet, "/openapi.json"):                       d.openAPI,
 	})
 }
 
