@@ -32,7 +32,7 @@ run-localstack: ## Run the local server against LocalStack + DynamoDB Local (sta
 	bash scripts/standins.sh install && bash scripts/standins.sh start
 	eval "$$(bash scripts/standins.sh env)" && $(GO) run ./scripts/localserver -mode localstack -data-dir .keyseal-localstack
 
-test: ## Lint, then the unit, infra and integration tiers (starts the stand-ins, stops them after)
+test: ## Lint, then the unit, infra, bench, fuzz and integration tiers (starts the stand-ins, stops them after)
 	bash scripts/test.sh
 
 test-unit: ## Unit tests only (no stand-ins)
@@ -40,6 +40,9 @@ test-unit: ## Unit tests only (no stand-ins)
 
 test-integration: ## Integration tier only: the integration-tagged tests (starts and stops the stand-ins like make test)
 	bash scripts/test.sh integration
+
+fuzz-api: ## Fuzz the dev-mode server from its OpenAPI document with schemathesis (loopback; KEYSEAL_FUZZ_EXAMPLES, KEYSEAL_FUZZ_SEED)
+	bash scripts/fuzz-api.sh
 
 bench: ## Benchmarks: session issue beside its floor (in process and over HTTP), one sweep over 10,000 tenants (make drill: the kill switch)
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/session/ ./shared/tenantkms/
@@ -101,4 +104,4 @@ standins-stop: ## Stop the stand-ins
 clean: ## Remove build output and local data
 	rm -rf bin cdk.out .keyseal .keyseal-localstack
 
-.PHONY: help build run run-clouds run-localstack test test-unit test-integration bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
+.PHONY: help build run run-clouds run-localstack test test-unit test-integration fuzz-api bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean

@@ -85,10 +85,10 @@ func str(desc string) openapigen.Param {
 }
 
 var (
-	tenantParam  = openapigen.Param{Description: "A tenant id: 1-64 letters, digits, - or _, starting with a letter or digit.", Schema: schema{"type": "string", "minLength": 1}}
+	tenantParam  = openapigen.Param{Description: "A tenant id: 1-64 letters, digits, - or _, starting with a letter or digit.", Schema: schema{"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}}
 	agentIDParam = openapigen.Param{Description: "The agent's id (agent_id).", Schema: schema{"type": "string", "minLength": 1}}
 	hookIDParam  = openapigen.Param{Description: "The webhook's id: wh_ and 16 hex digits.", Schema: schema{"type": "string", "minLength": 1}}
-	versionParam = openapigen.Param{Description: "A TMK version number, 3 or v3.", Schema: schema{"type": "string", "minLength": 1}}
+	versionParam = openapigen.Param{Description: "A TMK version number, 3 or v3.", Schema: schema{"type": "string", "pattern": "^v?[1-9][0-9]{0,5}$"}}
 )
 
 // opDocs describes each row of Table, by routeKey.
@@ -310,6 +310,18 @@ func openAPIDoc() (openapigen.Doc, error) {
 						"kid": schema{"type": "string"}, "alg": schema{"const": "EdDSA"}, "use": schema{"const": "sig"}}}}}},
 		},
 		Reflect: []any{AuditEntryFields{}},
+		Patches: map[string]func(openapigen.Schema){
+			"WaiverAckRequest": func(s openapigen.Schema) {
+				s["properties"].(schema)["acknowledged"] = schema{"const": true}
+			},
+			"CreateWebhookRequest": func(s openapigen.Schema) {
+				types := []any{}
+				for _, e := range keyseal.EventTypes {
+					types = append(types, e)
+				}
+				s["properties"].(schema)["events"].(schema)["items"] = schema{"enum": types}
+			},
+		},
 		Tags: []openapigen.Tag{
 			{Name: "agent", Description: "The agent API (agent key)."},
 			{Name: "service", Description: "Liveness and this document (no auth)."},

@@ -14,7 +14,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/keyseal/keyseal/shared/awskms"
+	"github.com/keyseal/keyseal/shared/azurekv"
+	"github.com/keyseal/keyseal/shared/gcpkms"
 	"github.com/keyseal/keyseal/shared/internal/openapigen"
+	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/localkms"
 )
 
 const openAPIPath = "openapi.json"
@@ -166,4 +171,42 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
+}
+
+// TestKeyBodySchemaMatchesProviders holds the registration body's
+// hand-written variants to the providers' ParseKey: each variant's members
+// are exactly the fields its provider takes (each is accepted as a member;
+// another is refused as one it does not take).
+func TestKeyBodySchemaMatchesProviders(t *testing.T) {
+	providers := map[string]keyseal.Provider{
+		keyseal.ProviderAWS: &awskms.Provider{}, keyseal.ProviderGCP: &gcpkms.Provider{},
+		keyseal.ProviderAzure: &azurekv.Provider{}, keyseal.ProviderLocal: &localkms.Provider{},
+	}
+	variants := keyBodySchema["oneOf"].([]any)
+	if len(variants) != len(providers) {
+		t.Fatalf("%d variants for %d providers", len(variants), len(providers))
+	}
+	takes := func(p keyseal.Provider, field string) bool {
+		_, err := p.ParseKey(map[string]string{field: "x"})
+		msg := keyseal.ErrorMessage(err)
+		return !strings.Contains(msg, "does not take") && !strings.Contains(msg, "takes only") && !strings.Contains(msg, "not "+field)
+	}
+	for _, v := range variants {
+		props := v.(schema)["properties"].(schema)
+		name := props["provider"].(schema)["const"].(string)
+		p := providers[name]
+		if p == nil {
+			t.Fatalf("variant for unknown provider %s", name)
+		}
+		for field := range props {
+			if field != "provider" && !takes(p, field) {
+				t.Errorf("%s: the schema has %s, which ParseKey refuses", name, field)
+			}
+		}
+		for _, other := range []string{"key_arn", "role_arn", "external_id", "key_name", "service_account", "key_url", "azure_tenant_id", "key_id", "unknown_member"} {
+			if _, ok := props[other]; !ok && takes(p, other) {
+				t.Errorf("%s: ParseKey takes %s, which the schema lacks", name, other)
+			}
+		}
+	}
 }

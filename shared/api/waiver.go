@@ -19,7 +19,7 @@ type WaiverView struct {
 
 // WaiverAckRequest is the body of POST /admin/tenant-kms/legal-waiver.
 type WaiverAckRequest struct {
-	Acknowledged   bool   `json:"acknowledged" jsonschema:"enum=true"`
+	Acknowledged   bool   `json:"acknowledged"`
 	AcknowledgedBy string `json:"acknowledged_by" jsonschema:"format=email"`
 }
 

@@ -16,10 +16,10 @@ type WebhookList struct {
 }
 
 // CreateWebhookRequest is the body of POST /admin/webhooks: the https
-// endpoint, the event types (none: every type) and a description.
+// endpoint, the event types (at least one) and a description.
 type CreateWebhookRequest struct {
-	URL         string   `json:"url" jsonschema:"minLength=1"`
-	Events      []string `json:"events,omitempty"`
+	URL         string   `json:"url" jsonschema:"format=uri"`
+	Events      []string `json:"events" jsonschema:"minItems=1"`
 	Description string   `json:"description,omitempty"`
 }
 

@@ -56,6 +56,9 @@ type Doc struct {
 	// into components.schemas beside the operations' own.
 	Components map[string]Schema
 	Reflect    []any
+	// Patches refine a reflected component with what a Go type cannot
+	// say (an enum from a list of constants, a const), by component name.
+	Patches map[string]func(Schema)
 	// Tags describe the tags the operations use, in this order.
 	Tags []Tag
 }
@@ -156,6 +159,13 @@ func Generate(d Doc) ([]byte, error) {
 	}
 	for _, v := range d.Reflect {
 		g.reflect(v, false)
+	}
+	for name, patch := range d.Patches {
+		s, ok := g.schemas[name].(Schema)
+		if !ok {
+			return nil, fmt.Errorf("patch of %s: no such component", name)
+		}
+		patch(s)
 	}
 	if err := g.errorComponents(); err != nil {
 		return nil, err
