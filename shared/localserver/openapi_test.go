@@ -10,33 +10,38 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 
 	"github.com/keyseal/keyseal/shared/api"
-	"github.com/keyseal/keyseal/shared/internal/openapitest"
+	"github.com/keyseal/keyseal/shared/api/openapitest"
 )
-
-// validator checks every answer the package's tests get through
-// http.DefaultClient against the OpenAPI document (TestMain).
-var validator *openapitest.Validator
 
 // TestMain puts the OpenAPI validator in front of http.DefaultClient, so
 // every request a test here makes to a documented path fails when its
-// answer is not as openapi.json documents it. A whole-package run (no
-// -run) then also fails unless every documented operation answered a 2xx
-// at least once: the tests cover each route's success.
+// answer is not as openapi.json (or, for /dev, openapi-dev.json) documents
+// it. A whole-package run (no -run) then also fails unless every
+// documented operation answered a 2xx at least once: the tests cover each
+// route's success.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	v, err := openapitest.New(api.OpenAPIDocument())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	var vs []*openapitest.Validator
+	for _, doc := range [][]byte{api.OpenAPIDocument(), localserver.DevOpenAPIDocument()} {
+		v, err := openapitest.New(doc)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		vs = append(vs, v)
 	}
-	validator = v
-	http.DefaultClient.Transport = &openapitest.Transport{Validator: v}
+	http.DefaultClient.Transport = &openapitest.Transport{Validators: vs}
 	code := m.Run()
 	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
-		if missing := v.Unsuccessful(); len(missing) > 0 {
+		var missing []string
+		for _, v := range vs {
+			missing = append(missing, v.Unsuccessful()...)
+		}
+		if len(missing) > 0 {
 			fmt.Fprintf(os.Stderr, "openapi: no test saw a validated 2xx answer of %d operations:\n", len(missing))
 			for _, m := range missing {
 				fmt.Fprintln(os.Stderr, "  "+m)

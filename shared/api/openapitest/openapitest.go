@@ -130,12 +130,13 @@ func (v *Validator) Unsuccessful() []string {
 	return out
 }
 
-// Transport checks every answer through it whose path the validator
-// Covers, and fails the request (an error from RoundTrip, which the
-// test's client reports) when the answer is not as documented.
+// Transport checks every answer through it whose path one of its
+// validators Covers (the first that does), and fails the request (an
+// error from RoundTrip, which the test's client reports) when the answer
+// is not as documented.
 type Transport struct {
-	Base      http.RoundTripper
-	Validator *Validator
+	Base       http.RoundTripper
+	Validators []*Validator
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -144,7 +145,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if !t.Validator.Covers(req.URL.Path) {
+	var v *Validator
+	for _, c := range t.Validators {
+		if c.Covers(req.URL.Path) {
+			v = c
+			break
+		}
+	}
+	if v == nil {
 		return base.RoundTrip(req)
 	}
 	resp, err := base.RoundTrip(req)
@@ -157,7 +165,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if err := t.Validator.Check(req, resp.StatusCode, resp.Header, body); err != nil {
+	if err := v.Check(req, resp.StatusCode, resp.Header, body); err != nil {
 		return nil, fmt.Errorf("openapitest: %w", err)
 	}
 	return resp, nil
