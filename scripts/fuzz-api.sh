@@ -98,7 +98,9 @@ seed_args=(--seed "$seed")
 # agent key, a fresh step-up token); nothing leaves 127.0.0.1.
 fuzz() {
   log "fuzzing $url$1 ($2 cases per operation, seed $seed)"
-  "$VENV/bin/st" run "$url$1" \
+  # schemathesis keeps its crash cache in ./.schemathesis: run it in .cache.
+  mkdir -p "$CACHE/fuzz-work"
+  (cd "$CACHE/fuzz-work" && "$VENV/bin/st" run "$url$1" \
     --url "$url" \
     --checks "${KEYSEAL_FUZZ_CHECKS:-not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance}" \
     --phases "${KEYSEAL_FUZZ_PHASES:-examples,coverage,fuzzing}" \
@@ -108,7 +110,7 @@ fuzz() {
     --request-timeout 10 \
     --generation-database none \
     --report-dir "$LOGS/fuzz-report" \
-    --no-color
+    --no-color)
 }
 # The API of the route table, then the local server's /dev routes.
 fuzz /openapi.json "${KEYSEAL_FUZZ_EXAMPLES:-6}"
