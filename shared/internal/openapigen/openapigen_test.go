@@ -12,12 +12,12 @@ type inner struct {
 }
 
 type body struct {
-	Name     string     `json:"name"`
-	Note     string     `json:"note,omitempty"`
-	At       *time.Time `json:"at"`
-	Maybe    *string    `json:"maybe,omitempty"`
-	Inner    inner      `json:"inner"`
-	Hidden   string     `json:"-"`
+	Name   string     `json:"name"`
+	Note   string     `json:"note,omitempty"`
+	At     *time.Time `json:"at"`
+	Maybe  *string    `json:"maybe,omitempty"`
+	Inner  inner      `json:"inner"`
+	Hidden string     `json:"-"`
 	embedded
 }
 
