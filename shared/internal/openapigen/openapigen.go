@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -167,9 +166,7 @@ func Generate(d Doc) ([]byte, error) {
 		}
 		patch(s)
 	}
-	if err := g.errorComponents(); err != nil {
-		return nil, err
-	}
+	g.errorComponents()
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -295,7 +292,7 @@ func (g *gen) operation(op Op, path string) (Schema, error) {
 		if resps[fmt.Sprint(status)] != nil {
 			return nil, fmt.Errorf("status %d both a response and an error", status)
 		}
-		if !slices.Contains(slices.Collect(mapValues(g.doc.ErrorStatus)), status) {
+		if !g.errorStatus(status) {
 			return nil, fmt.Errorf("no error code answers status %d", status)
 		}
 		style := "Admin"
@@ -308,20 +305,20 @@ func (g *gen) operation(op Op, path string) (Schema, error) {
 	return o, nil
 }
 
-func mapValues(m map[string]int) func(func(int) bool) {
-	return func(yield func(int) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
+// errorStatus reports whether some error code answers status.
+func (g *gen) errorStatus(status int) bool {
+	for _, s := range g.doc.ErrorStatus {
+		if s == status {
+			return true
 		}
 	}
+	return false
 }
 
 // errorComponents writes the error body schemas, one per style and status
 // with that status's codes as the enum of the code member, and a response
 // for each.
-func (g *gen) errorComponents() error {
+func (g *gen) errorComponents() {
 	byStatus := map[int][]string{}
 	for code, status := range g.doc.ErrorStatus {
 		byStatus[status] = append(byStatus[status], code)
@@ -386,7 +383,6 @@ func (g *gen) errorComponents() error {
 			g.responses[name] = r
 		}
 	}
-	return nil
 }
 
 var (
