@@ -136,9 +136,10 @@ var opDocs = map[string]openapigen.Op{
 		Responses: []openapigen.Response{{Status: 200, Description: "Unsealed.", Body: UnsealResponse{}}},
 		Errors:    plus(errsAdmin, 404, 409, 502)},
 	routeKey(http.MethodPost, "/admin/tenant-kms/rotate"): {ID: "rotate", Tag: "tenant-kms", Summary: "Rotate the TMK (tmk, dek) or re-wrap it (rewrap)",
-		Request:   RotateRequest{},
-		Responses: []openapigen.Response{{Status: 200, Description: "Rotated.", Body: RotateResponse{}}},
-		Errors:    plus(errsAdmin, 404, 409)},
+		Request: RotateRequest{},
+		Responses: []openapigen.Response{{Status: 200, Description: "Rotated.", Body: RotateResponse{},
+			Links: map[string]openapigen.Link{"revoke": {OperationID: "revokeVersion", Parameters: map[string]string{"v": "$response.body#/active_version"}}}}},
+		Errors: plus(errsAdmin, 404, 409)},
 	routeKey(http.MethodPost, "/admin/tenant-kms/versions/{v}/revoke"): {ID: "revokeVersion", Tag: "tenant-kms", Summary: "Crypto-erase one TMK version",
 		Description: "Deletes the version's wrapped blob (irreversible). Wrong confirm: 400; unknown version: 404; already revoked: 409 already_revoked. Revoking the active version revokes the tenant until a tmk rotation.",
 		PathParams:  map[string]openapigen.Param{"v": versionParam},
@@ -179,8 +180,9 @@ var opDocs = map[string]openapigen.Op{
 	routeKey(http.MethodPost, "/admin/agents"): {ID: "createAgent", Tag: "agents", Summary: "Create an agent key",
 		Description: "The key is in the answer only this once. Creating the first agent provisions the tenant.",
 		Request:     CreateAgentRequest{},
-		Responses:   []openapigen.Response{{Status: 201, Description: "The agent and its key.", Body: agents.Created{}}},
-		Errors:      plus(errsAdmin, 409)},
+		Responses: []openapigen.Response{{Status: 201, Description: "The agent and its key.", Body: agents.Created{},
+			Links: map[string]openapigen.Link{"revoke": {OperationID: "revokeAgent", Parameters: map[string]string{"id": "$response.body#/agent_id"}}}}},
+		Errors: plus(errsAdmin, 409)},
 	routeKey(http.MethodGet, "/admin/agents"): {ID: "listAgents", Tag: "agents", Summary: "The tenant's agents",
 		Responses: []openapigen.Response{{Status: 200, Description: "Every agent, revoked ones included.", Body: AgentList{}}},
 		Errors:    errsAdmin},
@@ -212,8 +214,9 @@ var opDocs = map[string]openapigen.Op{
 	routeKey(http.MethodPost, "/admin/webhooks"): {ID: "createWebhook", Tag: "webhooks", Summary: "Subscribe an https endpoint to events",
 		Description: "The signing secret (Standard Webhooks) is in the answer only this once.",
 		Request:     CreateWebhookRequest{},
-		Responses:   []openapigen.Response{{Status: 201, Description: "The subscription and its secret.", Body: subscription.Created{}}},
-		Errors:      plus(errsAdmin, 409)},
+		Responses: []openapigen.Response{{Status: 201, Description: "The subscription and its secret.", Body: subscription.Created{},
+			Links: webhookLinks}},
+		Errors: plus(errsAdmin, 409)},
 	routeKey(http.MethodGet, "/admin/webhooks"): {ID: "listWebhooks", Tag: "webhooks", Summary: "The tenant's webhook subscriptions",
 		Responses: []openapigen.Response{{Status: 200, Description: "Every subscription (never a secret).", Body: WebhookList{}}},
 		Errors:    errsAdmin},
@@ -237,6 +240,15 @@ var opDocs = map[string]openapigen.Op{
 }
 
 func withName(name string, p openapigen.Param) openapigen.Param { p.Name = name; return p }
+
+// webhookLinks: what a new subscription's id feeds.
+var webhookLinks = func() map[string]openapigen.Link {
+	id := map[string]string{"id": "$response.body#/id"}
+	return map[string]openapigen.Link{
+		"delete": {OperationID: "deleteWebhook", Parameters: id}, "rotateSecret": {OperationID: "rotateWebhookSecret", Parameters: id},
+		"test": {OperationID: "testWebhook", Parameters: id}, "deliveries": {OperationID: "listDeliveries", Parameters: id},
+	}
+}()
 
 // errorDescriptions say when each code is answered (docs/contract.md §3).
 var errorDescriptions = map[string]string{

@@ -114,6 +114,16 @@ type Response struct {
 	OneOf       []any
 	ContentType string // default application/json
 	Headers     map[string]string
+	// Links name operations this answer feeds (OpenAPI links: what a
+	// client, or a stateful fuzzer, calls next with a value from it).
+	Links map[string]Link
+}
+
+// Link is an OpenAPI link: the operation and its parameters as runtime
+// expressions ("$response.body#/id").
+type Link struct {
+	OperationID string
+	Parameters  map[string]string
 }
 
 // Generate returns the document, indented JSON with sorted keys (the same
@@ -278,6 +288,17 @@ func (g *gen) operation(op Op, path string) (Schema, error) {
 				ct = "application/json"
 			}
 			rs["content"] = Schema{ct: Schema{"schema": s}}
+		}
+		if len(r.Links) > 0 {
+			ls := Schema{}
+			for name, l := range r.Links {
+				params := Schema{}
+				for k, v := range l.Parameters {
+					params[k] = v
+				}
+				ls[name] = Schema{"operationId": l.OperationID, "parameters": params}
+			}
+			rs["links"] = ls
 		}
 		if len(r.Headers) > 0 {
 			hs := Schema{}
