@@ -45,33 +45,52 @@ func plus(base []int, more ...int) []int { return append(append([]int(nil), base
 
 // keyBodySchema is the registration (and migration) body: {"provider",
 // ...that provider's fields}, all strings. TestKeyBodySchemaMatchesProviders
-// holds each variant to the fields its provider's ParseKey takes.
+// holds each variant to the fields its provider's ParseKey takes, and each
+// example to its pattern and to ParseKey. The examples of gcp-kms and
+// azure-kv are the dev cloud stand-ins' demo keys (make run-clouds).
 var keyBodySchema = schema{
 	"description": "A customer key: `provider` and that provider's fields (every member a string). `local` exists only in dev mode.",
 	"oneOf": []any{
-		keyVariant(keyseal.ProviderAWS, "key_arn", map[string]string{
-			"key_arn":     "The KMS key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY_ID (a UUID or mrk-...); an alias ARN is refused with invalid_key_arn.",
-			"role_arn":    "A customer role keyseal assumes to reach the key (needs external_id).",
-			"external_id": "The sts:ExternalId the role's trust policy requires (needs role_arn).",
+		keyVariant(keyseal.ProviderAWS, "key_arn", map[string]keyField{
+			"key_arn": {"The KMS key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY_ID (a UUID or mrk-...); an alias ARN is refused with invalid_key_arn.",
+				`^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`,
+				"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+			"role_arn":    {"A customer role keyseal assumes to reach the key (needs external_id).", "", ""},
+			"external_id": {"The sts:ExternalId the role's trust policy requires (needs role_arn).", "", ""},
 		}),
-		keyVariant(keyseal.ProviderGCP, "key_name", map[string]string{
-			"key_name":        "The CryptoKey name, projects/P/locations/L/keyRings/R/cryptoKeys/K.",
-			"service_account": "A customer service account keyseal impersonates.",
+		keyVariant(keyseal.ProviderGCP, "key_name", map[string]keyField{
+			"key_name": {"The CryptoKey name, projects/P/locations/L/keyRings/R/cryptoKeys/K.",
+				`^projects/[a-z][a-z0-9.:-]{4,61}[a-z0-9]/locations/[a-z0-9-]{1,63}/keyRings/[a-zA-Z0-9_-]{1,63}/cryptoKeys/[a-zA-Z0-9_-]{1,63}$`,
+				"projects/keyseal-dev/locations/global/keyRings/keyseal-dev/cryptoKeys/demo"},
+			"service_account": {"A customer service account keyseal impersonates.", "", ""},
 		}),
-		keyVariant(keyseal.ProviderAzure, "key_url", map[string]string{
-			"key_url":         "The Key Vault (or Managed HSM) key URL, https://VAULT.vault.azure.net/keys/NAME[/VERSION].",
-			"azure_tenant_id": "The customer's Entra tenant id (a GUID).",
+		keyVariant(keyseal.ProviderAzure, "key_url", map[string]keyField{
+			"key_url": {"The Key Vault (or Managed HSM) key URL, https://VAULT.vault.azure.net/keys/NAME[/VERSION].",
+				`^https://[a-z0-9]([a-z0-9-]{1,22}[a-z0-9])?\.(vault|managedhsm)\.(azure\.net|azure\.cn|usgovcloudapi\.net)/keys/[0-9A-Za-z-]{1,127}(/[0-9a-fA-F]{32})?/?$`,
+				"https://keyseal-dev.vault.azure.net/keys/demo"},
+			"azure_tenant_id": {"The customer's Entra tenant id (a GUID).", "", ""},
 		}),
-		keyVariant(keyseal.ProviderLocal, "key_id", map[string]string{
-			"key_id": "A local key id (dev mode: POST /dev/kms/keys makes one).",
+		keyVariant(keyseal.ProviderLocal, "key_id", map[string]keyField{
+			"key_id": {"A local key id (dev mode: POST /dev/kms/keys makes one).", `^[A-Za-z0-9-]{1,64}$`, "local-0123456789abcdef"},
 		}),
 	},
 }
 
-func keyVariant(provider, required string, fields map[string]string) schema {
+// keyField is one member of a key body: what it is, the form keyseal
+// accepts (a pattern, or none) and an example of it.
+type keyField struct{ desc, pattern, example string }
+
+func keyVariant(provider, required string, fields map[string]keyField) schema {
 	props := schema{"provider": schema{"const": provider}}
-	for name, desc := range fields {
-		props[name] = schema{"type": "string", "description": desc}
+	for name, f := range fields {
+		p := schema{"type": "string", "description": f.desc}
+		if f.pattern != "" {
+			p["pattern"] = f.pattern
+		}
+		if f.example != "" {
+			p["examples"] = []any{f.example}
+		}
+		props[name] = p
 	}
 	return schema{"type": "object", "title": provider, "required": []any{"provider", required},
 		"properties": props, "additionalProperties": false}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -201,6 +202,19 @@ func TestKeyBodySchemaMatchesProviders(t *testing.T) {
 		for field := range props {
 			if field != "provider" && !takes(p, field) {
 				t.Errorf("%s: the schema has %s, which ParseKey refuses", name, field)
+			}
+		}
+		for field, p := range props {
+			ps := p.(schema)
+			pattern, _ := ps["pattern"].(string)
+			examples, _ := ps["examples"].([]any)
+			for _, ex := range examples {
+				if pattern != "" && !regexp.MustCompile(pattern).MatchString(ex.(string)) {
+					t.Errorf("%s: example %s of %s does not match its pattern", name, ex, field)
+				}
+				if _, err := providers[name].ParseKey(map[string]string{field: ex.(string)}); err != nil {
+					t.Errorf("%s: ParseKey refuses the example %s of %s: %v", name, ex, field, err)
+				}
 			}
 		}
 		for _, other := range []string{"key_arn", "role_arn", "external_id", "key_name", "service_account", "key_url", "azure_tenant_id", "key_id", "unknown_member"} {
