@@ -6,15 +6,19 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/keyseal/keyseal/shared/api/openapitest"
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/azurekv"
 	"github.com/keyseal/keyseal/shared/gcpkms"
@@ -222,5 +226,30 @@ func TestKeyBodySchemaMatchesProviders(t *testing.T) {
 				t.Errorf("%s: ParseKey takes %s, which the schema lacks", name, other)
 			}
 		}
+	}
+}
+
+var (
+	docValidatorOnce sync.Once
+	docValidator     *openapitest.Validator
+	docValidatorErr  error
+)
+
+// checkAnswer validates a handler's answer, called directly, against
+// openapi.json as if method path?query had been sent.
+func checkAnswer(t *testing.T, method, path string, query map[string]string, status int, body []byte) {
+	t.Helper()
+	docValidatorOnce.Do(func() { docValidator, docValidatorErr = openapitest.New(openAPIDocument) })
+	if docValidatorErr != nil {
+		t.Fatal(docValidatorErr)
+	}
+	q := url.Values{}
+	for k, v := range query {
+		q.Set(k, v)
+	}
+	req := httptest.NewRequest(method, path+"?"+q.Encode(), nil)
+	h := http.Header{"Content-Type": {"application/json"}}
+	if err := docValidator.Check(req, status, h, body); err != nil {
+		t.Fatal(err)
 	}
 }
