@@ -107,7 +107,8 @@ type Response struct {
 	Status      int
 	Description string
 	// Body is the Go type of the JSON body (a zero value), or Schema a
-	// schema written out; neither: no body.
+	// schema written out; neither: no body, or with ContentType a body of
+	// that type the document does not describe (an HTML page).
 	Body   any
 	Schema Schema
 	// OneOf: the body is one of these Go types.
@@ -282,12 +283,16 @@ func (g *gen) operation(op Op, path string) (Schema, error) {
 			}
 			s = Schema{"oneOf": alts}
 		}
-		if s != nil {
+		switch {
+		case s != nil:
 			ct := r.ContentType
 			if ct == "" {
 				ct = "application/json"
 			}
 			rs["content"] = Schema{ct: Schema{"schema": s}}
+		case r.ContentType != "":
+			// A body of that type, with no schema (an HTML page).
+			rs["content"] = Schema{r.ContentType: Schema{}}
 		}
 		if len(r.Links) > 0 {
 			ls := Schema{}
