@@ -35,7 +35,7 @@ run-localstack: ## Run the local server against LocalStack + DynamoDB Local (sta
 	bash scripts/standins.sh install && bash scripts/standins.sh start
 	eval "$$(bash scripts/standins.sh env)" && $(GO) run ./scripts/localserver -mode localstack -data-dir .keyseal-localstack
 
-test: ## Lint, then the unit, infra and integration tiers (starts the stand-ins, stops them after)
+test: ## Lint, then the unit, infra, bench, fuzz and integration tiers (starts the stand-ins, stops them after)
 	bash scripts/test.sh
 
 test-unit: ## Unit tests only (no stand-ins)
@@ -47,6 +47,9 @@ test-integration: ## Integration tier only: the integration-tagged tests (starts
 test-console: ## The admin console's browser tests: headless Chromium (installed under .cache/chromium) against dev mode; screenshots in test-artifacts/console/
 	bash scripts/chromium.sh install
 	$(GO) test -count=1 -tags integration -run Console -v ./shared/console/
+
+fuzz-api: ## Fuzz the dev-mode server from its OpenAPI document with schemathesis (loopback; KEYSEAL_FUZZ_EXAMPLES, KEYSEAL_FUZZ_SEED)
+	bash scripts/fuzz-api.sh
 
 bench: ## Benchmarks: session issue beside its floor (in process and over HTTP), one sweep over 10,000 tenants (make drill: the kill switch)
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/session/ ./shared/tenantkms/
@@ -108,4 +111,4 @@ standins-stop: ## Stop the stand-ins
 clean: ## Remove build output and local data
 	rm -rf bin cdk.out .keyseal .keyseal-localstack test-artifacts
 
-.PHONY: help build cli run run-clouds run-localstack test test-unit test-integration test-console bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean
+.PHONY: help build cli run run-clouds run-localstack test test-unit test-integration test-console fuzz-api bench drill drill-push drill-store infra-deps synth bootstrap diff deploy destroy deploy-localstack lint standins-start standins-stop clean

@@ -5,14 +5,16 @@
 # exit, failure included. Each tier's time is printed as it ends and all of
 # them at the end.
 #
-# Usage: bash scripts/test.sh [lint|unit|infra|bench|integration]...
-# picks tiers (default: all five, in that order); `make test-integration`
+# Usage: bash scripts/test.sh [lint|unit|infra|bench|fuzz|integration]...
+# picks tiers (default: all six, in that order); `make test-integration`
 # is `bash scripts/test.sh integration`.
 # The bench tier runs every unit benchmark once (KEYSEAL_TEST_BENCH=0 skips it).
+# The fuzz tier is scripts/fuzz-api.sh (make fuzz-api): schemathesis against
+# the dev-mode server from its OpenAPI document, on loopback.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-all_tiers=(lint unit infra bench integration)
+all_tiers=(lint unit infra bench fuzz integration)
 if (($#)); then
   want=" $* "
   for t in "$@"; do
@@ -129,6 +131,13 @@ fi
 if wants bench && [[ ${KEYSEAL_TEST_BENCH:-1} != 0 ]]; then
   tier bench "every unit benchmark once (go test -run '^\$' -bench . -benchtime 1x)"
   step go test -count=1 -run '^$' -bench . -benchtime 1x ./...
+fi
+
+# A bounded property-based fuzz of the dev-mode server from its OpenAPI
+# document: no 5xx, every status documented, every body as its schema.
+if wants fuzz; then
+  tier fuzz "schemathesis against the dev-mode server from /openapi.json (scripts/fuzz-api.sh)"
+  step bash scripts/fuzz-api.sh
 fi
 
 if wants integration; then

@@ -12,6 +12,11 @@ type AgentList struct {
 	Agents []keyseal.Agent `json:"agents"`
 }
 
+// CreateAgentRequest is the body of POST /admin/agents.
+type CreateAgentRequest struct {
+	Name string `json:"name" jsonschema:"minLength=1,maxLength=128"`
+}
+
 // AgentRevoked is the body of DELETE /admin/agents/{id}.
 type AgentRevoked struct {
 	AgentID string `json:"agent_id"`
@@ -19,9 +24,7 @@ type AgentRevoked struct {
 }
 
 func (d *Deps) createAgent(ctx context.Context, r *Request) (Response, error) {
-	var in struct {
-		Name string `json:"name"`
-	}
+	var in CreateAgentRequest
 	if err := Decode(r, &in, false); err != nil {
 		return Response{}, err
 	}

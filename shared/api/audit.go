@@ -9,6 +9,12 @@ import (
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
+// CheckpointVerifyRequest is the body of POST /admin/audit/verify: a
+// signed checkpoint saved earlier from GET /admin/audit/checkpoint.
+type CheckpointVerifyRequest struct {
+	Checkpoint *string `json:"checkpoint" jsonschema:"minLength=1"`
+}
+
 // listAudit serves GET /admin/audit?limit=&action=&cursor= (an
 // audit.Page).
 func (d *Deps) listAudit(ctx context.Context, r *Request) (Response, error) {
@@ -46,9 +52,7 @@ func (d *Deps) verifyAudit(ctx context.Context, r *Request) (Response, error) {
 // verifyCheckpoint serves POST /admin/audit/verify {"checkpoint": "..."}:
 // does the chain extend a checkpoint saved earlier (an audit.Result)?
 func (d *Deps) verifyCheckpoint(ctx context.Context, r *Request) (Response, error) {
-	var in struct {
-		Checkpoint *string `json:"checkpoint"`
-	}
+	var in CheckpointVerifyRequest
 	if err := Decode(r, &in, false); err != nil {
 		return Response{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -113,3 +114,7 @@ func quote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// ErrorStatuses returns every error code with its HTTP status (a copy of
+// the table): what the OpenAPI documents list.
+func ErrorStatuses() map[string]int { return maps.Clone(statusByCode) }

@@ -86,6 +86,7 @@ func getKeyPolicy(t *testing.T, d *Deps, tenant string, query map[string]string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkAnswer(t, http.MethodGet, "/admin/tenant-kms/key-policy", query, resp.Status, b)
 	return resp.Status, string(b)
 }
 

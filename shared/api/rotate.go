@@ -14,6 +14,19 @@ import (
 // maxReason bounds a rotation's reason, which goes into the audit chain.
 const maxReason = 500
 
+// RotateRequest is the body of POST /admin/tenant-kms/rotate. The members
+// are pointers so that a missing one is told apart from an empty one.
+type RotateRequest struct {
+	RotationType *string `json:"rotation_type" jsonschema:"enum=tmk,enum=dek,enum=rewrap"`
+	Reason       *string `json:"reason,omitempty" jsonschema:"maxLength=500"`
+}
+
+// RevokeRequest is the body of POST /admin/tenant-kms/versions/{v}/revoke:
+// Confirm must be the admin's tenant id.
+type RevokeRequest struct {
+	Confirm *string `json:"confirm"`
+}
+
 // RotateResponse is the body of a successful POST /admin/tenant-kms/rotate.
 type RotateResponse struct {
 	RotationType  string    `json:"rotation_type"`
@@ -36,10 +49,7 @@ type RevokeResponse struct {
 // rotate serves POST /admin/tenant-kms/rotate: {"rotation_type", "reason"}.
 // No step-up (seed 004's command carries none): a rotation only adds keys.
 func (d *Deps) rotate(ctx context.Context, r *Request) (Response, error) {
-	var in struct {
-		RotationType *string `json:"rotation_type"`
-		Reason       *string `json:"reason"`
-	}
+	var in RotateRequest
 	if err := Decode(r, &in, false); err != nil {
 		return Response{}, err
 	}
@@ -67,9 +77,7 @@ func (d *Deps) revokeVersion(ctx context.Context, r *Request) (Response, error) 
 	if !ok {
 		return Response{}, keyseal.Errorf(keyseal.EINVALID, "version must be a TMK version number (3 or v3)")
 	}
-	var in struct {
-		Confirm *string `json:"confirm"`
-	}
+	var in RevokeRequest
 	if err := Decode(r, &in, false); err != nil {
 		return Response{}, err
 	}

@@ -106,6 +106,8 @@ var Table = []RouteSpec{
 	{Method: http.MethodGet, Path: "/console", Function: FnAdmin, Auth: AuthNone,
 		Aliases: []Alias{{Method: http.MethodGet, Path: "/console/"}}},
 	{Method: http.MethodGet, Path: "/console/{asset}", Function: FnAdmin, Auth: AuthNone},
+	// The OpenAPI document of this table (openapi.go), without auth.
+	{Method: http.MethodGet, Path: "/openapi.json", Function: FnAdmin, Auth: AuthNone},
 }
 
 // GoldenRoutes is Table as the CDK app embeds it (infra/stack/routes.json).
@@ -185,6 +187,7 @@ func (d *Deps) AdminRoutes() []Route {
 		// The admin console.
 		routeKey(http.MethodGet, "/console"):         d.consolePage,
 		routeKey(http.MethodGet, "/console/{asset}"): d.consoleAsset,
+		routeKey(http.MethodGet, "/openapi.json"):                       d.openAPI,
 	})
 }
 

@@ -17,6 +17,12 @@ type WaiverView struct {
 	RequiresReacknowledgment bool `json:"requires_reacknowledgment"`
 }
 
+// WaiverAckRequest is the body of POST /admin/tenant-kms/legal-waiver.
+type WaiverAckRequest struct {
+	Acknowledged   bool   `json:"acknowledged"`
+	AcknowledgedBy string `json:"acknowledged_by" jsonschema:"format=email"`
+}
+
 // getWaiver serves GET /admin/tenant-kms/legal-waiver: the current text.
 func (d *Deps) getWaiver(_ context.Context, _ *Request) (Response, error) {
 	return JSON(http.StatusOK, d.Waiver.Current()), nil
@@ -26,10 +32,7 @@ func (d *Deps) getWaiver(_ context.Context, _ *Request) (Response, error) {
 // {"acknowledged": true, "acknowledged_by": "<email>"}. Admin only (seed
 // 004's curl carries no step-up); the entry names the admin's subject.
 func (d *Deps) ackWaiver(ctx context.Context, r *Request) (Response, error) {
-	var in struct {
-		Acknowledged   bool   `json:"acknowledged"`
-		AcknowledgedBy string `json:"acknowledged_by"`
-	}
+	var in WaiverAckRequest
 	if err := Decode(r, &in, false); err != nil {
 		return Response{}, err
 	}

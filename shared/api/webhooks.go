@@ -15,6 +15,14 @@ type WebhookList struct {
 	Webhooks []keyseal.Webhook `json:"webhooks"`
 }
 
+// CreateWebhookRequest is the body of POST /admin/webhooks: the https
+// endpoint, the event types (at least one) and a description.
+type CreateWebhookRequest struct {
+	URL         string   `json:"url" jsonschema:"format=uri"`
+	Events      []string `json:"events" jsonschema:"minItems=1"`
+	Description string   `json:"description,omitempty"`
+}
+
 // WebhookTestQueued is the body of POST /admin/webhooks/{id}/test.
 type WebhookTestQueued struct {
 	WebhookID string `json:"webhook_id"`
@@ -42,11 +50,7 @@ func (d *Deps) createWebhook(ctx context.Context, r *Request) (Response, error) 
 	if err != nil {
 		return Response{}, err
 	}
-	var in struct {
-		URL         string   `json:"url"`
-		Events      []string `json:"events"`
-		Description string   `json:"description"`
-	}
+	var in CreateWebhookRequest
 	if err := Decode(r, &in, false); err != nil {
 		return Response{}, err
 	}

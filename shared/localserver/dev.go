@@ -26,14 +26,25 @@ func (s *Server) devRoutes() []api.Route {
 			api.Route{Method: http.MethodPost, Path: "/dev/kms/keys/{key_id}/state", Handler: s.devKeyState},
 			api.Route{Method: http.MethodPost, Path: "/dev/kms/keys/{key_id}/latency", Handler: s.devKeyLatency})
 	}
-	return routes
+	// The document of these routes (devopenapi.go).
+	return append(routes, api.Route{Method: http.MethodGet, Path: "/dev/openapi.json", Handler: s.devOpenAPI})
+}
+
+// DevAdminTokenRequest is the body of POST /dev/admin-token (optional:
+// the demo tenant's dev-admin).
+type DevAdminTokenRequest struct {
+	TenantID string `json:"tenant_id,omitempty"`
+	Subject  string `json:"subject,omitempty" jsonschema:"minLength=1"`
+}
+
+// DevAdminToken is the answer of POST /dev/admin-token: an admin JWT (one
+// hour) fit for step-up.
+type DevAdminToken struct {
+	AdminToken string `json:"admin_token"`
 }
 
 func (s *Server) devAdminToken(_ context.Context, r *api.Request) (api.Response, error) {
-	in := struct {
-		TenantID string `json:"tenant_id"`
-		Subject  string `json:"subject"`
-	}{TenantID: DemoTenant, Subject: "dev-admin"}
+	in := DevAdminTokenRequest{TenantID: DemoTenant, Subject: "dev-admin"}
 	if err := api.Decode(r, &in, true); err != nil {
 		return api.Response{}, err
 	}
@@ -44,7 +55,7 @@ func (s *Server) devAdminToken(_ context.Context, r *api.Request) (api.Response,
 	if err != nil {
 		return api.Response{}, err
 	}
-	return api.JSON(http.StatusOK, map[string]string{"admin_token": tok}), nil
+	return api.JSON(http.StatusOK, DevAdminToken{AdminToken: tok}), nil
 }
 
 // keyParam is the {key_id} of a /dev/kms/keys route, unescaped, and
@@ -64,15 +75,25 @@ func (s *Server) keyParam(r *api.Request) (id string, cloud bool, err error) {
 	return id, false, nil
 }
 
+// DevKeyStateRequest is the body of POST /dev/kms/keys/{key_id}/state, and
+// DevKeyState its answer.
+type DevKeyStateRequest struct {
+	State string `json:"state" jsonschema:"enum=enabled,enum=disabled,enum=pending_deletion,enum=access_denied,enum=unreachable"`
+}
+
+// DevKeyState is the answer of POST /dev/kms/keys/{key_id}/state.
+type DevKeyState struct {
+	KeyID string `json:"key_id"`
+	State string `json:"state"`
+}
+
 // devKeyState puts a key in one of the localkms.States, {"state": s}: a
 // local key, or a cloud stand-in key as that cloud answers the state (see
 // Clouds.SetState). A local key's change also emits the CloudTrail record
 // AWS would write for it into the in-process key-events handler, unless
 // KEYSEAL_DEV_PUSH=0 (push.go).
 func (s *Server) devKeyState(_ context.Context, r *api.Request) (api.Response, error) {
-	var in struct {
-		State string `json:"state"`
-	}
+	var in DevKeyStateRequest
 	if err := api.Decode(r, &in, false); err != nil {
 		return api.Response{}, err
 	}
@@ -91,7 +112,14 @@ func (s *Server) devKeyState(_ context.Context, r *api.Request) (api.Response, e
 	if err != nil {
 		return api.Response{}, err
 	}
-	return api.JSON(http.StatusOK, map[string]string{"key_id": id, "state": in.State}), nil
+	return api.JSON(http.StatusOK, DevKeyState{KeyID: id, State: in.State}), nil
+}
+
+// DevWaiverRequest is the body of POST /dev/legal-waiver: a new waiver
+// version and its text.
+type DevWaiverRequest struct {
+	Version string `json:"version"`
+	Text    string `json:"text"`
 }
 
 // devPublishWaiver publishes a new legal waiver version, {"version",
@@ -99,10 +127,7 @@ func (s *Server) devKeyState(_ context.Context, r *api.Request) (api.Response, e
 // again): running tenants keep working, register and migrate need a new
 // acknowledgment.
 func (s *Server) devPublishWaiver(_ context.Context, r *api.Request) (api.Response, error) {
-	var in struct {
-		Version string `json:"version"`
-		Text    string `json:"text"`
-	}
+	var in DevWaiverRequest
 	if err := api.Decode(r, &in, false); err != nil {
 		return api.Response{}, err
 	}
@@ -114,13 +139,23 @@ func (s *Server) devPublishWaiver(_ context.Context, r *api.Request) (api.Respon
 	return api.JSON(http.StatusOK, w), nil
 }
 
+// DevCreateKeyRequest is the body of POST /dev/kms/keys (optional: a
+// local key), and DevKey its answer.
+type DevCreateKeyRequest struct {
+	Provider string `json:"provider,omitempty" jsonschema:"enum=local,enum=gcp-kms,enum=azure-kv"`
+}
+
+// DevKey is the answer of POST /dev/kms/keys: the key to register.
+type DevKey struct {
+	Provider string `json:"provider"`
+	KeyID    string `json:"key_id"`
+}
+
 // devCreateKey makes a new enabled key to register or migrate to,
 // {"provider": p}: local (the default), or gcp-kms / azure-kv in the cloud
 // stand-ins, whose key_id is the key name / key URL to register.
 func (s *Server) devCreateKey(_ context.Context, r *api.Request) (api.Response, error) {
-	in := struct {
-		Provider string `json:"provider"`
-	}{Provider: keyseal.ProviderLocal}
+	in := DevCreateKeyRequest{Provider: keyseal.ProviderLocal}
 	if err := api.Decode(r, &in, true); err != nil {
 		return api.Response{}, err
 	}
@@ -143,16 +178,26 @@ func (s *Server) devCreateKey(_ context.Context, r *api.Request) (api.Response, 
 	if err != nil {
 		return api.Response{}, err
 	}
-	return api.JSON(http.StatusCreated, map[string]string{"provider": in.Provider, "key_id": id}), nil
+	return api.JSON(http.StatusCreated, DevKey{Provider: in.Provider, KeyID: id}), nil
+}
+
+// DevKeyLatencyRequest is the body of POST /dev/kms/keys/{key_id}/latency
+// (MS a pointer: missing is told from 0), and DevKeyLatency its answer.
+type DevKeyLatencyRequest struct {
+	MS *int64 `json:"ms" jsonschema:"minimum=0,maximum=120000"`
+}
+
+// DevKeyLatency is the answer of POST /dev/kms/keys/{key_id}/latency.
+type DevKeyLatency struct {
+	KeyID string `json:"key_id"`
+	MS    int64  `json:"ms"`
 }
 
 // devKeyLatency sets how long a key's KMS calls take (a cloud key's: every
 // answer of its fake), {"ms":
 // n}, to rehearse each latency class of the BYOK health check.
 func (s *Server) devKeyLatency(_ context.Context, r *api.Request) (api.Response, error) {
-	var in struct {
-		MS *int64 `json:"ms"`
-	}
+	var in DevKeyLatencyRequest
 	if err := api.Decode(r, &in, false); err != nil {
 		return api.Response{}, err
 	}
@@ -175,5 +220,5 @@ func (s *Server) devKeyLatency(_ context.Context, r *api.Request) (api.Response,
 	if err != nil {
 		return api.Response{}, err
 	}
-	return api.JSON(http.StatusOK, map[string]any{"key_id": id, "ms": *in.MS}), nil
+	return api.JSON(http.StatusOK, DevKeyLatency{KeyID: id, MS: *in.MS}), nil
 }

@@ -59,6 +59,9 @@ type Server struct {
 	// pushes queues events for it (nil with KEYSEAL_DEV_PUSH=0).
 	KeyEvents *keyevents.Handler
 	pushes    chan []byte
+	// devDoc is GET /dev/openapi.json: the dev document of this server's
+	// /dev routes.
+	devDoc json.RawMessage
 }
 
 // Options configure Start.
@@ -95,7 +98,12 @@ func Start(ctx context.Context, a *app.App, l *Local, opt Options) (*Server, err
 	ln = jsonErrorsListener{ln}
 	s := &Server{App: a, Local: l, URL: "http://" + ln.Addr().String(), done: make(chan struct{}),
 		drainNow: make(chan struct{}, 1)}
-	s.Router = api.NewRouter(a.Log, a.Deps.AllRoutes(), s.devRoutes())
+	dev := s.devRoutes()
+	if s.devDoc, err = devOpenAPIFor(dev); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s.Router = api.NewRouter(a.Log, a.Deps.AllRoutes(), dev)
 	if err := s.provisionDemo(ctx, opt); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("provision demo tenant: %w", err)
