@@ -187,7 +187,7 @@ func (d *Deps) AdminRoutes() []Route {
 		// The admin console.
 		routeKey(http.MethodGet, "/console"):         d.consolePage,
 		routeKey(http.MethodGet, "/console/{asset}"): d.consoleAsset,
-		routeKey(http.MethodGet, "/openapi.json"):                       d.openAPI,
+		routeKey(http.MethodGet, "/openapi.json"):    d.openAPI,
 	})
 }
 
