@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 
 	"github.com/keyseal/keyseal/shared/waiver"
 )
@@ -188,7 +189,7 @@ func Load(getenv Getenv) (Config, error) {
 
 // servicePrincipal is an IAM role ARN (with an optional path) or an account
 // root, in any AWS partition.
-var servicePrincipal = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role/[\w+=,.@/-]{1,512})$`)
+var servicePrincipal = lazyre.New(`^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role/[\w+=,.@/-]{1,512})$`)
 
 // readWaiver reads and parses a waiver file, refusing one over
 // waiver.MaxSize before reading it all.
@@ -222,7 +223,7 @@ func (c Config) RequireAWS() error {
 
 // kmsKeyRef is what KMS takes as a KeyId: a key or alias ARN, a key id
 // (multi-region ones too) or an alias name.
-var kmsKeyRef = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+)$`)
+var kmsKeyRef = lazyre.New(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+)$`)
 
 // RequireAuditSigning checks what signing audit checkpoints needs (every
 // Lambda that appends to the chain).
@@ -237,7 +238,7 @@ func (c Config) RequireEvents() error {
 
 // queueURL is an SQS queue URL: https or, for LocalStack, http on any
 // host, then the account id and the queue name.
-var queueURL = regexp.MustCompile(`^https?://[A-Za-z0-9.:-]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$`)
+var queueURL = lazyre.New(`^https?://[A-Za-z0-9.:-]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$`)
 
 // RequireWebhookQueues checks what delivering webhooks from SQS needs
 // (the webhook-deliver Lambda).

@@ -3,8 +3,9 @@ package keyseal
 import (
 	"hash/fnv"
 	"maps"
-	"regexp"
 	"time"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 )
 
 // Tenant status values. Sealed is reversible (restore KMS access); revoked is
@@ -38,7 +39,7 @@ const (
 // sweep lists shard by shard, so many invocations can split the work.
 const PollShards = 16
 
-var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+var tenantIDPattern = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // ValidTenantID reports whether id is a well-formed tenant id: 1-64
 // characters of letters, digits, '-' and '_', not starting with a symbol.

@@ -16,10 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
@@ -37,7 +38,7 @@ type Waiver struct {
 // MaxSize bounds a waiver text (a file or a dev publish).
 const MaxSize = 32 << 10
 
-var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var versionPattern = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Embedded returns the waiver compiled into the binary.
 func Embedded() Waiver {
