@@ -16,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -93,7 +92,7 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	awsCfg, err := awsconfig.Load(ctx)
+	awsCfg, err := awsconfig.FromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -139,20 +138,22 @@ func MustAWS(function string, needs Needs) *App {
 	return a
 }
 
-// Clients are the AWS clients keyseal uses, all from one aws.Config.
+// Clients are the AWS clients the Lambdas use, all from one aws.Config.
+// No Lambda wired here puts events (the event publisher has its own
+// wiring), so there is no EventBridge client: linking one costs its
+// endpoint table and schemas at every cold start.
 type Clients struct {
 	Config         aws.Config
 	DynamoDB       *dynamodb.Client
 	KMS            *kms.Client
 	STS            *sts.Client
-	EventBridge    *eventbridge.Client
 	SecretsManager *secretsmanager.Client
 }
 
 // NewClients builds every AWS client from cfg.
 func NewClients(cfg aws.Config) Clients {
 	return Clients{Config: cfg, DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg),
-		STS: sts.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg), SecretsManager: secretsmanager.NewFromConfig(cfg)}
+		STS: sts.NewFromConfig(cfg), SecretsManager: secretsmanager.NewFromConfig(cfg)}
 }
 
 // NewProviders builds the KMS providers a process serves, in one place:

@@ -55,7 +55,7 @@ func TestNewPublisherNeedsTheBus(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_EVENT_BUS") {
 		t.Fatalf("NewPublisher without a bus: %v", err)
 	}
-	env := map[string]string{"KEYSEAL_EVENT_BUS": "keyseal-dev", "AWS_REGION": "us-east-1"}
+	env := map[string]string{"KEYSEAL_EVENT_BUS": "keyseal-dev", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
@@ -134,7 +134,8 @@ func TestNewWebhookDeliverNeedsTheQueues(t *testing.T) {
 		}
 	}
 	env := map[string]string{"KEYSEAL_TABLE": "keyseal-dev", "KEYSEAL_PLATFORM_KEY_ID": "alias/keyseal-dev-platform",
-		"KEYSEAL_AUDIT_SIGNING_KEY_ID": "alias/keyseal-dev-audit", "AWS_REGION": "us-east-1"}
+		"KEYSEAL_AUDIT_SIGNING_KEY_ID": "alias/keyseal-dev-audit", "AWS_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
 	_, err = deliverer.New(context.Background(), func(k string) string { return env[k] })
 	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_QUEUE_URL") || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_DLQ_URL") {
 		t.Fatalf("NewWebhookDeliver without queues: %v", err)

@@ -4,6 +4,7 @@ package app_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,7 +51,14 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 		"KEYSEAL_ADMIN_JWKS": string(issuer.JWKS()), "KEYSEAL_ADMIN_ISSUER": "https://idp.test/", "KEYSEAL_ADMIN_AUDIENCE": "keyseal-admin", "KEYSEAL_SERVICE_PRINCIPAL": "arn:aws:iam::000000000000:root",
 		"KEYSEAL_STAGE": "it", "KEYSEAL_LOG_LEVEL": "error",
 	}
-	a, err := app.NewAWS(ctx, func(k string) string { return env[k] }, app.Needs{Admin: true})
+	// The AWS_* variables (region, credentials, endpoints) are the
+	// stand-ins' from the process environment, as a Lambda's are.
+	a, err := app.NewAWS(ctx, func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}, app.Needs{Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
