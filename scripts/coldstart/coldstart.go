@@ -298,22 +298,32 @@ func (a *runtimeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// InitTrace sums GODEBUG=inittrace=1 output by package: clock
-// milliseconds of each package's init functions.
-func InitTrace(stderr string) map[string]float64 {
-	out := map[string]float64{}
+// Trace is what GODEBUG=inittrace=1 printed for one process.
+type Trace struct {
+	// Packages: clock milliseconds of each package's init functions.
+	Packages map[string]float64
+	// MainAt is when the last package init ended (ms since the runtime
+	// started): main runs from there.
+	MainAt float64
+}
+
+// InitTrace reads GODEBUG=inittrace=1 output.
+func InitTrace(stderr string) Trace {
+	t := Trace{Packages: map[string]float64{}}
 	for line := range strings.Lines(stderr) {
 		// init PKG @0.5 ms, 0.12 ms clock, 1234 bytes, 5 allocs
 		f := strings.Fields(line)
-		if len(f) < 7 || f[0] != "init" || f[5] != "ms" || f[6] != "clock," {
+		if len(f) < 7 || f[0] != "init" || f[5] != "ms" || f[6] != "clock," || !strings.HasPrefix(f[2], "@") {
 			continue
 		}
-		ms, err := strconv.ParseFloat(f[4], 64)
-		if err == nil {
-			out[f[1]] += ms
+		at, err1 := strconv.ParseFloat(f[2][1:], 64)
+		ms, err2 := strconv.ParseFloat(f[4], 64)
+		if err1 == nil && err2 == nil {
+			t.Packages[f[1]] += ms
+			t.MainAt = max(t.MainAt, at+ms)
 		}
 	}
-	return out
+	return t
 }
 
 // Median and P90 of samples (nearest rank); 0 for none.
