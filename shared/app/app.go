@@ -69,15 +69,26 @@ type Needs struct {
 	// Audit: the process appends to audit chains, so it signs checkpoints
 	// with KEYSEAL_AUDIT_SIGNING_KEY_ID.
 	Audit bool
+	// Clouds builds the gcp-kms and azure-kv providers the configuration
+	// enables (clouds.FromConfig). Nil: the process serves aws-kms only
+	// and links neither the Google nor the Azure SDK, whatever
+	// KEYSEAL_GCP_* and KEYSEAL_AZURE_* say; a tenant on another provider
+	// then gets a "provider not configured" error, which never seals it
+	// (keyseal.Providers), and the poller verifies it as usual.
+	Clouds CloudWiring
 }
+
+// CloudWiring builds the non-AWS providers of a Lambda from its
+// configuration and AWS clients (Secrets Manager holds the Azure secret).
+type CloudWiring func(ctx context.Context, cfg config.Config, aws *Clients) (keyseal.Providers, error)
 
 // NewLogger returns keyseal's structured JSON logger.
 func NewLogger(level string) *slog.Logger { return jsonlog.New(level) }
 
 // NewAWS wires a Lambda: DynamoDB store, AWS KMS provider (with optional
 // cross-account role), GCP Cloud KMS and Azure Key Vault when configured
-// (CloudProviders), and CloudWatch metrics as EMF lines on
-// stdout tagged with the function's name.
+// and needs.Clouds is set, and CloudWatch metrics as EMF lines on stdout
+// tagged with the function's name.
 func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error) {
 	cfg, err := config.Load(getenv)
 	if err == nil {
@@ -117,11 +128,13 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		emf = emf.With("function", fn)
 	}
 	providers := NewProviders(&clients, nil)
-	clouds, err := CloudProviders(ctx, cfg, &clients)
-	if err != nil {
-		return nil, err
+	if needs.Clouds != nil {
+		clouds, err := needs.Clouds(ctx, cfg, &clients)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(providers, clouds)
 	}
-	maps.Copy(providers, clouds)
 	return Assemble(cfg, log, Parts{Store: store, Providers: providers,
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
 }
@@ -159,8 +172,8 @@ func NewClients(cfg aws.Config) Clients {
 // NewProviders builds the KMS providers a process serves, in one place:
 // AWS KMS when it has AWS clients (assuming customer roles through STS when
 // a key names one), and the local software KMS when given one (dev mode).
-// GCP Cloud KMS and Azure Key Vault are built by CloudProviders and merged
-// into the same map.
+// GCP Cloud KMS and Azure Key Vault are built by package clouds and
+// merged into the same map.
 func NewProviders(aws *Clients, local keyseal.Provider) keyseal.Providers {
 	p := keyseal.Providers{}
 	if aws != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/app/clouds"
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/azurekv/azurekvfake"
 	"github.com/keyseal/keyseal/shared/azurekv/entrafake"
@@ -109,7 +110,7 @@ func TestAzureSecretFromLocalStackSecretsManager(t *testing.T) {
 	entra, kv := entrafake.New(t, secret), azurekvfake.New(t)
 	cfg := config.Config{Azure: config.Azure{ClientID: "11111111-2222-3333-4444-555555555555",
 		TenantID: "00000000-0000-0000-0000-000000000000", ClientSecretARN: aws.ToString(out.ARN)}}
-	p, err := app.CloudProviders(ctx, cfg, &clients, app.WithAzureOptions(entra.Options(), kv.ClientOptions()))
+	p, err := clouds.Providers(ctx, cfg, &clients, clouds.WithAzureOptions(entra.Options(), kv.ClientOptions()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestAzureSecretFromLocalStackSecretsManager(t *testing.T) {
 		t.Fatal("no token was requested")
 	}
 	cfg.Azure.ClientSecretARN += "-missing"
-	_, err = app.CloudProviders(ctx, cfg, &clients)
+	_, err = clouds.Providers(ctx, cfg, &clients)
 	if err == nil || !strings.Contains(err.Error(), cfg.Azure.ClientSecretARN) || strings.Contains(err.Error(), secret) {
 		t.Fatalf("a missing secret: %v", err)
 	}
