@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyseal/keyseal/shared/agents"
@@ -153,20 +152,20 @@ func MustAWS(function string, needs Needs) *App {
 
 // Clients are the AWS clients the Lambdas use, all from one aws.Config.
 // No Lambda wired here puts events (the event publisher has its own
-// wiring), so there is no EventBridge client: linking one costs its
-// endpoint table and schemas at every cold start.
+// wiring), so there is no EventBridge client, and only package clouds
+// reads the Azure secret, so there is no Secrets Manager client: linking
+// a client costs its endpoint table and schemas at every cold start.
 type Clients struct {
-	Config         aws.Config
-	DynamoDB       *dynamodb.Client
-	KMS            *kms.Client
-	STS            *sts.Client
-	SecretsManager *secretsmanager.Client
+	Config   aws.Config
+	DynamoDB *dynamodb.Client
+	KMS      *kms.Client
+	STS      *sts.Client
 }
 
 // NewClients builds every AWS client from cfg.
 func NewClients(cfg aws.Config) Clients {
 	return Clients{Config: cfg, DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg),
-		STS: sts.NewFromConfig(cfg), SecretsManager: secretsmanager.NewFromConfig(cfg)}
+		STS: sts.NewFromConfig(cfg)}
 }
 
 // NewProviders builds the KMS providers a process serves, in one place:

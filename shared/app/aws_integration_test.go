@@ -102,7 +102,7 @@ func TestAzureSecretFromLocalStackSecretsManager(t *testing.T) {
 	ctx := context.Background()
 	clients := app.NewClients(standin.Config(t))
 	const secret = "LocalStack~Client.Secret"
-	out, err := clients.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+	out, err := secretsmanager.NewFromConfig(clients.Config).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name: aws.String(standin.Name("keyseal-azure-")), SecretString: aws.String(`{"client_secret":"` + secret + `"}`)})
 	if err != nil {
 		t.Fatal(err)

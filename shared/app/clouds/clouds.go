@@ -66,8 +66,9 @@ func FromConfig(ctx context.Context, cfg config.Config, aws *app.Clients) (keyse
 // Providers builds the gcp-kms and azure-kv providers cfg enables
 // (none when neither is): keyseal's own identity in each cloud, read
 // once at start, so a missing or malformed credential fails the process
-// at init, naming the setting, never its value. aws supplies the Secrets
-// Manager client that reads the Azure client secret.
+// at init, naming the setting, never its value. aws supplies the AWS
+// configuration of the Secrets Manager client that reads the Azure
+// client secret (built here: no other Lambda code links that client).
 func Providers(ctx context.Context, cfg config.Config, aws *app.Clients, opts ...Option) (keyseal.Providers, error) {
 	var o cloudOptions
 	for _, opt := range opts {
@@ -125,10 +126,11 @@ func newGCP(ctx context.Context, g config.GCP, extra []option.ClientOption) (*gc
 func newAzure(ctx context.Context, a config.Azure, clients *app.Clients, o cloudOptions) (*azurekv.Provider, error) {
 	cc := azurekv.CredentialsConfig{ClientID: a.ClientID, HomeTenant: a.TenantID, Options: o.identity}
 	if a.ClientSecretARN != "" {
-		if clients == nil || clients.SecretsManager == nil {
-			return nil, fmt.Errorf("KEYSEAL_AZURE_CLIENT_SECRET_ARN=%s: no Secrets Manager client to read it", a.ClientSecretARN)
+		if clients == nil {
+			return nil, fmt.Errorf("KEYSEAL_AZURE_CLIENT_SECRET_ARN=%s: no AWS configuration to read it with", a.ClientSecretARN)
 		}
-		cc.Secret, cc.Where, cc.Reread = secretReader(clients.SecretsManager, a.ClientSecretARN), "KEYSEAL_AZURE_CLIENT_SECRET_ARN="+a.ClientSecretARN, true
+		sm := secretsmanager.NewFromConfig(clients.Config)
+		cc.Secret, cc.Where, cc.Reread = secretReader(sm, a.ClientSecretARN), "KEYSEAL_AZURE_CLIENT_SECRET_ARN="+a.ClientSecretARN, true
 	} else {
 		secret := a.ClientSecret
 		cc.Secret = func(context.Context) (string, error) { return secret, nil }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/app/clouds"
@@ -102,9 +101,8 @@ func fakeSecretsManager(t *testing.T, secrets map[string]string) *app.Clients {
 		_ = json.NewEncoder(w).Encode(map[string]any{"ARN": in.SecretId, "Name": "keyseal-azure", "SecretString": v, "VersionId": "v1"})
 	}))
 	t.Cleanup(srv.Close)
-	sm := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
-	return &app.Clients{SecretsManager: sm}
+	return &app.Clients{Config: aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}}
 }
 
 const (
