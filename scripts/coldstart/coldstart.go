@@ -302,6 +302,8 @@ func (a *runtimeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type Trace struct {
 	// Packages: clock milliseconds of each package's init functions.
 	Packages map[string]float64
+	// Bytes: what each package's init functions allocated.
+	Bytes map[string]int
 	// MainAt is when the last package init ended (ms since the runtime
 	// started): main runs from there.
 	MainAt float64
@@ -309,7 +311,7 @@ type Trace struct {
 
 // InitTrace reads GODEBUG=inittrace=1 output.
 func InitTrace(stderr string) Trace {
-	t := Trace{Packages: map[string]float64{}}
+	t := Trace{Packages: map[string]float64{}, Bytes: map[string]int{}}
 	for line := range strings.Lines(stderr) {
 		// init PKG @0.5 ms, 0.12 ms clock, 1234 bytes, 5 allocs
 		f := strings.Fields(line)
@@ -318,8 +320,10 @@ func InitTrace(stderr string) Trace {
 		}
 		at, err1 := strconv.ParseFloat(f[2][1:], 64)
 		ms, err2 := strconv.ParseFloat(f[4], 64)
-		if err1 == nil && err2 == nil {
+		bytes, err3 := strconv.Atoi(f[7])
+		if err1 == nil && err2 == nil && err3 == nil && len(f) >= 9 && f[8] == "bytes," {
 			t.Packages[f[1]] += ms
+			t.Bytes[f[1]] += bytes
 			t.MainAt = max(t.MainAt, at+ms)
 		}
 	}

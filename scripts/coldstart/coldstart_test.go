@@ -18,6 +18,10 @@ import (
 
 const runTimeout = 20 * time.Second
 
+// buildDir holds the binaries while the test binary runs (TestMain
+// removes it).
+var buildDir string
+
 // build builds the binaries once per test binary (the benchmark runs at
 // b.N = 1 before its real count).
 var build = sync.OnceValues(func() ([]coldstart.Binary, error) {
@@ -25,12 +29,21 @@ var build = sync.OnceValues(func() ([]coldstart.Binary, error) {
 	if err != nil {
 		return nil, err
 	}
+	buildDir = dir
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		return nil, err
 	}
 	return coldstart.Build(context.Background(), root, dir)
 })
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 func binaries(tb testing.TB) []coldstart.Binary {
 	tb.Helper()
@@ -78,8 +91,43 @@ func TestInitTrace(t *testing.T) {
 	got := coldstart.InitTrace("init runtime @0.01 ms, 0.02 ms clock, 0 bytes, 0 allocs\n" +
 		"init regexp/syntax @0.1 ms, 0.25 ms clock, 9000 bytes, 20 allocs\nnot a trace line\n" +
 		"init regexp/syntax @0.4 ms, 0.5 ms clock, 1 bytes, 1 allocs\n")
-	if p := got.Packages; len(p) != 2 || p["runtime"] != 0.02 || p["regexp/syntax"] != 0.75 || got.MainAt != 0.9 {
+	if p := got.Packages; len(p) != 2 || p["runtime"] != 0.02 || p["regexp/syntax"] != 0.75 || got.MainAt != 0.9 || got.Bytes["regexp/syntax"] != 9001 {
 		t.Fatalf("InitTrace: %v", got)
+	}
+}
+
+// maxKeysealInitBytes bounds what one keyseal package's init may
+// allocate: small lookup maps, no regexp, no table. (One compiled
+// validation regexp was 40-360 KB; the largest package init left is
+// shared/awskms's error-code maps, 1.7 KB.)
+const maxKeysealInitBytes = 4 << 10
+
+// TestKeysealPackagesBuildNothingAtInit: in every Lambda, started with
+// the stack's environment, no keyseal package's init allocates more than
+// maxKeysealInitBytes (GODEBUG=inittrace=1 counts bytes exactly): the
+// regexps and tables a request may never need are built on first use.
+func TestKeysealPackagesBuildNothingAtInit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every Lambda")
+	}
+	closed, err := coldstart.ClosedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bin := range binaries(t) {
+		res, err := coldstart.Run(context.Background(), bin.Path, append(coldstart.Env(bin.Name, closed), "GODEBUG=inittrace=1"), nil, runTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := coldstart.InitTrace(res.Stderr)
+		if len(tr.Bytes) < 10 {
+			t.Fatalf("%s: %d packages in the init trace: is GODEBUG=inittrace=1 read?", bin.Name, len(tr.Bytes))
+		}
+		for pkg, n := range tr.Bytes {
+			if strings.HasPrefix(pkg, "github.com/keyseal/keyseal/") && n > maxKeysealInitBytes {
+				t.Errorf("%s: %s allocates %d bytes at init (at most %d): build it on first use", bin.Name, pkg, n, maxKeysealInitBytes)
+			}
+		}
 	}
 }
 
