@@ -41,8 +41,9 @@ test-unit: ## Unit tests only (no stand-ins)
 test-integration: ## Integration tier only: the integration-tagged tests (starts and stops the stand-ins like make test)
 	bash scripts/test.sh integration
 
-bench: ## Benchmarks: session issue beside its floor (in process and over HTTP), one sweep over 10,000 tenants (make drill: the kill switch)
+bench: ## Benchmarks: session issue beside its floor (in process and over HTTP), one sweep over 10,000 tenants, each Lambda's cold start beside a minimal function's (make drill: the kill switch)
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/session/ ./shared/tenantkms/
+	$(GO) test -run '^$$' -bench ColdStart -benchtime 21x ./scripts/coldstart/
 
 drill: ## Kill-switch drill against LocalStack (time from DisableKey to sealed and to first 503)
 	bash scripts/standins.sh install && bash scripts/standins.sh start
