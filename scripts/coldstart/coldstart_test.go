@@ -225,11 +225,52 @@ func writeTrace(w *strings.Builder, name string, runs []coldstart.Trace, init ti
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ms > rows[j].ms })
+	groups := map[string][]float64{}
+	for _, run := range runs {
+		sum := map[string]float64{}
+		for pkg, v := range run.Packages {
+			sum[origin(pkg)] += v
+		}
+		for _, g := range origins {
+			groups[g] = append(groups[g], sum[g])
+		}
+	}
 	fmt.Fprintf(w, "\n%s, median of %d traced runs: package init %.2f ms in all; main starts %.2f ms after the runtime, GET /next %.2f ms after exec\n",
 		name, len(runs), median(totals), median(mains), ms(init))
+	fmt.Fprint(w, "  by origin (medians):")
+	for _, g := range origins {
+		fmt.Fprintf(w, " %s %.2f ms;", g, median(groups[g]))
+	}
+	fmt.Fprintln(w)
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %6.2f ms  %s\n", r.ms, r.pkg)
 	}
+}
+
+// origins are where linked packages come from, for the trace's summary.
+var origins = []string{"Go", "AWS SDK", "Google", "Azure", "keyseal", "other"}
+
+// origin names where pkg comes from: Go's standard library, the AWS SDK
+// (and smithy), the Google SDK with its gRPC, protobuf, auth and
+// OpenTelemetry dependencies, the Azure SDK with MSAL, keyseal, or other.
+func origin(pkg string) string {
+	first, _, _ := strings.Cut(pkg, "/")
+	switch {
+	case !strings.Contains(first, "."):
+		return "Go"
+	case strings.HasPrefix(pkg, "github.com/aws/"):
+		return "AWS SDK"
+	case first == "cloud.google.com" || first == "google.golang.org" || first == "go.opentelemetry.io" ||
+		strings.HasPrefix(pkg, "github.com/googleapis/") || strings.HasPrefix(pkg, "github.com/google/s2a-go") ||
+		strings.HasPrefix(pkg, "github.com/felixge/httpsnoop") || strings.HasPrefix(pkg, "github.com/go-logr/"):
+		return "Google"
+	case strings.HasPrefix(pkg, "github.com/Azure/") || strings.HasPrefix(pkg, "github.com/AzureAD/") ||
+		strings.HasPrefix(pkg, "github.com/golang-jwt/") || strings.HasPrefix(pkg, "github.com/kylelemons/") || strings.HasPrefix(pkg, "github.com/pkg/browser"):
+		return "Azure"
+	case strings.HasPrefix(pkg, "github.com/keyseal/"):
+		return "keyseal"
+	}
+	return "other"
 }
 
 func median(v []float64) float64 {
