@@ -26,6 +26,7 @@ import (
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/awskms"
+	"github.com/keyseal/keyseal/shared/awskms/roles"
 	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/dynamostore"
 	"github.com/keyseal/keyseal/shared/internal/jsonlog"
@@ -176,7 +177,7 @@ func NewClients(cfg aws.Config) Clients {
 func NewProviders(aws *Clients, local keyseal.Provider) keyseal.Providers {
 	p := keyseal.Providers{}
 	if aws != nil {
-		p[keyseal.ProviderAWS] = awskms.New(aws.KMS, awskms.WithAssumeRole(awskms.RoleClients(aws.Config, aws.STS)))
+		p[keyseal.ProviderAWS] = awskms.New(aws.KMS, awskms.WithAssumeRole(roles.Clients(aws.Config, aws.STS)))
 	}
 	if local != nil {
 		p[keyseal.ProviderLocal] = local

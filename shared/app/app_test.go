@@ -126,6 +126,18 @@ func TestCloudSDKsOnlyWhereServed(t *testing.T) {
 	if !slices.Contains(deps("event-publisher"), "github.com/keyseal/keyseal/shared/awsconfig") {
 		t.Fatal("go list output does not look like the Lambdas' dependencies")
 	}
+	// No Lambda links the SDK's config chain (awsconfig.FromEnv instead),
+	// and only those that assume customer roles link STS.
+	for fn, assumesRoles := range serves {
+		assumesRoles = assumesRoles || fn == "key-events"
+		linked := deps(fn)
+		if slices.Contains(linked, "github.com/aws/aws-sdk-go-v2/config") {
+			t.Errorf("%s links the SDK's config.LoadDefaultConfig chain", fn)
+		}
+		if got := slices.Contains(linked, "github.com/aws/aws-sdk-go-v2/service/sts"); got != assumesRoles {
+			t.Errorf("%s links STS: %v, want %v", fn, got, assumesRoles)
+		}
+	}
 }
 
 // TestNewWebhookDeliverNeedsTheQueues: the webhook-deliver Lambda needs
