@@ -51,8 +51,9 @@ test-console: ## The admin console's browser tests: headless Chromium (installed
 fuzz-api: ## Fuzz the dev-mode server from its OpenAPI document with schemathesis (loopback; KEYSEAL_FUZZ_EXAMPLES, KEYSEAL_FUZZ_SEED)
 	bash scripts/fuzz-api.sh
 
-bench: ## Benchmarks: session issue beside its floor (in process and over HTTP), one sweep over 10,000 tenants (make drill: the kill switch)
+bench: ## Benchmarks: session issue beside its floor (in process and over HTTP), one sweep over 10,000 tenants, each Lambda's cold start beside a minimal function's (make drill: the kill switch)
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/app/ ./shared/session/ ./shared/tenantkms/
+	$(GO) test -run '^$$' -bench ColdStart -benchtime 21x ./scripts/coldstart/
 
 drill: ## Kill-switch drill against LocalStack (time from DisableKey to sealed and to first 503)
 	bash scripts/standins.sh install && bash scripts/standins.sh start

@@ -127,7 +127,9 @@ fi
 # Every benchmark of the unit build runs once, so none rots unnoticed
 # (a benchmark is not a test: its figures are never asserted). The drills
 # need the stand-ins and live in integration files: make drill, make
-# drill-store. KEYSEAL_TEST_BENCH=0 skips this tier.
+# drill-store. The cold-start harness (scripts/coldstart) is one of them:
+# at 1x it builds every Lambda and starts each once. KEYSEAL_TEST_BENCH=0
+# skips this tier.
 if wants bench && [[ ${KEYSEAL_TEST_BENCH:-1} != 0 ]]; then
   tier bench "every unit benchmark once (go test -run '^\$' -bench . -benchtime 1x)"
   step go test -count=1 -run '^$' -bench . -benchtime 1x ./...

@@ -7,9 +7,10 @@ import (
 
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/app/clouds"
 )
 
 func main() {
-	a := app.MustAWS("admin-tenant-kms", app.Needs{Admin: true, Audit: true, EventForwarding: true})
+	a := app.MustAWS("admin-tenant-kms", app.Needs{Admin: true, Audit: true, EventForwarding: true, Clouds: clouds.FromConfig})
 	lambda.Start(api.NewRouter(a.Log, a.Deps.AdminRoutes()).Handle)
 }

@@ -7,9 +7,10 @@ import (
 
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/app/clouds"
 )
 
 func main() {
-	a := app.MustAWS("session-issue", app.Needs{Audit: true})
+	a := app.MustAWS("session-issue", app.Needs{Audit: true, Clouds: clouds.FromConfig})
 	lambda.Start(api.NewRouter(a.Log, a.Deps.SessionRoutes()).Handle)
 }

@@ -7,11 +7,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/app/clouds"
 	"github.com/keyseal/keyseal/shared/poller"
 )
 
 func main() {
-	a := app.MustAWS("verify-poller", app.Needs{Audit: true})
+	a := app.MustAWS("verify-poller", app.Needs{Audit: true, Clouds: clouds.FromConfig})
 	h := &poller.Handler{Tenants: a.Tenants, Interval: a.Config.PollInterval, Sweeps: 2, Log: a.Log}
 	lambda.Start(h.Handle)
 }

@@ -16,9 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyseal/keyseal/shared/agents"
@@ -28,6 +26,7 @@ import (
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/awskms"
+	"github.com/keyseal/keyseal/shared/awskms/roles"
 	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/dynamostore"
 	"github.com/keyseal/keyseal/shared/internal/jsonlog"
@@ -73,15 +72,26 @@ type Needs struct {
 	// EventForwarding: the process answers GET
 	// /admin/tenant-kms/event-forwarding, so it needs KEYSEAL_EVENT_BUS_ARN.
 	EventForwarding bool
+	// Clouds builds the gcp-kms and azure-kv providers the configuration
+	// enables (clouds.FromConfig). Nil: the process serves aws-kms only
+	// and links neither the Google nor the Azure SDK, whatever
+	// KEYSEAL_GCP_* and KEYSEAL_AZURE_* say; a tenant on another provider
+	// then gets a "provider not configured" error, which never seals it
+	// (keyseal.Providers), and the poller verifies it as usual.
+	Clouds CloudWiring
 }
+
+// CloudWiring builds the non-AWS providers of a Lambda from its
+// configuration and AWS clients (Secrets Manager holds the Azure secret).
+type CloudWiring func(ctx context.Context, cfg config.Config, aws *Clients) (keyseal.Providers, error)
 
 // NewLogger returns keyseal's structured JSON logger.
 func NewLogger(level string) *slog.Logger { return jsonlog.New(level) }
 
 // NewAWS wires a Lambda: DynamoDB store, AWS KMS provider (with optional
 // cross-account role), GCP Cloud KMS and Azure Key Vault when configured
-// (CloudProviders), and CloudWatch metrics as EMF lines on
-// stdout tagged with the function's name.
+// and needs.Clouds is set, and CloudWatch metrics as EMF lines on stdout
+// tagged with the function's name.
 func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error) {
 	cfg, err := config.Load(getenv)
 	if err == nil {
@@ -99,7 +109,7 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	awsCfg, err := awsconfig.Load(ctx)
+	awsCfg, err := awsconfig.FromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +134,13 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		emf = emf.With("function", fn)
 	}
 	providers := NewProviders(&clients, nil)
-	clouds, err := CloudProviders(ctx, cfg, &clients)
-	if err != nil {
-		return nil, err
+	if needs.Clouds != nil {
+		clouds, err := needs.Clouds(ctx, cfg, &clients)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(providers, clouds)
 	}
-	maps.Copy(providers, clouds)
 	return Assemble(cfg, log, Parts{Store: store, Providers: providers,
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
 }
@@ -145,31 +157,33 @@ func MustAWS(function string, needs Needs) *App {
 	return a
 }
 
-// Clients are the AWS clients keyseal uses, all from one aws.Config.
+// Clients are the AWS clients the Lambdas use, all from one aws.Config.
+// No Lambda wired here puts events (the event publisher has its own
+// wiring), so there is no EventBridge client, and only package clouds
+// reads the Azure secret, so there is no Secrets Manager client: linking
+// a client costs its endpoint table and schemas at every cold start.
 type Clients struct {
-	Config         aws.Config
-	DynamoDB       *dynamodb.Client
-	KMS            *kms.Client
-	STS            *sts.Client
-	EventBridge    *eventbridge.Client
-	SecretsManager *secretsmanager.Client
+	Config   aws.Config
+	DynamoDB *dynamodb.Client
+	KMS      *kms.Client
+	STS      *sts.Client
 }
 
 // NewClients builds every AWS client from cfg.
 func NewClients(cfg aws.Config) Clients {
 	return Clients{Config: cfg, DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg),
-		STS: sts.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg), SecretsManager: secretsmanager.NewFromConfig(cfg)}
+		STS: sts.NewFromConfig(cfg)}
 }
 
 // NewProviders builds the KMS providers a process serves, in one place:
 // AWS KMS when it has AWS clients (assuming customer roles through STS when
 // a key names one), and the local software KMS when given one (dev mode).
-// GCP Cloud KMS and Azure Key Vault are built by CloudProviders and merged
-// into the same map.
+// GCP Cloud KMS and Azure Key Vault are built by package clouds and
+// merged into the same map.
 func NewProviders(aws *Clients, local keyseal.Provider) keyseal.Providers {
 	p := keyseal.Providers{}
 	if aws != nil {
-		p[keyseal.ProviderAWS] = awskms.New(aws.KMS, awskms.WithAssumeRole(awskms.RoleClients(aws.Config, aws.STS)))
+		p[keyseal.ProviderAWS] = awskms.New(aws.KMS, awskms.WithAssumeRole(roles.Clients(aws.Config, aws.STS)))
 	}
 	if local != nil {
 		p[keyseal.ProviderLocal] = local

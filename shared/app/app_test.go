@@ -55,7 +55,7 @@ func TestNewPublisherNeedsTheBus(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_EVENT_BUS") {
 		t.Fatalf("NewPublisher without a bus: %v", err)
 	}
-	env := map[string]string{"KEYSEAL_EVENT_BUS": "keyseal-dev", "AWS_REGION": "us-east-1"}
+	env := map[string]string{"KEYSEAL_EVENT_BUS": "keyseal-dev", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
@@ -101,31 +101,45 @@ func TestAssembleNeedsThePlatformProvider(t *testing.T) {
 	}
 }
 
-// TestEventPublisherLinksNoCloudSDK: the event publisher calls no KMS, so
-// it links neither the providers nor the Google and Azure SDKs (they
-// double its binary); the KMS-calling Lambdas do link them.
-func TestEventPublisherLinksNoCloudSDK(t *testing.T) {
+// TestCloudSDKsOnlyWhereServed: the Lambdas that serve tenants on any
+// provider link the gcp-kms and azure-kv providers and their SDKs; the
+// event publisher (no KMS), the webhook deliverer (the platform key only)
+// and key-events (AWS key ARNs only) link neither SDK: they double a
+// binary and cost about 3 ms of every cold start.
+func TestCloudSDKsOnlyWhereServed(t *testing.T) {
 	cloud := []string{"cloud.google.com/go/kms/apiv1", "github.com/Azure/azure-sdk-for-go/sdk/azidentity",
 		"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys", "github.com/keyseal/keyseal/shared/gcpkms",
-		"github.com/keyseal/keyseal/shared/azurekv", "github.com/keyseal/keyseal/shared/awskms"}
-	deps := func(pkg string) []string {
-		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		"github.com/keyseal/keyseal/shared/azurekv", "google.golang.org/grpc"}
+	deps := func(fn string) []string {
+		out, err := exec.Command("go", "list", "-deps", "github.com/keyseal/keyseal/functions/"+fn).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list: %v\n%s", err, out)
 		}
 		return strings.Fields(string(out))
 	}
-	publisher, unseal := deps("github.com/keyseal/keyseal/functions/event-publisher"), deps("github.com/keyseal/keyseal/functions/unseal")
-	busPolicy := deps("github.com/keyseal/keyseal/functions/bus-policy")
-	for _, pkg := range cloud {
-		if slices.Contains(publisher, pkg) {
-			t.Errorf("event-publisher links %s", pkg)
+	serves := map[string]bool{"session-issue": true, "admin-tenant-kms": true, "unseal": true, "health": true, "verify-poller": true,
+		"key-events": false, "event-publisher": false, "webhook-deliver": false, "bus-policy": false}
+	for fn, want := range serves {
+		linked := deps(fn)
+		for _, pkg := range cloud {
+			if got := slices.Contains(linked, pkg); got != want {
+				t.Errorf("%s links %s: %v, want %v", fn, pkg, got, want)
+			}
 		}
-		if slices.Contains(busPolicy, pkg) {
-			t.Errorf("bus-policy links %s", pkg)
+	}
+	if !slices.Contains(deps("event-publisher"), "github.com/keyseal/keyseal/shared/awsconfig") {
+		t.Fatal("go list output does not look like the Lambdas' dependencies")
+	}
+	// No Lambda links the SDK's config chain (awsconfig.FromEnv instead),
+	// and only those that assume customer roles link STS.
+	for fn, assumesRoles := range serves {
+		assumesRoles = assumesRoles || fn == "key-events"
+		linked := deps(fn)
+		if slices.Contains(linked, "github.com/aws/aws-sdk-go-v2/config") {
+			t.Errorf("%s links the SDK's config.LoadDefaultConfig chain", fn)
 		}
-		if !slices.Contains(unseal, pkg) {
-			t.Errorf("unseal does not link %s: is the cloud wiring gone?", pkg)
+		if got := slices.Contains(linked, "github.com/aws/aws-sdk-go-v2/service/sts"); got != assumesRoles {
+			t.Errorf("%s links STS: %v, want %v", fn, got, assumesRoles)
 		}
 	}
 }
@@ -142,7 +156,8 @@ func TestNewWebhookDeliverNeedsTheQueues(t *testing.T) {
 		}
 	}
 	env := map[string]string{"KEYSEAL_TABLE": "keyseal-dev", "KEYSEAL_PLATFORM_KEY_ID": "alias/keyseal-dev-platform",
-		"KEYSEAL_AUDIT_SIGNING_KEY_ID": "alias/keyseal-dev-audit", "AWS_REGION": "us-east-1"}
+		"KEYSEAL_AUDIT_SIGNING_KEY_ID": "alias/keyseal-dev-audit", "AWS_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
 	_, err = deliverer.New(context.Background(), func(k string) string { return env[k] })
 	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_QUEUE_URL") || !strings.Contains(err.Error(), "KEYSEAL_WEBHOOK_DLQ_URL") {
 		t.Fatalf("NewWebhookDeliver without queues: %v", err)

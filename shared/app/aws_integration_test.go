@@ -4,6 +4,7 @@ package app_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/api"
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/app/clouds"
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/azurekv/azurekvfake"
 	"github.com/keyseal/keyseal/shared/azurekv/entrafake"
@@ -50,7 +52,14 @@ func TestLambdaWiringOnLocalStack(t *testing.T) {
 		"KEYSEAL_ADMIN_JWKS": string(issuer.JWKS()), "KEYSEAL_ADMIN_ISSUER": "https://idp.test/", "KEYSEAL_ADMIN_AUDIENCE": "keyseal-admin", "KEYSEAL_SERVICE_PRINCIPAL": "arn:aws:iam::000000000000:root",
 		"KEYSEAL_STAGE": "it", "KEYSEAL_LOG_LEVEL": "error",
 	}
-	a, err := app.NewAWS(ctx, func(k string) string { return env[k] }, app.Needs{Admin: true})
+	// The AWS_* variables (region, credentials, endpoints) are the
+	// stand-ins' from the process environment, as a Lambda's are.
+	a, err := app.NewAWS(ctx, func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}, app.Needs{Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +102,7 @@ func TestAzureSecretFromLocalStackSecretsManager(t *testing.T) {
 	ctx := context.Background()
 	clients := app.NewClients(standin.Config(t))
 	const secret = "LocalStack~Client.Secret"
-	out, err := clients.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+	out, err := secretsmanager.NewFromConfig(clients.Config).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name: aws.String(standin.Name("keyseal-azure-")), SecretString: aws.String(`{"client_secret":"` + secret + `"}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +110,7 @@ func TestAzureSecretFromLocalStackSecretsManager(t *testing.T) {
 	entra, kv := entrafake.New(t, secret), azurekvfake.New(t)
 	cfg := config.Config{Azure: config.Azure{ClientID: "11111111-2222-3333-4444-555555555555",
 		TenantID: "00000000-0000-0000-0000-000000000000", ClientSecretARN: aws.ToString(out.ARN)}}
-	p, err := app.CloudProviders(ctx, cfg, &clients, app.WithAzureOptions(entra.Options(), kv.ClientOptions()))
+	p, err := clouds.Providers(ctx, cfg, &clients, clouds.WithAzureOptions(entra.Options(), kv.ClientOptions()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +122,7 @@ func TestAzureSecretFromLocalStackSecretsManager(t *testing.T) {
 		t.Fatal("no token was requested")
 	}
 	cfg.Azure.ClientSecretARN += "-missing"
-	_, err = app.CloudProviders(ctx, cfg, &clients)
+	_, err = clouds.Providers(ctx, cfg, &clients)
 	if err == nil || !strings.Contains(err.Error(), cfg.Azure.ClientSecretARN) || strings.Contains(err.Error(), secret) {
 		t.Fatalf("a missing secret: %v", err)
 	}

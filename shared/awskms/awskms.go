@@ -8,10 +8,8 @@ package awskms
 import (
 	"context"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -53,35 +51,6 @@ func New(client API, opts ...Option) *Provider {
 		o(p)
 	}
 	return p
-}
-
-// RoleClients returns a clientFor that builds one KMS client per role and
-// external id, with credentials from sts:AssumeRole (session name
-// "keyseal", cached and refreshed before they expire) and everything else
-// (region, endpoint, retries, HTTP client) from cfg. Clients are kept, so a
-// verify sweep assumes each customer role once per credential lifetime, not
-// once per call; there is one small entry per registered role.
-func RoleClients(cfg aws.Config, stsClient stscreds.AssumeRoleAPIClient) func(roleARN, externalID string) API {
-	var mu sync.Mutex
-	clients := map[[2]string]API{}
-	return func(roleARN, externalID string) API {
-		mu.Lock()
-		defer mu.Unlock()
-		k := [2]string{roleARN, externalID}
-		if c, ok := clients[k]; ok {
-			return c
-		}
-		creds := stscreds.NewAssumeRoleProvider(stsClient, roleARN, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = "keyseal"
-			if externalID != "" {
-				o.ExternalID = aws.String(externalID)
-			}
-		})
-		c := cfg.Copy()
-		c.Credentials = aws.NewCredentialsCache(creds)
-		clients[k] = kms.NewFromConfig(c)
-		return clients[k]
-	}
 }
 
 func (p *Provider) clientOf(key keyseal.KeyRef) API {

@@ -15,6 +15,7 @@ import (
 	"github.com/keyseal/keyseal/localstack/faultproxy"
 	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/awskms"
+	"github.com/keyseal/keyseal/shared/awskms/roles"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/kmstest"
 )
@@ -95,14 +96,14 @@ func newKey(t *testing.T, admin *kms.Client) keyseal.KeyRef {
 	return keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: aws.ToString(out.KeyMetadata.Arn)}
 }
 
-// TestAssumedRoleOnLocalStack goes through RoleClients with LocalStack's
+// TestAssumedRoleOnLocalStack goes through roles.Clients with LocalStack's
 // STS: the real AssumeRole exchange, then KMS calls signed with the role's
 // session credentials. LocalStack enforces no trust policy, so this proves
 // the plumbing, not a refusal (TestRefusedRoleIsTerminal covers that).
 func TestAssumedRoleOnLocalStack(t *testing.T) {
 	ctx := context.Background()
 	admin := standin.KMS(t)
-	p := awskms.New(admin, awskms.WithAssumeRole(awskms.RoleClients(standin.Config(t), standin.STS(t))))
+	p := awskms.New(admin, awskms.WithAssumeRole(roles.Clients(standin.Config(t), standin.STS(t))))
 	key := newKey(t, admin)
 	// A role in the account LocalStack's default credentials map to, so the
 	// session credentials see the same keys.

@@ -1,9 +1,10 @@
 package awskms
 
 import (
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
@@ -19,10 +20,10 @@ const (
 const ExpectedKeyARN = "arn:aws:kms:REGION:ACCOUNT:key/KEY_ID"
 
 var (
-	keyARNPattern   = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
-	aliasARNPattern = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:alias/`)
-	roleARNPattern  = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
-	externalIDRe    = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	keyARNPattern   = lazyre.New(`^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+	aliasARNPattern = lazyre.New(`^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:alias/`)
+	roleARNPattern  = lazyre.New(`^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+	externalIDRe    = lazyre.New(`^[\w+=,.@:/-]+$`)
 )
 
 // fields are the registration fields aws-kms takes.

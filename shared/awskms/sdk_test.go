@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyseal/keyseal/shared/awskms"
+	"github.com/keyseal/keyseal/shared/awskms/roles"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
@@ -168,7 +169,7 @@ func TestRefusedRoleIsTerminal(t *testing.T) {
 	srv := httptest.NewServer(&fakeAWS{})
 	defer srv.Close()
 	cfg := fakeConfig(srv.URL)
-	p := awskms.New(kms.NewFromConfig(cfg), awskms.WithAssumeRole(awskms.RoleClients(cfg, sts.NewFromConfig(cfg))))
+	p := awskms.New(kms.NewFromConfig(cfg), awskms.WithAssumeRole(roles.Clients(cfg, sts.NewFromConfig(cfg))))
 	for role, code := range map[string]string{
 		"arn:aws:iam::111122223333:role/untrusted": "AccessDenied",
 		"arn:aws:iam::111122223333:role/expired":   "ExpiredToken",
@@ -182,15 +183,15 @@ func TestRefusedRoleIsTerminal(t *testing.T) {
 	}
 }
 
-// TestRoleClientsAssumeTheCustomerRole: a key with a role is called with
+// TestRolesAssumeTheCustomerRole: a key with a role is called with
 // credentials from sts:AssumeRole carrying the ExternalId, one cached client
 // per role.
-func TestRoleClientsAssumeTheCustomerRole(t *testing.T) {
+func TestRolesAssumeTheCustomerRole(t *testing.T) {
 	fake := &fakeAWS{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	cfg := fakeConfig(srv.URL)
-	clientFor := awskms.RoleClients(cfg, sts.NewFromConfig(cfg))
+	clientFor := roles.Clients(cfg, sts.NewFromConfig(cfg))
 	p := awskms.New(kms.NewFromConfig(cfg), awskms.WithAssumeRole(clientFor))
 	role := "arn:aws:iam::111122223333:role/keyseal-access"
 	key := keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: "key-ok", Access: map[string]string{awskms.AccessRoleARN: role, awskms.AccessExternalID: "tenant-acme-7f3c"}}
@@ -200,7 +201,7 @@ func TestRoleClientsAssumeTheCustomerRole(t *testing.T) {
 		}
 	}
 	if clientFor(role, "tenant-acme-7f3c") != clientFor(role, "tenant-acme-7f3c") {
-		t.Fatal("RoleClients does not cache the client per role")
+		t.Fatal("roles.Clients does not cache the client per role")
 	}
 	if clientFor(role, "tenant-acme-7f3c") == clientFor(role, "tenant-other") {
 		t.Fatal("two external IDs share one client (and so one set of role credentials)")

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -34,7 +35,7 @@ const (
 var (
 	ownSecretRejected = []int{AADSTSInvalidSecret, AADSTSExpiredSecret}
 	appRemoved        = []int{AADSTSAppNotFound, AADSTSTenantNotFound, AADSTSNotInTenant, AADSTSNoConsent}
-	aadstsInText      = regexp.MustCompile(`AADSTS(\d+)`)
+	aadstsInText      = lazyre.New(`AADSTS(\d+)`)
 )
 
 // entraError is the token endpoint's OAuth error body.

@@ -2,9 +2,10 @@ package azurekv
 
 import (
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
@@ -19,10 +20,10 @@ const ExpectedKeyURL = "https://VAULT.vault.azure.net/keys/NAME[/VERSION]"
 var (
 	// vaultHostPattern: a vault or Managed HSM name under the public,
 	// China and US Government clouds' Key Vault domains.
-	vaultHostPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{1,22}[a-z0-9])?\.(?:vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|managedhsm\.azure\.net|managedhsm\.azure\.cn|managedhsm\.usgovcloudapi\.net)$`)
-	keyNamePattern   = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
-	versionPattern   = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
-	guidPattern      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	vaultHostPattern = lazyre.New(`^[a-z0-9](?:[a-z0-9-]{1,22}[a-z0-9])?\.(?:vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|managedhsm\.azure\.net|managedhsm\.azure\.cn|managedhsm\.usgovcloudapi\.net)$`)
+	keyNamePattern   = lazyre.New(`^[0-9A-Za-z-]{1,127}$`)
+	versionPattern   = lazyre.New(`^[0-9a-fA-F]{32}$`)
+	guidPattern      = lazyre.New(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
 // fields are the registration fields azure-kv takes.

@@ -4,16 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 )
 
 // gcpCredentialTypes are the Google credentials JSON types keyseal takes.
 var gcpCredentialTypes = []string{"external_account", "service_account", "impersonated_service_account", "authorized_user"}
 
 // gcpServiceAccount is a service account email.
-var gcpServiceAccount = regexp.MustCompile(`^[a-z0-9-]{1,63}@[a-z0-9-]+\.iam\.gserviceaccount\.com$`)
+var gcpServiceAccount = lazyre.New(`^[a-z0-9-]{1,63}@[a-z0-9-]+\.iam\.gserviceaccount\.com$`)
 
 // load checks the credentials JSON and fills ServiceAccount from it when
 // it is unset. The JSON itself is never echoed in an error: it may hold a
@@ -72,10 +73,10 @@ func jsonProblem(err error) string {
 }
 
 // guid is an Entra tenant or application id.
-var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+var guid = lazyre.New(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // secretARN is a Secrets Manager secret ARN.
-var secretARN = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$`)
+var secretARN = lazyre.New(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$`)
 
 func (a Azure) check() []error {
 	if !a.Enabled() {

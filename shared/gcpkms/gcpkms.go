@@ -14,6 +14,7 @@ import (
 	"hash/crc32"
 	"sort"
 	"strings"
+	"sync"
 
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
@@ -87,10 +88,13 @@ func (p *Provider) clientOf(key keyseal.KeyRef) (API, error) {
 // transient handling decide when to try again.
 var noRetry = gax.WithRetry(func() gax.Retryer { return nil })
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is the CRC32C table, made on first use (MakeTable builds
+// it, about 8 KiB, which a Lambda never using Cloud KMS need not pay for
+// at init).
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 func crc(b []byte) *wrapperspb.Int64Value {
-	return wrapperspb.Int64(int64(crc32.Checksum(b, castagnoli)))
+	return wrapperspb.Int64(int64(crc32.Checksum(b, castagnoli())))
 }
 
 // integrity is the transient failure of a checksum that did not match:

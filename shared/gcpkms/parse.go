@@ -1,9 +1,10 @@
 package gcpkms
 
 import (
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 
 	"github.com/keyseal/keyseal/shared/gcpkms/gcpcli"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -20,11 +21,11 @@ var (
 	// Resource ids per Cloud KMS: key rings and keys are 1-63 of
 	// [a-zA-Z0-9_-]; project ids 6-30 of [a-z0-9-] (domain-scoped ones
 	// contain a colon and a dot).
-	keyNamePattern = regexp.MustCompile(`^projects/[a-z][a-z0-9.:-]{4,61}[a-z0-9]/locations/[a-z0-9-]{1,63}/keyRings/[a-zA-Z0-9_-]{1,63}/cryptoKeys/[a-zA-Z0-9_-]{1,63}$`)
-	versionPattern = regexp.MustCompile(`^(projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+)/cryptoKeyVersions/`)
+	keyNamePattern = lazyre.New(`^projects/[a-z][a-z0-9.:-]{4,61}[a-z0-9]/locations/[a-z0-9-]{1,63}/keyRings/[a-zA-Z0-9_-]{1,63}/cryptoKeys/[a-zA-Z0-9_-]{1,63}$`)
+	versionPattern = lazyre.New(`^(projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+)/cryptoKeyVersions/`)
 	// A service account email: NAME@PROJECT.iam.gserviceaccount.com, or a
 	// Google-managed one under another domain.
-	serviceAccountPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{4,61}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com$`)
+	serviceAccountPattern = lazyre.New(`^[a-z0-9][a-z0-9-]{4,61}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com$`)
 )
 
 // fields are the registration fields gcp-kms takes.

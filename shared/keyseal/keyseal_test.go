@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,6 +237,33 @@ func TestAuditEntryJSONRoundTrip(t *testing.T) {
 		}
 		if !reflect.DeepEqual(in, out) {
 			t.Fatalf("%s read back as %+v, want %+v", b, out, in)
+		}
+	}
+}
+
+// TestValidNameMatchesTheRegexps: ValidTenantID and the waiver's version
+// check (ValidName) agree with the regexps they replaced on random
+// strings over letters, digits, the symbols and near misses.
+func TestValidNameMatchesTheRegexps(t *testing.T) {
+	tenant := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	version := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	alphabet := []rune("aZ09_-./ \n\x00é\u212a")
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 50000 {
+		r := make([]rune, rng.IntN(68))
+		clean := rng.IntN(2) == 0 // at most one odd character, so long valid names occur
+		for i := range r {
+			r[i] = alphabet[rng.IntN(7)]
+			if !clean || rng.IntN(len(r)) == 0 {
+				r[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		s := string(r)
+		if got, want := keyseal.ValidTenantID(s), tenant.MatchString(s); got != want {
+			t.Fatalf("ValidTenantID(%q) = %v, the regexp says %v", s, got, want)
+		}
+		if got, want := keyseal.ValidName(s, 64, "._-"), version.MatchString(s); got != want {
+			t.Fatalf("ValidName(%q, 64, \"._-\") = %v, the regexp says %v", s, got, want)
 		}
 	}
 }

@@ -14,12 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyseal/keyseal/shared/internal/lazyre"
 
 	"github.com/keyseal/keyseal/shared/internal/privatefile"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -61,7 +62,7 @@ var _ keyseal.Provider = (*Provider)(nil)
 // KeyVersion seam is exercised in dev mode and unit tests.
 const keyVersion = "1"
 
-var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+var keyIDPattern = lazyre.New(`^[A-Za-z0-9-]{1,64}$`)
 
 // ParseKey implements keyseal.Provider: a local key is named by key_id.
 func (p *Provider) ParseKey(fields map[string]string) (keyseal.KeyRef, error) {

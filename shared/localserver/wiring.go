@@ -19,7 +19,7 @@ import (
 	"github.com/keyseal/keyseal/shared/audit"
 	"github.com/keyseal/keyseal/shared/auditkey"
 	"github.com/keyseal/keyseal/shared/auth"
-	"github.com/keyseal/keyseal/shared/awsconfig"
+	"github.com/keyseal/keyseal/shared/awsconfig/defaultchain"
 	"github.com/keyseal/keyseal/shared/boltstore"
 	"github.com/keyseal/keyseal/shared/buspolicy"
 	"github.com/keyseal/keyseal/shared/config"
@@ -61,7 +61,7 @@ type Local struct {
 	Mode     string
 	Issuer   *devissuer.Issuer
 	LocalKMS *localkms.Provider
-	AWS      *app.Clients
+	AWS      *AWSClients
 	// Clouds, with KEYSEAL_DEV_CLOUDS=1, are the GCP and Azure stand-ins
 	// behind the gcp-kms and azure-kv providers (both modes).
 	Clouds *Clouds
@@ -194,11 +194,11 @@ func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local
 			Subscriptions: a.Deps.Webhooks, Store: store, Log: log}}
 		return a, nil
 	case ModeLocalStack:
-		awsCfg, err := awsconfig.Load(ctx)
+		awsCfg, err := defaultchain.Load(ctx)
 		if err != nil {
 			return nil, err
 		}
-		clients := app.NewClients(awsCfg)
+		clients := AWSClients{Clients: app.NewClients(awsCfg), EventBridge: eventbridge.NewFromConfig(awsCfg)}
 		l.AWS = &clients
 		if cfg.Table == "" {
 			cfg.Table = "keyseal-local"
@@ -227,7 +227,7 @@ func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local
 		reconcile := &buspolicy.Reconciler{Index: store, Client: clients.EventBridge, Bus: cfg.EventBus, OrgID: cfg.EventOrgID, Log: log}
 		l.Events = &ReconcileSink{Sink: events.NewBridge(clients.EventBridge, cfg.EventBus), Reconciler: reconcile, Log: log}
 		a, err := app.Assemble(cfg, log, app.Parts{Store: store,
-			Providers: l.withClouds(app.NewProviders(&clients, nil)), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
+			Providers: l.withClouds(app.NewProviders(&clients.Clients, nil)), PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID},
 			Anchor: anchor, Admins: admins, FreshSignIn: freshSignIn, WebhookPolicy: webhook.Policy{Dev: true}})
 		if err != nil {
 			return nil, err
@@ -238,6 +238,14 @@ func wireMode(ctx context.Context, cfg config.Config, log *slog.Logger, l *Local
 		return a, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q: want %s or %s", mode, ModeDev, ModeLocalStack)
+}
+
+// AWSClients are the Lambdas' AWS clients plus the EventBridge client the
+// local server uses in LocalStack mode (the bus, its rules, the outbox
+// drain's PutEvents).
+type AWSClients struct {
+	app.Clients
+	EventBridge *eventbridge.Client
 }
 
 // devPlatformKey returns the dev platform key, creating it on first start.

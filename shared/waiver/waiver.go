@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -36,8 +35,6 @@ type Waiver struct {
 
 // MaxSize bounds a waiver text (a file or a dev publish).
 const MaxSize = 32 << 10
-
-var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Embedded returns the waiver compiled into the binary.
 func Embedded() Waiver {
@@ -65,7 +62,7 @@ func Parse(data []byte) (Waiver, error) {
 
 // New builds a waiver from a version and its text, checking both.
 func New(version, text string) (Waiver, error) {
-	if !versionPattern.MatchString(version) {
+	if !keyseal.ValidName(version, 64, "._-") {
 		return Waiver{}, errors.New("version: want 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	if strings.TrimSpace(text) == "" || len(text) > MaxSize {

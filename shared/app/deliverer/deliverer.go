@@ -48,7 +48,7 @@ func New(ctx context.Context, getenv config.Getenv) (*deliverq.Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	awsCfg, err := awsconfig.Load(ctx)
+	awsCfg, err := awsconfig.FromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func New(ctx context.Context, getenv config.Getenv) (*outbox.StreamHandler, erro
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	awsCfg, err := awsconfig.Load(ctx)
+	awsCfg, err := awsconfig.FromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}

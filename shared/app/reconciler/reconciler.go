@@ -31,7 +31,7 @@ func New(ctx context.Context, getenv config.Getenv) (*buspolicy.Reconciler, erro
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	awsCfg, err := awsconfig.Load(ctx)
+	awsCfg, err := awsconfig.FromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}

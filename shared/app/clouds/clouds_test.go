@@ -1,4 +1,4 @@
-package app_test
+package clouds_test
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/app/clouds"
 	"github.com/keyseal/keyseal/shared/azurekv/azurekvfake"
 	"github.com/keyseal/keyseal/shared/azurekv/entrafake"
 	"github.com/keyseal/keyseal/shared/config"
@@ -52,14 +52,14 @@ func gcpCredentials(t *testing.T) map[string]string {
 	}
 }
 
-// TestCloudProvidersGCPEachCredentialType: each accepted credentials JSON
+// TestProvidersGCPEachCredentialType: each accepted credentials JSON
 // builds the real Cloud KMS client (nothing is fetched at start), and a
 // JSON that is not a complete credential of its type fails naming the
 // setting, with no byte of it in the error.
-func TestCloudProvidersGCPEachCredentialType(t *testing.T) {
+func TestProvidersGCPEachCredentialType(t *testing.T) {
 	for typ, creds := range gcpCredentials(t) {
 		t.Run(typ, func(t *testing.T) {
-			p, err := app.CloudProviders(context.Background(), config.Config{GCP: config.GCP{Credentials: creds}}, nil)
+			p, err := clouds.Providers(context.Background(), config.Config{GCP: config.GCP{Credentials: creds}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,11 +69,11 @@ func TestCloudProvidersGCPEachCredentialType(t *testing.T) {
 		})
 	}
 	broken := `{"type":"service_account","client_email":"keyseal@keyseal-prod.iam.gserviceaccount.com","private_key":"TOPSECRET-not-a-pem"}`
-	_, err := app.CloudProviders(context.Background(), config.Config{GCP: config.GCP{Credentials: broken}}, nil)
+	_, err := clouds.Providers(context.Background(), config.Config{GCP: config.GCP{Credentials: broken}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "KEYSEAL_GCP_CREDENTIALS") || strings.Contains(err.Error(), "TOPSECRET") {
 		t.Fatalf("a broken service account key: %v", err)
 	}
-	if p, err := app.CloudProviders(context.Background(), config.Config{}, nil); err != nil || len(p) != 0 {
+	if p, err := clouds.Providers(context.Background(), config.Config{}, nil); err != nil || len(p) != 0 {
 		t.Fatalf("nothing configured: %v %v", p, err)
 	}
 }
@@ -101,9 +101,8 @@ func fakeSecretsManager(t *testing.T, secrets map[string]string) *app.Clients {
 		_ = json.NewEncoder(w).Encode(map[string]any{"ARN": in.SecretId, "Name": "keyseal-azure", "SecretString": v, "VersionId": "v1"})
 	}))
 	t.Cleanup(srv.Close)
-	sm := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
-	return &app.Clients{SecretsManager: sm}
+	return &app.Clients{Config: aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}}
 }
 
 const (
@@ -113,18 +112,18 @@ const (
 	clientSec   = "Cl1ent~Secret.Value"
 )
 
-// TestCloudProvidersAzureSecretFromSecretsManager: the client secret is
+// TestProvidersAzureSecretFromSecretsManager: the client secret is
 // read from Secrets Manager (plain, or {"client_secret": ...}), and the
 // provider wraps and unwraps through real azidentity (the Entra fake takes
 // only that secret) and azkeys; a missing secret is a startup error
 // naming the ARN, never a value.
-func TestCloudProvidersAzureSecretFromSecretsManager(t *testing.T) {
+func TestProvidersAzureSecretFromSecretsManager(t *testing.T) {
 	for name, stored := range map[string]string{"plain": clientSec, "json": `{"client_secret":"` + clientSec + `"}`} {
 		t.Run(name, func(t *testing.T) {
 			entra, kv := entrafake.New(t, clientSec), azurekvfake.New(t)
 			cfg := config.Config{Azure: config.Azure{ClientID: azureApp, TenantID: azureTenant, ClientSecretARN: secretARN}}
-			p, err := app.CloudProviders(context.Background(), cfg, fakeSecretsManager(t, map[string]string{secretARN: stored}),
-				app.WithAzureOptions(entra.Options(), kv.ClientOptions()))
+			p, err := clouds.Providers(context.Background(), cfg, fakeSecretsManager(t, map[string]string{secretARN: stored}),
+				clouds.WithAzureOptions(entra.Options(), kv.ClientOptions()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,20 +152,20 @@ func TestCloudProvidersAzureSecretFromSecretsManager(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := config.Config{Azure: config.Azure{ClientID: azureApp, TenantID: azureTenant, ClientSecretARN: secretARN}}
-			_, err := app.CloudProviders(context.Background(), cfg, fakeSecretsManager(t, secrets))
+			_, err := clouds.Providers(context.Background(), cfg, fakeSecretsManager(t, secrets))
 			if err == nil || !strings.Contains(err.Error(), secretARN) || strings.Contains(err.Error(), clientSec) {
-				t.Fatalf("CloudProviders with a %s secret: %v", name, err)
+				t.Fatalf("Providers with a %s secret: %v", name, err)
 			}
 		})
 	}
 }
 
-// TestCloudProvidersAzureLocalSecret: KEYSEAL_AZURE_CLIENT_SECRET needs no
+// TestProvidersAzureLocalSecret: KEYSEAL_AZURE_CLIENT_SECRET needs no
 // Secrets Manager; a refusal of it names that variable.
-func TestCloudProvidersAzureLocalSecret(t *testing.T) {
+func TestProvidersAzureLocalSecret(t *testing.T) {
 	entra, kv := entrafake.New(t, "another-secret"), azurekvfake.New(t)
 	cfg := config.Config{Azure: config.Azure{ClientID: azureApp, TenantID: azureTenant, ClientSecret: clientSec}}
-	p, err := app.CloudProviders(context.Background(), cfg, nil, app.WithAzureOptions(entra.Options(), kv.ClientOptions()))
+	p, err := clouds.Providers(context.Background(), cfg, nil, clouds.WithAzureOptions(entra.Options(), kv.ClientOptions()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,23 +179,23 @@ func TestCloudProvidersAzureLocalSecret(t *testing.T) {
 
 func TestParseClientSecret(t *testing.T) {
 	for in, want := range map[string]string{"abc": "abc", `{"client_secret":"abc"}`: "abc", `{"client_secret":"abc","note":"x"}`: "abc"} {
-		if got, err := app.ParseClientSecret(in); err != nil || got != want {
+		if got, err := clouds.ParseClientSecret(in); err != nil || got != want {
 			t.Errorf("ParseClientSecret(%q) = %q, %v", in, got, err)
 		}
 	}
 	for _, in := range []string{`{"secret":"abc"}`, `{"client_secret":`, `{"client_secret":7}`} {
-		if _, err := app.ParseClientSecret(in); err == nil || strings.Contains(err.Error(), "abc") {
+		if _, err := clouds.ParseClientSecret(in); err == nil || strings.Contains(err.Error(), "abc") {
 			t.Errorf("ParseClientSecret(%q): %v", in, err)
 		}
 	}
 }
 
-// TestCloudProvidersNameKeysealsIdentity: the remedies health gives name
+// TestProvidersNameKeysealsIdentity: the remedies health gives name
 // keyseal's configured identity (the member or assignee the customer
 // grants), not a placeholder.
-func TestCloudProvidersNameKeysealsIdentity(t *testing.T) {
+func TestProvidersNameKeysealsIdentity(t *testing.T) {
 	const sa = "keyseal@keyseal-prod.iam.gserviceaccount.com"
-	p, err := app.CloudProviders(context.Background(), config.Config{GCP: config.GCP{Credentials: gcpCredentials(t)["external_account"], ServiceAccount: sa},
+	p, err := clouds.Providers(context.Background(), config.Config{GCP: config.GCP{Credentials: gcpCredentials(t)["external_account"], ServiceAccount: sa},
 		Azure: config.Azure{ClientID: azureApp, TenantID: azureTenant, ClientSecret: clientSec}}, nil)
 	if err != nil {
 		t.Fatal(err)
