@@ -17,8 +17,8 @@ func TestNewNeedsTableAndBus(t *testing.T) {
 			t.Fatalf("without %s: %v", v, err)
 		}
 	}
-	t.Setenv("AWS_REGION", "us-east-1")
-	env := map[string]string{"KEYSEAL_TABLE": "t", "KEYSEAL_EVENT_BUS": "b", "KEYSEAL_EVENT_ORG_ID": "o-a1b2c3d4e5"}
+	env := map[string]string{"KEYSEAL_TABLE": "t", "KEYSEAL_EVENT_BUS": "b", "KEYSEAL_EVENT_ORG_ID": "o-a1b2c3d4e5",
+		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"}
 	r, err := reconciler.New(context.Background(), func(k string) string { return env[k] })
 	if err != nil || r.Bus != "b" || r.OrgID != "o-a1b2c3d4e5" {
 		t.Fatalf("%v %+v", err, r)
