@@ -101,6 +101,7 @@ func (s *Service) check(ctx context.Context, tenantID string) checked {
 func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res verification) error {
 	now := s.now()
 	verified := func(next *keyseal.Tenant) {
+		next.LatencyClass = PolledLatencyClass(RecordedLatencyClass(next), res.latency.Milliseconds())
 		next.LastVerifiedAt = &now
 		next.LastLatencyMS = res.latency.Milliseconds()
 		next.LastVerifyError = ""
@@ -146,14 +147,16 @@ const VerifiedEvery = time.Minute
 
 // needsVerifiedWrite says whether a successful verify that announces
 // nothing must still write the row: the last error is to be cleared, the
-// latency class changed (the config row shows it), or last_verified_at is
-// missing or VerifiedEvery old. Anything else (the same class, a fresher
-// timestamp) leaves the row as it is.
+// latency class changed (the config row shows it; with the hysteresis of
+// PolledLatencyClass, so a latency at a boundary is no change), or
+// last_verified_at is missing or VerifiedEvery old. Anything else (the same class, a fresher timestamp)
+// leaves the row as it is.
 func needsVerifiedWrite(t *keyseal.Tenant, res verification, now time.Time) bool {
+	recorded := RecordedLatencyClass(t)
 	switch {
 	case t.LastVerifyError != "", t.LastVerifiedAt == nil:
 		return true
-	case ClassifyLatency(t.LastLatencyMS) != ClassifyLatency(res.latency.Milliseconds()):
+	case recorded != PolledLatencyClass(recorded, res.latency.Milliseconds()):
 		return true
 	}
 	return !now.Before(t.LastVerifiedAt.Add(VerifiedEvery))
@@ -177,7 +180,9 @@ func (s *Service) announce(t *keyseal.Tenant, res verification, now time.Time, e
 	}
 	changed := false
 	ms := res.latency.Milliseconds()
-	switch class := ClassifyLatency(ms); {
+	// The class with hysteresis: a latency hovering at 200 ms neither
+	// starts nor ends an episode on every poll.
+	switch class := PolledLatencyClass(RecordedLatencyClass(t), ms); {
 	case class != LatencyHigh && class != LatencyCritical:
 		if t.DegradedSince != nil || t.DegradedNotified {
 			t.DegradedSince, t.DegradedNotified, changed = nil, false, true
