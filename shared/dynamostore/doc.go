@@ -140,6 +140,13 @@
 //	error S (optional), next_retry_at S (optional),
 //	ttl N   at plus DeliveryTTL (7 days), in epoch seconds
 //
+// Poll shard measurements (one item; each poller group sets its shards'
+// attributes with one UpdateItem, the scheduled invocation reads it with
+// one GetItem to plan its fan-out):
+//
+//	pk "poller"   sk "shards"
+//	s%02d M {tenants N, work_ns N, measured_at S}   one per measured shard
+//
 // A tenant's row, versions, audit chain and agents share one partition, so
 // reading any of them is one Query, and the entry sort keys order the chain
 // by seq ("audit#head" sorts after every entry key).
