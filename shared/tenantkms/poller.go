@@ -218,6 +218,10 @@ type SweepStats struct {
 	// MaxKeyAgeDays is the age of the oldest active TMK version among the
 	// verified tenants: the KeyRotationAgeDays metric.
 	MaxKeyAgeDays float64 `json:"max_key_age_days"`
+	// Shards measures each swept shard (in the order asked for): its
+	// tenants and the summed durations of their checks, what the poller's
+	// fan-out plans the next minute's groups by (keyseal.PollStats).
+	Shards []keyseal.ShardStats `json:"shards"`
 }
 
 // ErrSweepRunning is returned when a sweep is asked for while the previous
@@ -251,6 +255,8 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 	start := time.Now()
 	stats := SweepStats{Outcomes: map[Outcome]int{}}
 	var latencies []float64 // milliseconds not yet emitted; nil without Metrics
+	var shardTenants [keyseal.PollShards]int
+	var shardWork [keyseal.PollShards]time.Duration
 	var mu sync.Mutex
 	ids := make(chan string)
 	var wg sync.WaitGroup
@@ -259,12 +265,17 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 		go func() {
 			defer wg.Done()
 			for id := range ids {
+				began := time.Now()
 				r := s.checkWithin(ctx, id)
+				took := time.Since(began)
 				if r.err != nil {
 					s.opt.Log.Error("poll tenant", "tenant_id", id, "err", r.err)
 				}
+				shard := keyseal.ShardOf(id)
 				var full []float64
 				mu.Lock()
+				shardTenants[shard]++
+				shardWork[shard] += took
 				stats.Tenants++
 				stats.Outcomes[r.outcome]++
 				if r.kmsFailed {
@@ -307,6 +318,11 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 	close(ids)
 	wg.Wait()
 	stats.Duration = time.Since(start)
+	measured := s.now()
+	for _, shard := range shards {
+		stats.Shards = append(stats.Shards, keyseal.ShardStats{Shard: shard, Tenants: shardTenants[shard],
+			Work: shardWork[shard], MeasuredAt: measured})
+	}
 	s.emitSweep(stats, latencies)
 	return stats, ctx.Err()
 }
