@@ -18,6 +18,9 @@ const (
 	FnUnseal  = "unseal"
 	FnHealth  = "health"
 	FnPoller  = "verify-poller"
+	// FnPollWorker sweeps the shard groups the scheduled poller
+	// dispatches to it (the fan-out, poller.go).
+	FnPollWorker = "verify-poller-worker"
 	// FnPublisher delivers the outbox from the table's stream to the bus.
 	FnPublisher = "event-publisher"
 	// FnDeliver delivers webhooks from the webhook queue (webhooks.go).
@@ -80,6 +83,9 @@ var fnSpecs = []fnSpec{
 	// Two sweeps 30 s apart plus the second sweep's run: see
 	// shared/poller for why one invocation sweeps twice.
 	{FnPoller, 75, false, access{store: "write", kms: true, audit: true}},
+	// The same sweeps over the shards it is given, ending with their
+	// minute (shared/poller).
+	{FnPollWorker, 75, false, access{store: "write", kms: true, audit: true}},
 	// A batch is at most publisherBatch events, one PutEvents call.
 	{FnPublisher, 30, false, access{store: "stream", events: true}},
 	// One batch: up to deliverBatch messages at once, each fanned out to
@@ -164,7 +170,7 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			env["KEYSEAL_SERVICE_PRINCIPAL"] = awscdk.Fn_Join(jsii.String(""), &[]*string{
 				jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":iam::"), awscdk.Aws_ACCOUNT_ID(), jsii.String(":root")})
 		}
-		if spec.name == FnPoller {
+		if spec.name == FnPoller || spec.name == FnPollWorker {
 			env["KEYSEAL_POLL_INTERVAL"] = jsii.String("30s")
 		}
 		logs := awslogs.NewLogGroup(s, jsii.String(spec.name+"-logs"), &awslogs.LogGroupProps{
@@ -184,9 +190,15 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			Environment:  &env,
 			LogGroup:     logs,
 		}
-		if spec.name == FnPoller {
+		switch spec.name {
+		case FnPoller:
 			// One poller at a time: sweeps never overlap across invocations.
 			props.ReservedConcurrentExecutions = jsii.Number(1)
+		case FnPollWorker:
+			// At most one invocation per group the dispatcher does not sweep
+			// itself: 16 shards, so 15. A duplicate delivery beyond it is
+			// throttled and then dropped as stale (its minute is over).
+			props.ReservedConcurrentExecutions = jsii.Number(PollWorkers)
 		}
 		fn := awslambda.NewFunction(s, jsii.String(spec.name), props)
 		grant(fn, spec.access, data, keys, ev)
