@@ -41,44 +41,91 @@ func TestPolledLatencyClass(t *testing.T) {
 	}
 }
 
-// TestLatencyAtABoundaryKeepsItsClass: a tenant whose verify alternates
-// between just under and just over 100 ms (scripted on the local KMS:
-// each call waits 45 or 55 ms, a verify makes two) is recorded elevated
-// once and its row is not rewritten on every poll; a real drop and a real
-// rise are each recorded by the first verify that sees them.
-func TestLatencyAtABoundaryKeepsItsClass(t *testing.T) {
-	e, log := newWriteLogEnv(t)
-	ctx := context.Background()
-	e.byokTenant(t, "t1")
-	check := func(perCall time.Duration) {
-		t.Helper()
-		e.kms.SetLatency(perCall)
-		e.clock.Advance(time.Second) // never a minute: only a class change writes
-		if out, err := e.svc.Check(ctx, "t1"); err != nil || out != tenantkms.OutcomeHealthy {
-			t.Fatalf("check: %s, %v", out, err)
-		}
+// latencyEnv is a BYOK tenant whose verifies take what the test scripts
+// on the local KMS (each call waits perCall; a verify makes two), checked
+// after advancing the test clock by step.
+type latencyEnv struct {
+	*env
+	log *writeLog
+}
+
+func (e latencyEnv) check(t *testing.T, perCall, step time.Duration) {
+	t.Helper()
+	e.kms.SetLatency(perCall)
+	e.clock.Advance(step)
+	if out, err := e.svc.Check(context.Background(), "t1"); err != nil || out != tenantkms.OutcomeHealthy {
+		t.Fatalf("check: %s, %v", out, err)
 	}
-	check(55 * time.Millisecond) // 110 ms: elevated
+}
+
+func newLatencyEnv(t *testing.T) latencyEnv {
+	t.Helper()
+	e, log := newWriteLogEnv(t)
+	e.byokTenant(t, "t1")
+	return latencyEnv{e, log}
+}
+
+// TestLatencyAtABoundaryKeepsItsClass: a tenant whose verify alternates
+// between just under and just over 100 ms (each call waits 45 or 55 ms)
+// costs one row write a minute, and every minute's write records the
+// same class, elevated, whichever side of 100 ms its sample fell on; a
+// real drop is recorded by the next minute's write, two polls later.
+func TestLatencyAtABoundaryKeepsItsClass(t *testing.T) {
+	e := newLatencyEnv(t)
+	e.check(t, 55*time.Millisecond, tenantkms.VerifiedEvery) // 110 ms, a minute on: written
 	if got := e.tenant(t, "t1").LatencyClass; got != tenantkms.LatencyElevated {
 		t.Fatalf("class after a 110 ms verify: %q", got)
 	}
-	n := len(log.writes())
+	n := len(e.log.writes())
+	for minute := range 4 {
+		e.check(t, 45*time.Millisecond, pollInterval) // 90 ms or more: under 100, not under 80
+		e.check(t, 55*time.Millisecond-time.Duration(minute%2)*10*time.Millisecond, pollInterval)
+		if got := e.tenant(t, "t1"); got.LatencyClass != tenantkms.LatencyElevated {
+			t.Fatalf("minute %d: the row records %q after a %d ms verify, want elevated", minute, got.LatencyClass, got.LastLatencyMS)
+		}
+	}
+	if got := len(e.log.writes()) - n; got != 4 {
+		t.Fatalf("%d row writes in 4 minutes of polls, want 4", got)
+	}
+	e.check(t, 10*time.Millisecond, pollInterval) // a real drop: about 20 ms
+	e.check(t, 10*time.Millisecond, pollInterval)
+	if got := e.tenant(t, "t1"); got.LatencyClass != tenantkms.LatencyNormal {
+		t.Fatalf("two polls after a drop to %d ms: class %q, want normal", got.LastLatencyMS, got.LatencyClass)
+	}
+	// Wider than the band (70 and 110 ms): the class changes, yet only
+	// the minute's write records it.
+	n = len(e.log.writes())
+	for range 2 {
+		e.check(t, 55*time.Millisecond, pollInterval)
+		e.check(t, 35*time.Millisecond, pollInterval)
+	}
+	if got := len(e.log.writes()) - n; got != 2 {
+		t.Fatalf("%d row writes in 2 minutes of a latency scattered across 100 ms, want 2", got)
+	}
+}
+
+// TestLatencyAtHighKeepsItsEpisode: a verify alternating between 190 and
+// 210 ms (calls of 95 and 105 ms) starts one degradation episode, written
+// at once with the class high, and neither ends it nor rewrites the row
+// on every poll; a real drop ends it at once.
+func TestLatencyAtHighKeepsItsEpisode(t *testing.T) {
+	e := newLatencyEnv(t)
+	e.check(t, 10*time.Millisecond, tenantkms.VerifiedEvery)
+	n := len(e.log.writes())
+	e.check(t, 105*time.Millisecond, time.Second) // 210 ms: an episode starts
+	got := e.tenant(t, "t1")
+	if got.DegradedSince == nil || got.LatencyClass != tenantkms.LatencyHigh || len(e.log.writes()) != n+1 {
+		t.Fatalf("after 210 ms: since %v, class %q, %d writes (want set, high, 1)", got.DegradedSince, got.LatencyClass, len(e.log.writes())-n)
+	}
 	for range 3 {
-		check(45 * time.Millisecond) // 90 ms and more: under 100, not under 80
-		check(55 * time.Millisecond)
+		e.check(t, 95*time.Millisecond, time.Second) // 190 ms and more: under 201, not under 160
+		e.check(t, 105*time.Millisecond, time.Second)
 	}
-	if got := len(log.writes()); got != n {
-		t.Fatalf("a latency alternating around 100 ms wrote the row %d times in 6 polls, want 0", got-n)
+	if got := e.tenant(t, "t1"); got.DegradedSince == nil || len(e.log.writes()) != n+1 {
+		t.Fatalf("a latency alternating around 200 ms: since %v, %d writes in 6 polls (want the episode, 0)", got.DegradedSince, len(e.log.writes())-n-1)
 	}
-	if got := e.tenant(t, "t1").LatencyClass; got != tenantkms.LatencyElevated {
-		t.Fatalf("class: %q, want elevated", got)
-	}
-	check(10 * time.Millisecond) // a real drop: about 20 ms
-	if got := e.tenant(t, "t1"); got.LatencyClass != tenantkms.LatencyNormal || len(log.writes()) != n+1 {
-		t.Fatalf("after a drop to %d ms: class %q, %d writes (want normal, 1)", got.LastLatencyMS, got.LatencyClass, len(log.writes())-n)
-	}
-	check(110 * time.Millisecond) // a real rise: 220 ms
-	if got := e.tenant(t, "t1"); got.LatencyClass != tenantkms.LatencyHigh || len(log.writes()) != n+2 {
-		t.Fatalf("after a rise to %d ms: class %q, %d writes (want high, 2)", got.LastLatencyMS, got.LatencyClass, len(log.writes())-n)
+	e.check(t, 10*time.Millisecond, time.Second)
+	if got := e.tenant(t, "t1"); got.DegradedSince != nil || got.LatencyClass != tenantkms.LatencyNormal {
+		t.Fatalf("after a drop: since %v, class %q", got.DegradedSince, got.LatencyClass)
 	}
 }

@@ -107,7 +107,7 @@ func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res ver
 		next.LastVerifyError = ""
 	}
 	if probe := t.Clone(); !s.announce(probe, res, now, nil) {
-		if !needsVerifiedWrite(t, res, now) {
+		if !needsVerifiedWrite(t, now) {
 			return nil
 		}
 		return s.note(ctx, t, verified)
@@ -146,17 +146,20 @@ func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res ver
 const VerifiedEvery = time.Minute
 
 // needsVerifiedWrite says whether a successful verify that announces
-// nothing must still write the row: the last error is to be cleared, the
-// latency class changed (the config row shows it; with the hysteresis of
-// PolledLatencyClass, so a latency at a boundary is no change), or
-// last_verified_at is missing or VerifiedEvery old. Anything else (the same class, a fresher timestamp)
-// leaves the row as it is.
-func needsVerifiedWrite(t *keyseal.Tenant, res verification, now time.Time) bool {
-	recorded := RecordedLatencyClass(t)
-	switch {
-	case t.LastVerifyError != "", t.LastVerifiedAt == nil:
-		return true
-	case recorded != PolledLatencyClass(recorded, res.latency.Milliseconds()):
+// nothing must still write the row: the last error is to be cleared, or
+// last_verified_at is missing or VerifiedEvery old. Anything else (a
+// fresher timestamp, another latency) leaves the row as it is.
+//
+// A latency class change alone does not write either: the class (with
+// the hysteresis of PolledLatencyClass) is recorded by the row's next
+// write, at most VerifiedEvery (two polls) later. What a rise to high or
+// critical means for the tenant (its degradation episode, announce) is a
+// write of its own at once. So a healthy tenant costs one write per
+// VerifiedEvery however its latency wanders; a per-change write made a
+// latency scattered across 100 ms (two 40 ms calls on a busy CPU) cost up
+// to one write per poll.
+func needsVerifiedWrite(t *keyseal.Tenant, now time.Time) bool {
+	if t.LastVerifyError != "" || t.LastVerifiedAt == nil {
 		return true
 	}
 	return !now.Before(t.LastVerifiedAt.Add(VerifiedEvery))
