@@ -50,7 +50,8 @@
 //	fields such as role_arn and external_id for aws-kms),
 //	byok BOOL, key_ref S (only when byok: "<key_provider>#<key_id>"), status S, sealed_since S (optional), seal_reason S (optional),
 //	last_verify_error S (optional), last_verified_at S (optional),
-//	last_latency_ms N, active_version N, created_at S, updated_at S,
+//	last_latency_ms N, latency_class S (optional: the poller's class, with
+//	hysteresis), active_version N, created_at S, updated_at S,
 //	revision N     optimistic lock: every write is conditional on it
 //
 // TMK version (zero-padded so versions sort numerically):
