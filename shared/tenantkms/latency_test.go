@@ -104,28 +104,35 @@ func TestLatencyAtABoundaryKeepsItsClass(t *testing.T) {
 	}
 }
 
-// TestLatencyAtHighKeepsItsEpisode: a verify alternating between 190 and
-// 210 ms (calls of 95 and 105 ms) starts one degradation episode, written
-// at once with the class high, and neither ends it nor rewrites the row
-// on every poll; a real drop ends it at once.
+// TestLatencyAtHighKeepsItsEpisode: a verify latency recorded at 210 and
+// 190 ms on alternate minutes (calls of 105 and 95 ms), with a 150 ms
+// poll between two records, starts one degradation episode with the first
+// 210 ms record and keeps it (190 is not under 160, and the poll between
+// records is no record) at one row write a minute; a real drop ends it at
+// the next minute's write.
 func TestLatencyAtHighKeepsItsEpisode(t *testing.T) {
 	e := newLatencyEnv(t)
 	e.check(t, 10*time.Millisecond, tenantkms.VerifiedEvery)
 	n := len(e.log.writes())
-	e.check(t, 105*time.Millisecond, time.Second) // 210 ms: an episode starts
+	e.check(t, 105*time.Millisecond, tenantkms.VerifiedEvery) // 210 ms, recorded: the episode starts
 	got := e.tenant(t, "t1")
-	if got.DegradedSince == nil || got.LatencyClass != tenantkms.LatencyHigh || len(e.log.writes()) != n+1 {
-		t.Fatalf("after 210 ms: since %v, class %q, %d writes (want set, high, 1)", got.DegradedSince, got.LatencyClass, len(e.log.writes())-n)
+	if got.DegradedSince == nil || got.LatencyClass != tenantkms.LatencyHigh {
+		t.Fatalf("after a recorded 210 ms: since %v, class %q (want set, high)", got.DegradedSince, got.LatencyClass)
 	}
-	for range 3 {
-		e.check(t, 95*time.Millisecond, time.Second) // 190 ms and more: under 201, not under 160
-		e.check(t, 105*time.Millisecond, time.Second)
+	since := *got.DegradedSince
+	for minute := range 4 {
+		e.check(t, 75*time.Millisecond, pollInterval)                                               // 150 ms between two records
+		e.check(t, 95*time.Millisecond+time.Duration(1-minute%2)*10*time.Millisecond, pollInterval) // the minute's record: 210 or 190 ms
+		if got := e.tenant(t, "t1"); got.DegradedSince == nil || !got.DegradedSince.Equal(since) {
+			t.Fatalf("minute %d, recorded %d ms: episode since %v, want kept since %v", minute, got.LastLatencyMS, got.DegradedSince, since)
+		}
 	}
-	if got := e.tenant(t, "t1"); got.DegradedSince == nil || len(e.log.writes()) != n+1 {
-		t.Fatalf("a latency alternating around 200 ms: since %v, %d writes in 6 polls (want the episode, 0)", got.DegradedSince, len(e.log.writes())-n-1)
+	if got := len(e.log.writes()) - n; got != 5 {
+		t.Fatalf("%d row writes in 5 minutes around 200 ms, want 5", got)
 	}
-	e.check(t, 10*time.Millisecond, time.Second)
+	e.check(t, 10*time.Millisecond, pollInterval)
+	e.check(t, 10*time.Millisecond, pollInterval)
 	if got := e.tenant(t, "t1"); got.DegradedSince != nil || got.LatencyClass != tenantkms.LatencyNormal {
-		t.Fatalf("after a drop: since %v, class %q", got.DegradedSince, got.LatencyClass)
+		t.Fatalf("a minute after a drop: since %v, class %q", got.DegradedSince, got.LatencyClass)
 	}
 }

@@ -92,12 +92,16 @@ func (s *Service) check(ctx context.Context, tenantID string) checked {
 
 // recordVerified records a successful verify on the tenant row, and only
 // when the row needs it (see needsVerifiedWrite): a healthy tenant costs
-// one write per VerifiedEvery, not one per poll. A verify that moves the
-// degradation episode or finds the active version due for rotation
-// (announce) writes through mutate instead, its events in the same
-// transaction, deciding anew on the fresh row: of two pollers or a poller
-// restarted mid-way, one commits the transition and the other finds it
-// already recorded.
+// one write per VerifiedEvery, not one per poll, whatever its latency
+// does. The announcements ride on that write: a verify whose write is due
+// and that moves the degradation episode or finds the active version due
+// for rotation (announce) writes through mutate instead, its events in
+// the same transaction, deciding anew on the fresh row: of two pollers or
+// a poller restarted mid-way, one commits the transition and the other
+// finds it already recorded. So the episode is sampled once per
+// VerifiedEvery, by the verify that records the minute: a latency that
+// swings across 200 ms from poll to poll (a starved CPU) neither starts
+// nor ends an episode, nor writes, between two records.
 func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res verification) error {
 	now := s.now()
 	verified := func(next *keyseal.Tenant) {
@@ -106,10 +110,10 @@ func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res ver
 		next.LastLatencyMS = res.latency.Milliseconds()
 		next.LastVerifyError = ""
 	}
+	if !needsVerifiedWrite(t, now) {
+		return nil
+	}
 	if probe := t.Clone(); !s.announce(probe, res, now, nil) {
-		if !needsVerifiedWrite(t, now) {
-			return nil
-		}
 		return s.note(ctx, t, verified)
 	}
 	_, err := s.mutate(ctx, t.ID, func(cur *keyseal.Tenant) (keyseal.Change, error) {
@@ -151,13 +155,13 @@ const VerifiedEvery = time.Minute
 // fresher timestamp, another latency) leaves the row as it is.
 //
 // A latency class change alone does not write either: the class (with
-// the hysteresis of PolledLatencyClass) is recorded by the row's next
-// write, at most VerifiedEvery (two polls) later. What a rise to high or
-// critical means for the tenant (its degradation episode, announce) is a
-// write of its own at once. So a healthy tenant costs one write per
-// VerifiedEvery however its latency wanders; a per-change write made a
-// latency scattered across 100 ms (two 40 ms calls on a busy CPU) cost up
-// to one write per poll.
+// the hysteresis of PolledLatencyClass) and what it means for the
+// degradation episode (announce) are recorded by the row's next write, at
+// most VerifiedEvery (two polls) later. So a healthy tenant costs one
+// write per VerifiedEvery however its latency wanders; a per-change write
+// made a latency scattered across 100 ms (two 40 ms calls on a busy CPU)
+// cost up to one write per poll, and one at 200 ms an episode started and
+// ended on alternate polls.
 func needsVerifiedWrite(t *keyseal.Tenant, now time.Time) bool {
 	if t.LastVerifyError != "" || t.LastVerifiedAt == nil {
 		return true
