@@ -50,7 +50,7 @@ func TestCloudIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	tpl := toTemplate(t, stack.New(awscdk.NewApp(nil), cfg))
-	kmsFns := map[string]bool{stack.FnSession: true, stack.FnAdmin: true, stack.FnUnseal: true, stack.FnHealth: true, stack.FnPoller: true, stack.FnKeyEvents: true}
+	kmsFns := map[string]bool{stack.FnSession: true, stack.FnAdmin: true, stack.FnUnseal: true, stack.FnHealth: true, stack.FnPoller: true, stack.FnPollWorker: true}
 	cloudEnv := []string{"KEYSEAL_GCP_CREDENTIALS", "KEYSEAL_GCP_SERVICE_ACCOUNT", "KEYSEAL_AZURE_CLIENT_ID", "KEYSEAL_AZURE_TENANT_ID", "KEYSEAL_AZURE_CLIENT_SECRET_ARN"}
 	for fn, id := range tpl.functionIDs(t) {
 		vars := tpl.Resources[id].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)

@@ -18,6 +18,9 @@ const (
 	FnUnseal  = "unseal"
 	FnHealth  = "health"
 	FnPoller  = "verify-poller"
+	// FnPollWorker sweeps the shard groups the scheduled poller
+	// dispatches to it (the fan-out, poller.go).
+	FnPollWorker = "verify-poller-worker"
 	// FnPublisher delivers the outbox from the table's stream to the bus.
 	FnPublisher = "event-publisher"
 	// FnDeliver delivers webhooks from the webhook queue (webhooks.go).
@@ -64,6 +67,10 @@ type access struct {
 	// forwarding: the function answers GET
 	// /admin/tenant-kms/event-forwarding, which names the bus's ARN.
 	forwarding bool
+	// clouds: the function serves every provider, so it gets keyseal's
+	// GCP and Azure identity (and the Azure secret). key-events does not:
+	// its events name AWS keys, and it links neither cloud SDK.
+	clouds bool
 	// busPolicy: the function reconciles the bus's resource policy with
 	// the key-ref index: it scans that index (store "index") and
 	// describes the bus and puts and removes its permissions, on keyseal's
@@ -81,17 +88,20 @@ type fnSpec struct {
 }
 
 var fnSpecs = []fnSpec{
-	{FnSession, 10, true, access{store: "write", kms: true, audit: true}},
-	{FnAdmin, 20, true, access{store: "write", kms: true, admin: true, audit: true, forwarding: true}},
-	{FnUnseal, 20, true, access{store: "write", kms: true, admin: true, audit: true}},
+	{FnSession, 10, true, access{store: "write", kms: true, clouds: true, audit: true}},
+	{FnAdmin, 20, true, access{store: "write", kms: true, clouds: true, admin: true, audit: true, forwarding: true}},
+	{FnUnseal, 20, true, access{store: "write", kms: true, clouds: true, admin: true, audit: true}},
 	// The BYOK probe (GET /admin/tenant-kms/health) is this function's
 	// (docs/contract.md §3): it wraps and unwraps with the tenant's key and
 	// describes it, so it has the KMS grants, but it never writes: no table
 	// write, no audit signing key. Up to three KMS calls of one timeout each.
-	{FnHealth, 20, true, access{store: "read", kms: true, admin: true}},
+	{FnHealth, 20, true, access{store: "read", kms: true, clouds: true, admin: true}},
 	// Two sweeps 30 s apart plus the second sweep's run: see
 	// shared/poller for why one invocation sweeps twice.
-	{FnPoller, 75, false, access{store: "write", kms: true, audit: true}},
+	{FnPoller, 75, false, access{store: "write", kms: true, clouds: true, audit: true}},
+	// The same sweeps over the shards it is given, ending with their
+	// minute (shared/poller).
+	{FnPollWorker, 75, false, access{store: "write", kms: true, clouds: true, audit: true}},
 	// A batch is at most publisherBatch events, one PutEvents call.
 	{FnPublisher, 30, false, access{store: "stream", events: true}},
 	// One batch: up to deliverBatch messages at once, each fanned out to
@@ -151,7 +161,10 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			env["KEYSEAL_TMK_CACHE_TTL"] = jsii.String("5m")
 			env["KEYSEAL_SESSION_TTL"] = jsii.String("5m")
 			env["KEYSEAL_KMS_TIMEOUT"] = jsii.String("5s")
-			// keyseal's GCP and Azure identity, only where KMS is called.
+		}
+		if spec.access.clouds {
+			// keyseal's GCP and Azure identity, only where those providers
+			// are served.
 			for k, v := range c.Clouds.env() {
 				env[k] = jsii.String(v)
 			}
@@ -188,7 +201,7 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			env["KEYSEAL_SERVICE_PRINCIPAL"] = awscdk.Fn_Join(jsii.String(""), &[]*string{
 				jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":iam::"), awscdk.Aws_ACCOUNT_ID(), jsii.String(":root")})
 		}
-		if spec.name == FnPoller {
+		if spec.name == FnPoller || spec.name == FnPollWorker {
 			env["KEYSEAL_POLL_INTERVAL"] = jsii.String("30s")
 		}
 		logs := awslogs.NewLogGroup(s, jsii.String(spec.name+"-logs"), &awslogs.LogGroupProps{
@@ -208,9 +221,15 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 			Environment:  &env,
 			LogGroup:     logs,
 		}
-		if spec.name == FnPoller {
+		switch spec.name {
+		case FnPoller:
 			// One poller at a time: sweeps never overlap across invocations.
 			props.ReservedConcurrentExecutions = jsii.Number(1)
+		case FnPollWorker:
+			// At most one invocation per group the dispatcher does not sweep
+			// itself: 16 shards, so 15. A duplicate delivery beyond it is
+			// throttled and then dropped as stale (its minute is over).
+			props.ReservedConcurrentExecutions = jsii.Number(PollWorkers)
 		}
 		if spec.name == FnBusPolicy {
 			// One reconcile at a time, so a run that read the index before
@@ -221,10 +240,10 @@ func NewFunctions(scope constructs.Construct, id string, c Config, data *Data, k
 		}
 		fn := awslambda.NewFunction(s, jsii.String(spec.name), props)
 		grant(fn, spec.access, c, data, keys, ev)
-		if spec.access.kms && c.AzureClientSecretARN != "" {
+		if spec.access.clouds && c.AzureClientSecretARN != "" {
 			// The Azure client secret, read at init and again when Entra
 			// refuses it: this one secret (its full ARN), by the functions
-			// that call KMS only. It is encrypted under the account's
+			// that serve the Azure provider only. It is encrypted under the account's
 			// aws/secretsmanager key, whose policy lets Secrets Manager
 			// decrypt for any caller allowed GetSecretValue, so no kms
 			// grant is needed; a secret under a customer managed key is

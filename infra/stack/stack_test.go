@@ -665,7 +665,10 @@ func TestLeastPrivilege(t *testing.T) {
 			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"), xray...),
 		stack.FnPublisher: append(append(append([]string{}, stream...), "events:PutEvents"), xray...),
 		stack.FnHealth:    healthActions,
-		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPoller: kmsActions,
+		stack.FnSession:   kmsActions, stack.FnAdmin: kmsActions, stack.FnUnseal: kmsActions, stack.FnPollWorker: kmsActions,
+		// The scheduled poller also starts the worker (TestPollerFanOut:
+		// that function only).
+		stack.FnPoller:    append(append([]string{}, kmsActions...), "lambda:InvokeFunction"),
 		stack.FnKeyEvents: kmsActions,
 		stack.FnBusPolicy: append([]string{"dynamodb:Scan", "events:DescribeEventBus", "events:PutPermission", "events:RemovePermission"}, xray...),
 	}
@@ -673,7 +676,8 @@ func TestLeastPrivilege(t *testing.T) {
 		stack.FnDeliver:   {deliverStore, deliverSecrets, kmsStatements[0], deliverQueue, "sqs:SendMessage on " + queue, strings.Join(xray, ",") + " on *"},
 		stack.FnPublisher: {strings.Join(stream, ",") + " on " + tableStream, "events:PutEvents on " + bus, strings.Join(xray, ",") + " on *"},
 		stack.FnHealth:    healthStatements,
-		stack.FnSession:   kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPoller: kmsStatements,
+		stack.FnSession:   kmsStatements, stack.FnAdmin: kmsStatements, stack.FnUnseal: kmsStatements, stack.FnPollWorker: kmsStatements,
+		stack.FnPoller: append(append([]string{}, kmsStatements...), "lambda:InvokeFunction on <AWS::Lambda::Function>"),
 		// What the poller may do, with the key-ref index in place of the
 		// poll-shard one: it finds tenants by key, never lists a shard.
 		stack.FnKeyEvents: keyEventsStatements,
@@ -781,8 +785,9 @@ func TestAuditSigningKey(t *testing.T) {
 // checkpoints: not health (reads only) and not the event publisher (it
 // only forwards the outbox).
 var appendsAudit = map[string]bool{stack.FnSession: true, stack.FnAdmin: true, stack.FnUnseal: true, stack.FnPoller: true,
-	stack.FnKeyEvents: true, // a pushed verify seals and unseals as the poller does
-	stack.FnDeliver:   true} // disabling a subscription on 410 Gone is audited
+	stack.FnPollWorker: true, // it seals and unseals as the poller does
+	stack.FnKeyEvents:  true, // a pushed verify seals and unseals as the poller does
+	stack.FnDeliver:    true} // disabling a subscription on 410 Gone is audited
 
 func TestAlarms(t *testing.T) {
 	for _, env := range envs {

@@ -105,8 +105,8 @@ func Env(name, closed string) []string {
 		"KEYSEAL_STAGE":     "dev",
 		"KEYSEAL_LOG_LEVEL": "info",
 	}
-	kms := map[string]bool{"session-issue": true, "admin-tenant-kms": true, "unseal": true, "health": true, "verify-poller": true, "key-events": true}
-	audit := map[string]bool{"session-issue": true, "admin-tenant-kms": true, "unseal": true, "verify-poller": true, "webhook-deliver": true, "key-events": true}
+	kms := map[string]bool{"session-issue": true, "admin-tenant-kms": true, "unseal": true, "health": true, "verify-poller": true, "verify-poller-worker": true, "key-events": true}
+	audit := map[string]bool{"session-issue": true, "admin-tenant-kms": true, "unseal": true, "verify-poller": true, "verify-poller-worker": true, "webhook-deliver": true, "key-events": true}
 	admin := map[string]bool{"admin-tenant-kms": true, "unseal": true, "health": true}
 	switch name {
 	case "event-publisher": // the stream's reader has no table access
@@ -136,6 +136,9 @@ func Env(name, closed string) []string {
 	case "admin-tenant-kms":
 		env["KEYSEAL_EVENT_BUS_ARN"] = "arn:aws:events:" + region + ":" + account + ":event-bus/keyseal-dev"
 	case "verify-poller":
+		env["KEYSEAL_POLL_INTERVAL"] = "30s"
+		env["KEYSEAL_POLL_WORKER"] = "arn:aws:lambda:" + region + ":" + account + ":function:keyseal-dev-verify-poller-worker"
+	case "verify-poller-worker":
 		env["KEYSEAL_POLL_INTERVAL"] = "30s"
 	case "webhook-deliver":
 		env["KEYSEAL_WEBHOOK_QUEUE_URL"] = "https://sqs." + region + ".amazonaws.com/" + account + "/keyseal-dev-webhooks"

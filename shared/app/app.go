@@ -45,6 +45,10 @@ type App struct {
 	Store   keyseal.Store
 	Tenants *tenantkms.Service
 	Deps    *api.Deps
+	// AWS is the aws.Config the Lambda's clients were built from, for a
+	// client only one Lambda uses (the poller's Lambda client); the zero
+	// value outside NewAWS.
+	AWS     aws.Config
 	closers []func() error
 }
 
@@ -141,8 +145,13 @@ func NewAWS(ctx context.Context, getenv config.Getenv, needs Needs) (*App, error
 		}
 		maps.Copy(providers, clouds)
 	}
-	return Assemble(cfg, log, Parts{Store: store, Providers: providers,
+	a, err := Assemble(cfg, log, Parts{Store: store, Providers: providers,
 		PlatformKey: keyseal.KeyRef{Provider: keyseal.ProviderAWS, KeyID: cfg.PlatformKeyID}, Anchor: anchor, Admins: admins, Metrics: emf})
+	if err != nil {
+		return nil, err
+	}
+	a.AWS = awsCfg
+	return a, nil
 }
 
 // MustAWS is NewAWS for a Lambda's main: a configuration error is printed

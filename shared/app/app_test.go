@@ -117,7 +117,7 @@ func TestCloudSDKsOnlyWhereServed(t *testing.T) {
 		}
 		return strings.Fields(string(out))
 	}
-	serves := map[string]bool{"session-issue": true, "admin-tenant-kms": true, "unseal": true, "health": true, "verify-poller": true,
+	serves := map[string]bool{"session-issue": true, "admin-tenant-kms": true, "unseal": true, "health": true, "verify-poller": true, "verify-poller-worker": true,
 		"key-events": false, "event-publisher": false, "webhook-deliver": false, "bus-policy": false}
 	for fn, want := range serves {
 		linked := deps(fn)

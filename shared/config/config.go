@@ -42,6 +42,10 @@ type Config struct {
 	KMSTimeout   time.Duration
 	// PollConcurrency bounds the tenants one sweep checks at once.
 	PollConcurrency int
+	// PollWorker is the poller's worker function (a name or ARN), set on
+	// the scheduled poller only: it then fans the shards out to parallel
+	// invocations of it when one cannot sweep them in time (shared/poller).
+	PollWorker string
 	// WebhookQueueURL is the SQS queue of webhook deliveries (events from
 	// the bus rule and retry jobs), WebhookDLQURL its dead-letter queue:
 	// the webhook-deliver Lambda reads the first and sends to both.
@@ -143,6 +147,7 @@ func Load(getenv Getenv) (Config, error) {
 		PollInterval:      p.duration("KEYSEAL_POLL_INTERVAL", 30*time.Second, 10*time.Millisecond, time.Hour),
 		KMSTimeout:        p.duration("KEYSEAL_KMS_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute),
 		PollConcurrency:   p.integer("KEYSEAL_POLL_CONCURRENCY", 64, 1, 1024),
+		PollWorker:        getenv("KEYSEAL_POLL_WORKER"),
 		OutboxInterval:    p.duration("KEYSEAL_OUTBOX_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
 		WebhookRetryScale: p.fraction("KEYSEAL_WEBHOOK_RETRY_SCALE", 1),
 		AdminJWKSURL:      getenv("KEYSEAL_ADMIN_JWKS_URL"),
@@ -171,6 +176,9 @@ func Load(getenv Getenv) (Config, error) {
 			p.errs = append(p.errs, fmt.Errorf("KEYSEAL_WAIVER_FILE=%q: %w", path, err))
 		}
 		c.Waiver = w
+	}
+	if c.PollWorker != "" && !lambdaFunctionRef(c.PollWorker) {
+		p.errs = append(p.errs, fmt.Errorf("KEYSEAL_POLL_WORKER=%q: want a Lambda function name (letters, digits, - and _) or its ARN", c.PollWorker))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -418,4 +426,27 @@ func (p *parser) fraction(name string, def float64) float64 {
 		return def
 	}
 	return f
+}
+
+// lambdaFunctionRef reports whether s can name a Lambda function: a name
+// of letters, digits, hyphens and underscores, or an ARN of one (up to
+// 140 characters, Lambda's limit for FunctionName).
+func lambdaFunctionRef(s string) bool {
+	name := s
+	if rest, ok := strings.CutPrefix(s, "arn:"); ok {
+		parts := strings.Split(rest, ":")
+		if len(parts) < 6 || parts[1] != "lambda" || parts[4] != "function" {
+			return false
+		}
+		name = parts[5]
+	}
+	if name == "" || len(s) > 140 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -174,3 +174,17 @@ func TestEventForwardingConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestPollWorker(t *testing.T) {
+	for _, ok := range []string{"", "keyseal-prod-verify-poller-worker", "arn:aws:lambda:eu-west-1:111122223333:function:keyseal_w", "arn:aws:lambda:eu-west-1:111122223333:function:w:live"} {
+		c, err := config.Load(env(map[string]string{"KEYSEAL_POLL_WORKER": ok}))
+		if err != nil || c.PollWorker != ok {
+			t.Errorf("KEYSEAL_POLL_WORKER=%q: %q, %v", ok, c.PollWorker, err)
+		}
+	}
+	for _, bad := range []string{"has space", "arn:aws:s3:::bucket", "arn:aws:lambda:eu-west-1:1:layer:x", "w/../x", strings.Repeat("a", 141)} {
+		if _, err := config.Load(env(map[string]string{"KEYSEAL_POLL_WORKER": bad})); err == nil || !strings.Contains(err.Error(), "KEYSEAL_POLL_WORKER") {
+			t.Errorf("KEYSEAL_POLL_WORKER=%q: %v, want an error naming it", bad, err)
+		}
+	}
+}

@@ -50,7 +50,8 @@
 //	fields such as role_arn and external_id for aws-kms),
 //	byok BOOL, key_ref S (only when byok: "<key_provider>#<key_id>"), status S, sealed_since S (optional), seal_reason S (optional),
 //	last_verify_error S (optional), last_verified_at S (optional),
-//	last_latency_ms N, active_version N, created_at S, updated_at S,
+//	last_latency_ms N, latency_class S (optional: the poller's class, with
+//	hysteresis), active_version N, created_at S, updated_at S,
 //	revision N     optimistic lock: every write is conditional on it
 //
 // TMK version (zero-padded so versions sort numerically):
@@ -139,6 +140,13 @@
 //	at S, outcome S, response_code N (optional), latency_ms N,
 //	error S (optional), next_retry_at S (optional),
 //	ttl N   at plus DeliveryTTL (7 days), in epoch seconds
+//
+// Poll shard measurements (one item; each poller group sets its shards'
+// attributes with one UpdateItem, the scheduled invocation reads it with
+// one GetItem to plan its fan-out):
+//
+//	pk "poller"   sk "shards"
+//	s%02d M {tenants N, work_ns N, measured_at S}   one per measured shard
 //
 // A tenant's row, versions, audit chain and agents share one partition, so
 // reading any of them is one Query, and the entry sort keys order the chain

@@ -57,6 +57,14 @@ func newStore(t *testing.T) (*Store, *dynamodb.Client, string) {
 	return New(client, table), client, table
 }
 
+// TestPollStatsConformance runs the keyseal.PollStats suite.
+func TestPollStatsConformance(t *testing.T) {
+	storetest.RunPollStats(t, func(t *testing.T) keyseal.PollStats {
+		s, _, _ := newStore(t)
+		return s
+	})
+}
+
 // TestConformance runs the shared keyseal.Store suite.
 func TestConformance(t *testing.T) {
 	client := newClient(t)

@@ -128,6 +128,7 @@ type tenantItem struct {
 	LastVerifyError string `dynamodbav:"last_verify_error,omitempty"`
 	LastVerifiedAt  string `dynamodbav:"last_verified_at,omitempty"`
 	LastLatencyMS   int64  `dynamodbav:"last_latency_ms"`
+	LatencyClass    string `dynamodbav:"latency_class,omitempty"`
 	ActiveVersion   int    `dynamodbav:"active_version"`
 	CreatedAt       string `dynamodbav:"created_at"`
 	UpdatedAt       string `dynamodbav:"updated_at"`
@@ -167,6 +168,7 @@ func encodeTenant(t *keyseal.Tenant, revision int64) (map[string]types.Attribute
 		LastVerifyError: t.LastVerifyError,
 		LastVerifiedAt:  formatTimePtr(t.LastVerifiedAt),
 		LastLatencyMS:   t.LastLatencyMS,
+		LatencyClass:    t.LatencyClass,
 		ActiveVersion:   t.ActiveVersion,
 		CreatedAt:       formatTime(t.CreatedAt),
 		UpdatedAt:       formatTime(t.UpdatedAt),
@@ -191,6 +193,7 @@ func decodeTenant(av map[string]types.AttributeValue) (*keyseal.Tenant, error) {
 		SealReason:      it.SealReason,
 		LastVerifyError: it.LastVerifyError,
 		LastLatencyMS:   it.LastLatencyMS,
+		LatencyClass:    it.LatencyClass,
 		ActiveVersion:   it.ActiveVersion,
 		Revision:        it.Revision,
 

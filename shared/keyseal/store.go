@@ -129,3 +129,28 @@ type Store interface {
 	WebhookStore
 	Pinger
 }
+
+// PollStats keeps the poller's last measurement of each poll shard: what
+// the scheduled poller invocation splits the shards into parallel groups
+// by (shared/poller). It is not part of Store: only the poller and the
+// DynamoDB and in-memory adapters have it.
+type PollStats interface {
+	// PutShardStats records stats, replacing the earlier measurement of
+	// each shard it names and leaving every other shard's as it is
+	// (parallel groups record their shards at once). EINVALID for a shard
+	// outside 0..PollShards-1.
+	PutShardStats(ctx context.Context, stats []ShardStats) error
+	// ShardStats returns the last measurement of every shard that has
+	// one, in shard order (none: empty, not an error).
+	ShardStats(ctx context.Context) ([]ShardStats, error)
+}
+
+// ShardStats is one poll shard's measurement in a sweep.
+type ShardStats struct {
+	Shard   int `json:"shard"`
+	Tenants int `json:"tenants"`
+	// Work is the sum of the durations of the shard's checks: with c
+	// checks in flight, the shard costs a sweep about Work / c.
+	Work       time.Duration `json:"work_ns"`
+	MeasuredAt time.Time     `json:"measured_at"`
+}

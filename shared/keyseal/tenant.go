@@ -104,9 +104,15 @@ type Tenant struct {
 	LastVerifyError string     `json:"last_verify_error,omitempty"`
 	LastVerifiedAt  *time.Time `json:"last_verified_at"`
 	LastLatencyMS   int64      `json:"last_latency_ms"`
-	ActiveVersion   int        `json:"active_version"`
-	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
+	// LatencyClass is the latency class the poller recorded with
+	// hysteresis (tenantkms.PolledLatencyClass): it moves up when a verify
+	// crosses a class's threshold and down only well below it, so a steady
+	// latency at a boundary does not rewrite the row every poll. "" on a
+	// row no verify has recorded one on (the class of LastLatencyMS then).
+	LatencyClass  string    `json:"latency_class,omitempty"`
+	ActiveVersion int       `json:"active_version"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 	// Revision is the optimistic-lock counter: every write is conditional on
 	// it and increments it.
 	Revision int64 `json:"revision"`

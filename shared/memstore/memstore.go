@@ -39,6 +39,7 @@ type Store struct {
 	waivers    map[string]keyseal.WaiverAck // tenant -> latest acknowledgment
 	webhooks   map[webhookKey]keyseal.Webhook
 	deliveries map[webhookKey][]keyseal.DeliveryAttempt // oldest first
+	shardStats map[int]keyseal.ShardStats               // poll shard -> last measurement
 	// anchor signs each new head (nil: unsigned heads).
 	anchor *audit.Anchor
 }

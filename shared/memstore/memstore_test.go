@@ -36,3 +36,7 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func TestPollStatsConformance(t *testing.T) {
+	storetest.RunPollStats(t, func(*testing.T) keyseal.PollStats { return memstore.New() })
+}

@@ -42,6 +42,7 @@ func newTenant(id string) *keyseal.Tenant {
 		LastVerifyError: "DisabledException",
 		LastVerifiedAt:  timePtr(at(3 * time.Minute)),
 		LastLatencyMS:   42,
+		LatencyClass:    "elevated",
 		ActiveVersion:   1,
 		CreatedAt:       at(0),
 		UpdatedAt:       at(time.Minute),

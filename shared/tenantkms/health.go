@@ -85,6 +85,49 @@ func ClassifyLatency(ms int64) string {
 	return LatencyCritical
 }
 
+// latencyRank orders the classes, normal lowest.
+var latencyRank = map[string]int{LatencyNormal: 0, LatencyElevated: 1, LatencyHigh: 2, LatencyCritical: 3}
+
+// LatencyHysteresis is how far below a class's lower threshold a verify
+// must be before the poller records a lower class: down only under 0.8 of
+// it (elevated falls back to normal under 80 ms, high to elevated at 160
+// ms or less, critical to high at 400 ms or less), while a verify at or
+// over a threshold moves the class up at once.
+const LatencyHysteresis = 0.8
+
+// PolledLatencyClass is the class a verify of ms records on a tenant whose
+// recorded class is prev ("" for none): up as soon as ms reaches a higher
+// class (ClassifyLatency), down only to the class ms would have with every
+// threshold scaled by LatencyHysteresis. A verify latency that wanders
+// across a threshold (80 ms of KMS round trips plus a busy CPU around
+// 100 ms) then keeps its class, so it costs no row write per poll, while
+// a real change (a drop from 150 ms to 40, a rise to 210) is recorded by
+// the first verify that sees it. The live probe of GET
+// /admin/tenant-kms/health has no history and classifies ms as it is.
+func PolledLatencyClass(prev string, ms int64) string {
+	raw := ClassifyLatency(ms)
+	rank, ok := latencyRank[prev]
+	if !ok || latencyRank[raw] >= rank {
+		return raw
+	}
+	// Scaling the thresholds by 0.8 is classifying ms / 0.8.
+	lowered := ClassifyLatency(int64(float64(ms) / LatencyHysteresis))
+	if latencyRank[lowered] < rank {
+		return lowered
+	}
+	return prev
+}
+
+// RecordedLatencyClass is the latency class t's row holds: the one the
+// poller recorded, or for a row written before classes were recorded the
+// class of its last latency ("" when nothing was ever verified).
+func RecordedLatencyClass(t *keyseal.Tenant) string {
+	if t.LatencyClass != "" || t.LastVerifiedAt == nil {
+		return t.LatencyClass
+	}
+	return ClassifyLatency(t.LastLatencyMS)
+}
+
 // healthStatus is the verdict of §6: unhealthy when the CMK is not usable
 // (terminal failure, a TMK that does not check out, sealed or revoked),
 // degraded on a transient failure or a high or critical latency.

@@ -92,23 +92,28 @@ func (s *Service) check(ctx context.Context, tenantID string) checked {
 
 // recordVerified records a successful verify on the tenant row, and only
 // when the row needs it (see needsVerifiedWrite): a healthy tenant costs
-// one write per VerifiedEvery, not one per poll. A verify that moves the
-// degradation episode or finds the active version due for rotation
-// (announce) writes through mutate instead, its events in the same
-// transaction, deciding anew on the fresh row: of two pollers or a poller
-// restarted mid-way, one commits the transition and the other finds it
-// already recorded.
+// one write per VerifiedEvery, not one per poll, whatever its latency
+// does. The announcements ride on that write: a verify whose write is due
+// and that moves the degradation episode or finds the active version due
+// for rotation (announce) writes through mutate instead, its events in
+// the same transaction, deciding anew on the fresh row: of two pollers or
+// a poller restarted mid-way, one commits the transition and the other
+// finds it already recorded. So the episode is sampled once per
+// VerifiedEvery, by the verify that records the minute: a latency that
+// swings across 200 ms from poll to poll (a starved CPU) neither starts
+// nor ends an episode, nor writes, between two records.
 func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res verification) error {
 	now := s.now()
 	verified := func(next *keyseal.Tenant) {
+		next.LatencyClass = PolledLatencyClass(RecordedLatencyClass(next), res.latency.Milliseconds())
 		next.LastVerifiedAt = &now
 		next.LastLatencyMS = res.latency.Milliseconds()
 		next.LastVerifyError = ""
 	}
+	if !needsVerifiedWrite(t, now) {
+		return nil
+	}
 	if probe := t.Clone(); !s.announce(probe, res, now, nil) {
-		if !needsVerifiedWrite(t, res, now) {
-			return nil
-		}
 		return s.note(ctx, t, verified)
 	}
 	_, err := s.mutate(ctx, t.ID, func(cur *keyseal.Tenant) (keyseal.Change, error) {
@@ -145,15 +150,20 @@ func (s *Service) recordVerified(ctx context.Context, t *keyseal.Tenant, res ver
 const VerifiedEvery = time.Minute
 
 // needsVerifiedWrite says whether a successful verify that announces
-// nothing must still write the row: the last error is to be cleared, the
-// latency class changed (the config row shows it), or last_verified_at is
-// missing or VerifiedEvery old. Anything else (the same class, a fresher
-// timestamp) leaves the row as it is.
-func needsVerifiedWrite(t *keyseal.Tenant, res verification, now time.Time) bool {
-	switch {
-	case t.LastVerifyError != "", t.LastVerifiedAt == nil:
-		return true
-	case ClassifyLatency(t.LastLatencyMS) != ClassifyLatency(res.latency.Milliseconds()):
+// nothing must still write the row: the last error is to be cleared, or
+// last_verified_at is missing or VerifiedEvery old. Anything else (a
+// fresher timestamp, another latency) leaves the row as it is.
+//
+// A latency class change alone does not write either: the class (with
+// the hysteresis of PolledLatencyClass) and what it means for the
+// degradation episode (announce) are recorded by the row's next write, at
+// most VerifiedEvery (two polls) later. So a healthy tenant costs one
+// write per VerifiedEvery however its latency wanders; a per-change write
+// made a latency scattered across 100 ms (two 40 ms calls on a busy CPU)
+// cost up to one write per poll, and one at 200 ms an episode started and
+// ended on alternate polls.
+func needsVerifiedWrite(t *keyseal.Tenant, now time.Time) bool {
+	if t.LastVerifyError != "" || t.LastVerifiedAt == nil {
 		return true
 	}
 	return !now.Before(t.LastVerifiedAt.Add(VerifiedEvery))
@@ -177,7 +187,9 @@ func (s *Service) announce(t *keyseal.Tenant, res verification, now time.Time, e
 	}
 	changed := false
 	ms := res.latency.Milliseconds()
-	switch class := ClassifyLatency(ms); {
+	// The class with hysteresis: a latency hovering at 200 ms neither
+	// starts nor ends an episode on every poll.
+	switch class := PolledLatencyClass(RecordedLatencyClass(t), ms); {
 	case class != LatencyHigh && class != LatencyCritical:
 		if t.DegradedSince != nil || t.DegradedNotified {
 			t.DegradedSince, t.DegradedNotified, changed = nil, false, true
@@ -213,6 +225,10 @@ type SweepStats struct {
 	// MaxKeyAgeDays is the age of the oldest active TMK version among the
 	// verified tenants: the KeyRotationAgeDays metric.
 	MaxKeyAgeDays float64 `json:"max_key_age_days"`
+	// Shards measures each swept shard (in the order asked for): its
+	// tenants and the summed durations of their checks, what the poller's
+	// fan-out plans the next minute's groups by (keyseal.PollStats).
+	Shards []keyseal.ShardStats `json:"shards"`
 }
 
 // ErrSweepRunning is returned when a sweep is asked for while the previous
@@ -246,6 +262,8 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 	start := time.Now()
 	stats := SweepStats{Outcomes: map[Outcome]int{}}
 	var latencies []float64 // milliseconds not yet emitted; nil without Metrics
+	var shardTenants [keyseal.PollShards]int
+	var shardWork [keyseal.PollShards]time.Duration
 	var mu sync.Mutex
 	ids := make(chan string)
 	var wg sync.WaitGroup
@@ -254,12 +272,17 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 		go func() {
 			defer wg.Done()
 			for id := range ids {
+				began := time.Now()
 				r := s.checkWithin(ctx, id)
+				took := time.Since(began)
 				if r.err != nil {
 					s.opt.Log.Error("poll tenant", "tenant_id", id, "err", r.err)
 				}
+				shard := keyseal.ShardOf(id)
 				var full []float64
 				mu.Lock()
+				shardTenants[shard]++
+				shardWork[shard] += took
 				stats.Tenants++
 				stats.Outcomes[r.outcome]++
 				if r.kmsFailed {
@@ -302,6 +325,11 @@ func (s *Service) Sweep(ctx context.Context, shards []int) (SweepStats, error) {
 	close(ids)
 	wg.Wait()
 	stats.Duration = time.Since(start)
+	measured := s.now()
+	for _, shard := range shards {
+		stats.Shards = append(stats.Shards, keyseal.ShardStats{Shard: shard, Tenants: shardTenants[shard],
+			Work: shardWork[shard], MeasuredAt: measured})
+	}
 	s.emitSweep(stats, latencies)
 	return stats, ctx.Err()
 }

@@ -548,6 +548,7 @@ func (s *Service) unseal(ctx context.Context, tenantID, actor, trigger string, r
 		t.SealedSince = nil
 		t.SealReason = ""
 		t.LastVerifyError = ""
+		t.LatencyClass = PolledLatencyClass(RecordedLatencyClass(t), res.latency.Milliseconds())
 		t.LastVerifiedAt = &now
 		t.LastLatencyMS = res.latency.Milliseconds()
 		ev, err := s.event(keyseal.EventUnsealed, tenantID, keyseal.UnsealedData{Trigger: eventTrigger(trigger)})
