@@ -18,32 +18,10 @@ import (
 	"github.com/keyseal/keyseal/shared/cli"
 	"github.com/keyseal/keyseal/shared/devissuer"
 	"github.com/keyseal/keyseal/shared/localserver"
+	"github.com/keyseal/keyseal/shared/localserver/devtest"
 	"github.com/keyseal/keyseal/shared/subscription"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
-
-// devServer starts the local server in dev mode (as `make run` does) on a
-// loopback port, the poller parked and push off: the tests seal by sweep.
-func devServer(t *testing.T) *localserver.Server {
-	t.Helper()
-	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h", "KEYSEAL_DEV_PUSH": "0"}
-	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
-	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		a.Close()
-	})
-	return s
-}
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test
 // reads (audit --follow).
@@ -173,7 +151,7 @@ func (h *harness) login() string {
 }
 
 func TestLoginWritesAPrivateProfile(t *testing.T) {
-	h := newHarness(t, devServer(t))
+	h := newHarness(t, devtest.Start(t, nil))
 	h.login()
 	fi, err := os.Stat(h.env["KEYSEAL_CONFIG"])
 	if err != nil {
@@ -208,7 +186,7 @@ func TestLoginWritesAPrivateProfile(t *testing.T) {
 }
 
 func TestStatusSealedAndUnseal(t *testing.T) {
-	h := newHarness(t, devServer(t))
+	h := newHarness(t, devtest.Start(t, nil))
 	h.login()
 
 	o := h.run("status").want(t, 0, "Tenant", "demo", "Status", "active", "Last verify", "Rotation age", "0 days", "Versions", "v1", "active")
@@ -287,7 +265,7 @@ func TestStatusSealedAndUnseal(t *testing.T) {
 // TestAuditFollow: entries written after --follow starts are printed as
 // they come.
 func TestAuditFollow(t *testing.T) {
-	h := newHarness(t, devServer(t))
+	h := newHarness(t, devtest.Start(t, nil))
 	h.login()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
@@ -311,7 +289,7 @@ func TestAuditFollow(t *testing.T) {
 }
 
 func TestErrorsInWords(t *testing.T) {
-	s := devServer(t)
+	s := devtest.Start(t, nil)
 	h := newHarness(t, s)
 
 	h.run("status").want(t, 1, "no admin token", "keyseal login --dev")
@@ -347,7 +325,7 @@ func TestErrorsInWords(t *testing.T) {
 }
 
 func TestAgentsWebhooksWaiverKeys(t *testing.T) {
-	h := newHarness(t, devServer(t))
+	h := newHarness(t, devtest.Start(t, nil))
 	h.login()
 
 	o := h.run("agents", "create", "worker", "--json").want(t, 0)

@@ -9,33 +9,10 @@ import (
 
 	"github.com/keyseal/keyseal/shared/client"
 	"github.com/keyseal/keyseal/shared/localserver"
+	"github.com/keyseal/keyseal/shared/localserver/devtest"
 	"github.com/keyseal/keyseal/shared/session"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
-
-// devServer starts the local server in dev mode (as `make run` does) on a
-// loopback port, with the poller parked and push off so seals come from
-// the test's sweeps.
-func devServer(t *testing.T) *localserver.Server {
-	t.Helper()
-	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h", "KEYSEAL_DEV_PUSH": "0"}
-	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
-	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		a.Close()
-	})
-	return s
-}
 
 func sweep(t *testing.T, s *localserver.Server) {
 	t.Helper()
@@ -56,7 +33,7 @@ func wantCode(t *testing.T, err error, status int, code string) *client.Error {
 // TestAgainstDevServer drives the seal cycle, agents, sessions and the
 // audit filter through the client against a real dev-mode server.
 func TestAgainstDevServer(t *testing.T) {
-	s := devServer(t)
+	s := devtest.Start(t, nil)
 	ctx := context.Background()
 	anon := client.MustNew(s.URL, "")
 	tok, err := anon.DevAdminToken(ctx, "", "")
@@ -164,7 +141,7 @@ func TestAgainstDevServer(t *testing.T) {
 // TestConnectionRefused: a server that is not there is a transport error
 // callers can recognise, not an *Error.
 func TestConnectionRefused(t *testing.T) {
-	s := devServer(t)
+	s := devtest.Start(t, nil)
 	url := s.URL
 	s.Close()
 	_, err := client.MustNew(url, "").Health(context.Background())

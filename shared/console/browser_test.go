@@ -27,6 +27,7 @@ import (
 	"github.com/keyseal/keyseal/shared/console"
 	"github.com/keyseal/keyseal/shared/localkms"
 	"github.com/keyseal/keyseal/shared/localserver"
+	"github.com/keyseal/keyseal/shared/localserver/devtest"
 )
 
 // waitFor bounds each wait for the page; the console refreshes every 3 s,
@@ -72,27 +73,7 @@ func chromium(t *testing.T) string {
 // that only the console's Retry unseal can unseal a tenant whose key was
 // enabled behind the push's back.
 func startDev(t *testing.T) *localserver.Server {
-	t.Helper()
-	vars := map[string]string{"KEYSEAL_LOG_LEVEL": "error", "KEYSEAL_POLL_INTERVAL": "1h", "KEYSEAL_DEV_PUSH": "1"}
-	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
-	a, l, err := localserver.Wire(ctx, func(k string) string { return vars[k] }, localserver.ModeDev, dir)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	s, err := localserver.Start(ctx, a, l, localserver.Options{Addr: "127.0.0.1:0", DataDir: dir})
-	if err != nil {
-		cancel()
-		a.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		a.Close()
-	})
-	return s
+	return devtest.Start(t, map[string]string{"KEYSEAL_DEV_PUSH": "1"})
 }
 
 // recorder keeps what the page did: every request, every response's
