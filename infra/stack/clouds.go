@@ -130,8 +130,8 @@ func (c Clouds) checkBuild(env, assetDir string) []string {
 	}{{noGCP, "keyseal_nogcp", "gcpCredentials"}, {noAzure, "keyseal_noazure", "azureClientId"}} {
 		if len(miss.fns) > 0 {
 			sort.Strings(miss.fns)
-			errs = append(errs, fmt.Sprintf("%s sets %s but %s/{%s} was built with -tags %s, without that provider: run make build ENV=%s (make synth, diff and deploy ENV=%s build first)",
-				env, miss.key, assetDir, strings.Join(miss.fns, ","), miss.tag, env, env))
+			errs = append(errs, fmt.Sprintf("%s is set but %s/{%s} was built with -tags %s, without that provider: run make build ENV=%s (make synth, diff and deploy ENV=%s build first)",
+				miss.key, assetDir, strings.Join(miss.fns, ","), miss.tag, env, env))
 		}
 	}
 	return errs
