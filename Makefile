@@ -15,11 +15,18 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## Build one arm64 bootstrap per Lambda into bin/<function>/
-	@for f in $(FUNCTIONS); do \
+# build's tags come from ENV's cdk.json (scripts/buildtags): keyseal_nogcp
+# and keyseal_noazure leave out the SDK of a cloud ENV configures no
+# identity for. bin/<function>/tags records them; synth refuses a build
+# without a provider ENV configures (infra/stack.LoadConfig).
+build: ## Build one arm64 bootstrap per Lambda into bin/<function>/, with ENV's tags (no GCP/Azure SDK unless ENV's cdk.json configures it)
+	@tags=$$($(GO) run ./scripts/buildtags -env $(ENV)) || exit 1; \
+	echo "build ENV=$(ENV): -tags $$tags"; \
+	for f in $(FUNCTIONS); do \
 	  echo "build $$f"; \
-	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags "$$tags" -trimpath -ldflags='-s -w' \
 	    -o bin/$$f/bootstrap ./functions/$$f || exit 1; \
+	  echo "$$tags" > bin/$$f/tags; \
 	done
 
 cli: ## Build the keyseal admin CLI into bin/keyseal (or: go install ./scripts/keyseal)

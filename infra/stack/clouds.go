@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -92,6 +96,43 @@ func (c Clouds) check() []string {
 	}
 	if !secretARNPattern.MatchString(c.AzureClientSecretARN) {
 		errs = append(errs, fmt.Sprintf("azureClientSecretArn %q: want the secret's full ARN, arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX (the six-character suffix included, so the grant names exactly it)", c.AzureClientSecretARN))
+	}
+	return errs
+}
+
+// checkBuild fails synth when Lambdas under assetDir were built without
+// a provider this environment configures: `make build` records each
+// function's go build tags in bin/<function>/tags, and keyseal_nogcp
+// (keyseal_noazure) leaves the provider out of the binary, which would
+// then fail its init after the deploy. A function without the file (a
+// build by hand) is not checked here; its init still refuses.
+func (c Clouds) checkBuild(env, assetDir string) []string {
+	files, _ := filepath.Glob(filepath.Join(assetDir, "*", "tags"))
+	var noGCP, noAzure []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		tags := strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
+		fn := filepath.Base(filepath.Dir(f))
+		if len(c.GCPCredentials) > 0 && slices.Contains(tags, "keyseal_nogcp") {
+			noGCP = append(noGCP, fn)
+		}
+		if c.AzureClientID != "" && slices.Contains(tags, "keyseal_noazure") {
+			noAzure = append(noAzure, fn)
+		}
+	}
+	var errs []string
+	for _, miss := range []struct {
+		fns      []string
+		tag, key string
+	}{{noGCP, "keyseal_nogcp", "gcpCredentials"}, {noAzure, "keyseal_noazure", "azureClientId"}} {
+		if len(miss.fns) > 0 {
+			sort.Strings(miss.fns)
+			errs = append(errs, fmt.Sprintf("%s is set but %s/{%s} was built with -tags %s, without that provider: run make build ENV=%s (make synth, diff and deploy ENV=%s build first)",
+				miss.key, assetDir, strings.Join(miss.fns, ","), miss.tag, env, env))
+		}
 	}
 	return errs
 }

@@ -2,6 +2,8 @@ package stack_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -128,5 +130,42 @@ func TestCloudConfigErrors(t *testing.T) {
 	}
 	if _, err := stack.LoadConfig(withClouds(t, map[string]any{"azureClientId": "11111111-2222-3333-4444-555555555555"}), "dev", "bin"); err == nil || !strings.Contains(err.Error(), "azureTenantId") {
 		t.Fatalf("Azure without tenant and secret: %v", err)
+	}
+}
+
+// TestSynthRefusesABuildWithoutAConfiguredProvider: when make build
+// recorded -tags keyseal_nogcp (keyseal_noazure) for a function and the
+// environment configures GCP (Azure), LoadConfig fails naming the key,
+// the tag and the command that rebuilds; a build with both providers, or
+// an environment configuring neither, passes.
+func TestSynthRefusesABuildWithoutAConfiguredProvider(t *testing.T) {
+	tagged := func(tags string) string {
+		dir := assets(t)
+		for _, fn := range stack.FunctionNames() {
+			if err := os.WriteFile(filepath.Join(dir, fn, "tags"), []byte(tags+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	awsOnly := tagged("lambda.norpc,keyseal_nogcp,keyseal_noazure")
+	_, err := stack.LoadConfig(withClouds(t, cloudKeys()), "dev", awsOnly)
+	for _, want := range []string{"gcpCredentials", "-tags keyseal_nogcp", "azureClientId", "-tags keyseal_noazure", "make build ENV=dev", stack.FnSession} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("GCP and Azure configured, AWS-only build: %v, want it to name %q", err, want)
+		}
+	}
+	gcpOnly := map[string]any{"gcpCredentials": cloudKeys()["gcpCredentials"], "gcpServiceAccount": cloudKeys()["gcpServiceAccount"]}
+	if _, err := stack.LoadConfig(withClouds(t, gcpOnly), "dev", tagged("lambda.norpc,keyseal_noazure")); err != nil {
+		t.Errorf("GCP configured, build without Azure: %v", err)
+	}
+	if _, err := stack.LoadConfig(withClouds(t, gcpOnly), "dev", tagged("lambda.norpc,keyseal_nogcp")); err == nil || strings.Contains(err.Error(), "azureClientId") {
+		t.Errorf("GCP configured, build without GCP: %v", err)
+	}
+	if _, err := stack.LoadConfig(withClouds(t, cloudKeys()), "dev", tagged("lambda.norpc")); err != nil {
+		t.Errorf("full build: %v", err)
+	}
+	if _, err := stack.LoadConfig(cdkContext(t), "dev", awsOnly); err != nil {
+		t.Errorf("neither configured, AWS-only build: %v", err)
 	}
 }

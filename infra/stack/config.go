@@ -108,6 +108,9 @@ func LoadConfig(raw any, env, assetDir string) (Config, error) {
 	if errs := c.Clouds.check(); len(errs) > 0 {
 		return Config{}, fmt.Errorf("environment %s: %s", env, strings.Join(errs, "; "))
 	}
+	if errs := c.Clouds.checkBuild(env, assetDir); len(errs) > 0 {
+		return Config{}, fmt.Errorf("environment %s: %s", env, strings.Join(errs, "; "))
+	}
 	if _, ok := retentions[c.LogRetentionDays]; !ok {
 		return Config{}, fmt.Errorf("environment %s: logRetentionDays %d is not a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 180, 365, ...)", env, c.LogRetentionDays)
 	}

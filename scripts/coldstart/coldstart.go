@@ -32,41 +32,76 @@ const Minimal = "minimal"
 // Binary is one built bootstrap.
 type Binary struct {
 	Name string
-	Path string
-	Size int64
+	// Variant is the build it comes from (Variant.Name); empty for the
+	// minimal function.
+	Variant string
+	Path    string
+	Size    int64
 }
 
-// Build builds the Lambdas under root/functions and the minimal function
-// into dir with make build's flags (-tags lambda.norpc -trimpath
-// -ldflags='-s -w', CGO off) for the host, in one go build, and returns
-// them with the minimal function first.
-func Build(ctx context.Context, root, dir string) ([]Binary, error) {
+// Variant is one way to build the Lambdas: a label and go build tags.
+type Variant struct {
+	Name string
+	Tags string
+}
+
+// FullVariant links every provider's SDK: the build of an environment
+// that configures GCP and Azure (no keyseal_nogcp, no keyseal_noazure).
+var FullVariant = Variant{Name: "with GCP and Azure", Tags: "lambda.norpc"}
+
+// DevVariant is what `make build` builds for ENV=dev: the tags
+// scripts/buildtags picks from root's cdk.json (AWS only while dev
+// configures neither cloud).
+func DevVariant(ctx context.Context, root string) (Variant, error) {
+	cmd := exec.CommandContext(ctx, "go", "run", "./scripts/buildtags", "-env", "dev")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return Variant{}, fmt.Errorf("go run ./scripts/buildtags -env dev: %w", err)
+	}
+	tags := strings.TrimSpace(string(out))
+	name := "make build (dev)"
+	if strings.Contains(tags, "keyseal_nogcp") && strings.Contains(tags, "keyseal_noazure") {
+		name = "AWS only"
+	}
+	return Variant{Name: name, Tags: tags}, nil
+}
+
+// Build builds the Lambdas under root/functions with the variant's tags
+// and make build's other flags (-trimpath -ldflags='-s -w', CGO off) for
+// the host into dir, and the minimal function (tags lambda.norpc), in one
+// go build each, and returns them with the minimal function first.
+func Build(ctx context.Context, root, dir string, v Variant) ([]Binary, error) {
 	mains, err := filepath.Glob(filepath.Join(root, "functions", "*", "main.go"))
 	if err != nil || len(mains) == 0 {
 		return nil, fmt.Errorf("no functions/*/main.go under %s", root)
 	}
-	names := []string{Minimal}
-	pkgs := []string{"./scripts/coldstart/testdata/minimal"}
+	bins := []Binary{{Name: Minimal}}
+	var pkgs []string
 	for _, m := range mains {
 		name := filepath.Base(filepath.Dir(m))
-		names = append(names, name)
+		bins = append(bins, Binary{Name: name, Variant: v.Name})
 		pkgs = append(pkgs, "./functions/"+name)
 	}
-	args := append([]string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}, pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	bins := make([]Binary, len(names))
-	for i, name := range names {
-		path := filepath.Join(dir, name)
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("built %s: %w", name, err)
+	for _, b := range []struct {
+		tags string
+		pkgs []string
+	}{{"lambda.norpc", []string{"./scripts/coldstart/testdata/minimal"}}, {v.Tags, pkgs}} {
+		args := append([]string{"build", "-tags", b.tags, "-trimpath", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}, b.pkgs...)
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build -tags %s: %w\n%s", b.tags, err, out)
 		}
-		bins[i] = Binary{Name: name, Path: path, Size: st.Size()}
+	}
+	for i := range bins {
+		bins[i].Path = filepath.Join(dir, bins[i].Name)
+		st, err := os.Stat(bins[i].Path)
+		if err != nil {
+			return nil, fmt.Errorf("built %s: %w", bins[i].Name, err)
+		}
+		bins[i].Size = st.Size()
 	}
 	return bins, nil
 }

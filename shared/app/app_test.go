@@ -144,6 +144,46 @@ func TestCloudSDKsOnlyWhereServed(t *testing.T) {
 	}
 }
 
+// TestCloudBuildTagsDropTheSDKs: with -tags keyseal_nogcp the Lambdas
+// that serve every provider link neither the Cloud KMS client, gRPC nor
+// shared/gcpkms; with keyseal_noazure neither the Azure SDK, shared/azurekv
+// nor the Secrets Manager client (only the Azure secret needs it); with
+// both (make build's dev variant) none of them, and each tag alone leaves
+// the other provider linked.
+func TestCloudBuildTagsDropTheSDKs(t *testing.T) {
+	google := []string{"cloud.google.com/go/kms/apiv1", "google.golang.org/grpc", "google.golang.org/protobuf/proto", "github.com/keyseal/keyseal/shared/gcpkms"}
+	azure := []string{"github.com/Azure/azure-sdk-for-go/sdk/azidentity", "github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys",
+		"github.com/keyseal/keyseal/shared/azurekv", "github.com/aws/aws-sdk-go-v2/service/secretsmanager"}
+	deps := func(tags, fn string) []string {
+		out, err := exec.Command("go", "list", "-deps", "-tags", tags, "github.com/keyseal/keyseal/functions/"+fn).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -tags %s: %v\n%s", tags, err, out)
+		}
+		if !slices.Contains(strings.Fields(string(out)), "github.com/keyseal/keyseal/shared/app/clouds") {
+			t.Fatalf("%s does not link shared/app/clouds: not a Lambda that serves every provider?", fn)
+		}
+		return strings.Fields(string(out))
+	}
+	check := func(tags, fn string, wantGoogle, wantAzure bool) {
+		linked := deps(tags, fn)
+		for _, pkg := range google {
+			if got := slices.Contains(linked, pkg); got != wantGoogle {
+				t.Errorf("-tags %s: %s links %s: %v, want %v", tags, fn, pkg, got, wantGoogle)
+			}
+		}
+		for _, pkg := range azure {
+			if got := slices.Contains(linked, pkg); got != wantAzure {
+				t.Errorf("-tags %s: %s links %s: %v, want %v", tags, fn, pkg, got, wantAzure)
+			}
+		}
+	}
+	for _, fn := range []string{"session-issue", "admin-tenant-kms", "unseal", "health", "verify-poller", "verify-poller-worker"} {
+		check("lambda.norpc,keyseal_nogcp,keyseal_noazure", fn, false, false)
+	}
+	check("lambda.norpc,keyseal_nogcp", "session-issue", false, true)
+	check("lambda.norpc,keyseal_noazure", "session-issue", true, false)
+}
+
 // TestNewWebhookDeliverNeedsTheQueues: the webhook-deliver Lambda needs
 // the table, the platform key, the audit signing key and both queues,
 // and links no Google or Azure SDK (it unseals secrets under the platform

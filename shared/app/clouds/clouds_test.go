@@ -1,3 +1,5 @@
+//go:build !keyseal_nogcp && !keyseal_noazure
+
 package clouds_test
 
 import (
