@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/keyseal/keyseal/shared/buspolicy"
+	"github.com/keyseal/keyseal/shared/buspolicy/policydoc"
 	"github.com/keyseal/keyseal/shared/keyevents"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
@@ -73,13 +73,13 @@ func (d *Deps) eventForwarding(ctx context.Context, r *Request) (Response, error
 	case d.EventOrgID != "":
 		out.Admission = Admission{Mode: AdmissionOrganization, OrganizationID: d.EventOrgID}
 	default:
-		out.Admission = Admission{Mode: AdmissionAccount, StatementID: buspolicy.StatementID(out.Account)}
+		out.Admission = Admission{Mode: AdmissionAccount, StatementID: policydoc.StatementID(out.Account)}
 	}
 	if d.BusPolicy != nil && out.Admission.Mode == AdmissionAccount {
 		// Best effort: a failed read leaves the field out, never fails
 		// the answer (the rule and role are what the customer needs).
 		if policy, err := d.BusPolicy(ctx); err == nil {
-			if admitted, err := buspolicy.Admits(policy, out.Account); err == nil {
+			if admitted, err := policydoc.Admits(policy, out.Account); err == nil {
 				out.Admission.Admitted = &admitted
 			}
 		}

@@ -130,6 +130,14 @@ func TestCloudSDKsOnlyWhereServed(t *testing.T) {
 	if !slices.Contains(deps("event-publisher"), "github.com/keyseal/keyseal/shared/awsconfig") {
 		t.Fatal("go list output does not look like the Lambdas' dependencies")
 	}
+	// Only the two functions that call EventBridge link its client (its
+	// package init is about 0.45 ms).
+	for fn := range serves {
+		want := fn == "event-publisher" || fn == "bus-policy"
+		if got := slices.Contains(deps(fn), "github.com/aws/aws-sdk-go-v2/service/eventbridge"); got != want {
+			t.Errorf("%s links the EventBridge client: %v, want %v", fn, got, want)
+		}
+	}
 	// No Lambda links the SDK's config chain (awsconfig.FromEnv instead),
 	// and only those that assume customer roles link STS.
 	for fn, assumesRoles := range serves {

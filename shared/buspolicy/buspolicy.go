@@ -8,7 +8,7 @@
 // the tenants' own rows), the current set from the bus policy
 // (DescribeEventBus), and the difference is applied with PutPermission and
 // RemovePermission, one statement per account under a stable id
-// (StatementID). Running it twice, or two at once, converges on the same
+// (policydoc.StatementID). Running it twice, or two at once, converges on the same
 // policy: every step is idempotent (a statement already there is not put
 // again, one already gone is not an error), and a run that read the index
 // before a change is followed by the run that change triggers. The
@@ -25,22 +25,14 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/keyseal/keyseal/shared/buspolicy/policydoc"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
-
-// StatementPrefix begins the id of every statement the reconcile owns;
-// it never touches another (the CDK's organization statement, an
-// operator's own).
-const StatementPrefix = "keyseal-account-"
-
-// StatementID is the bus policy statement admitting account.
-func StatementID(account string) string { return StatementPrefix + account }
 
 // API is the slice of the EventBridge client the reconcile uses.
 type API interface {
@@ -84,8 +76,8 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("describe event bus %s: %w", r.Bus, err)
 	}
-	own := accountOfARN(aws.ToString(bus.Arn))
-	current, err := statementAccounts(aws.ToString(bus.Policy))
+	own := policydoc.AccountOfARN(aws.ToString(bus.Arn))
+	current, err := policydoc.Accounts(aws.ToString(bus.Policy))
 	if err != nil {
 		return Result{}, fmt.Errorf("event bus %s: %w", r.Bus, err)
 	}
@@ -96,7 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 			return Result{}, fmt.Errorf("keys in use: %w", err)
 		}
 		for _, k := range keys {
-			if a := accountOfARN(k); a != "" && a != own {
+			if a := policydoc.AccountOfARN(k); a != "" && a != own {
 				wanted[a] = true
 			}
 		}
@@ -107,9 +99,9 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 		if wanted[a] {
 			continue
 		}
-		_, err := r.Client.RemovePermission(ctx, &eventbridge.RemovePermissionInput{EventBusName: aws.String(r.Bus), StatementId: aws.String(StatementID(a))})
+		_, err := r.Client.RemovePermission(ctx, &eventbridge.RemovePermissionInput{EventBusName: aws.String(r.Bus), StatementId: aws.String(policydoc.StatementID(a))})
 		if err != nil && !errors.As(err, new(*types.ResourceNotFoundException)) {
-			errs = append(errs, fmt.Errorf("remove %s from event bus %s: %w", StatementID(a), r.Bus, err))
+			errs = append(errs, fmt.Errorf("remove %s from event bus %s: %w", policydoc.StatementID(a), r.Bus, err))
 			continue
 		}
 		res.Removed = append(res.Removed, a)
@@ -119,7 +111,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 			continue
 		}
 		_, err := r.Client.PutPermission(ctx, &eventbridge.PutPermissionInput{EventBusName: aws.String(r.Bus),
-			Action: aws.String("events:PutEvents"), Principal: aws.String(a), StatementId: aws.String(StatementID(a))})
+			Action: aws.String("events:PutEvents"), Principal: aws.String(a), StatementId: aws.String(policydoc.StatementID(a))})
 		if err != nil {
 			var tooBig *types.PolicyLengthExceededException
 			if errors.As(err, &tooBig) {
@@ -141,60 +133,4 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 // invocation, so EventBridge's asynchronous invocation retries it.
 func (r *Reconciler) Handle(ctx context.Context, _ json.RawMessage) (Result, error) {
 	return r.Reconcile(ctx)
-}
-
-// isAccount reports whether s is a 12-digit AWS account id (no regular
-// expression: every Lambda linking shared/api would build it at init).
-func isAccount(s string) bool {
-	return len(s) == 12 && strings.Trim(s, "0123456789") == ""
-}
-
-// accountOfARN is the account field of an ARN (arn:PARTITION:SERVICE:
-// REGION:ACCOUNT:RESOURCE), "" when it has none.
-func accountOfARN(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 || parts[0] != "arn" || !isAccount(parts[4]) {
-		return ""
-	}
-	return parts[4]
-}
-
-// statementAccounts are the accounts of the policy's statements whose
-// ids the reconcile owns. An empty policy has none.
-func statementAccounts(policy string) (map[string]bool, error) {
-	out := map[string]bool{}
-	if policy == "" {
-		return out, nil
-	}
-	var doc struct {
-		Statement json.RawMessage `json:"Statement"`
-	}
-	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
-		return nil, fmt.Errorf("policy is not JSON: %w", err)
-	}
-	var sts []struct {
-		Sid string `json:"Sid"`
-	}
-	// Statement may be one object or a list (IAM policy grammar).
-	if len(doc.Statement) > 0 && doc.Statement[0] == '{' {
-		doc.Statement = append(append([]byte{'['}, doc.Statement...), ']')
-	}
-	if len(doc.Statement) > 0 {
-		if err := json.Unmarshal(doc.Statement, &sts); err != nil {
-			return nil, fmt.Errorf("policy statements: %w", err)
-		}
-	}
-	for _, st := range sts {
-		if a, ok := strings.CutPrefix(st.Sid, StatementPrefix); ok && isAccount(a) {
-			out[a] = true
-		}
-	}
-	return out, nil
-}
-
-// Admits reports whether policy (a bus's, from DescribeEventBus) has the
-// reconcile's statement for account.
-func Admits(policy, account string) (bool, error) {
-	got, err := statementAccounts(policy)
-	return got[account], err
 }

@@ -194,16 +194,3 @@ func TestReconcileFullPolicy(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
-func TestAdmits(t *testing.T) {
-	policy := `{"Version":"2012-10-17","Statement":{"Sid":"keyseal-account-111122223333","Effect":"Allow"}}`
-	if ok, err := buspolicy.Admits(policy, "111122223333"); err != nil || !ok {
-		t.Fatalf("single statement object: %v %v", ok, err)
-	}
-	if ok, err := buspolicy.Admits("", "111122223333"); err != nil || ok {
-		t.Fatalf("empty policy: %v %v", ok, err)
-	}
-	if _, err := buspolicy.Admits("{", "111122223333"); err == nil {
-		t.Fatal("bad JSON accepted")
-	}
-}
