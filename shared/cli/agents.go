@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyseal/keyseal/shared/client"
 )
 
 func (a *app) agentsCommand() *cobra.Command {
@@ -24,21 +27,17 @@ once (keyseal stores a hash): put it in your secret store.`,
   keyseal agents create worker --json | jq -r .agent_key > agent.key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			ag, err := c.CreateAgent(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(ag)
-			}
-			a.out("Created agent %s (%s).\nAgent key (shown once, store it now):\n%s\n", ag.ID, ag.Name, ag.Key)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				ag, err := c.CreateAgent(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(ag)
+				}
+				a.out("Created agent %s (%s).\nAgent key (shown once, store it now):\n%s\n", ag.ID, ag.Name, ag.Key)
+				return nil
+			})
 		},
 	}
 	list := &cobra.Command{
@@ -47,33 +46,29 @@ once (keyseal stores a hash): put it in your secret store.`,
 		Example: `  keyseal agents list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			l, err := c.Agents(ctx)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(l)
-			}
-			if len(l.Agents) == 0 {
-				a.out("No agents: keyseal agents create NAME makes one.\n")
-				return nil
-			}
-			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tCREATED\tBY\tSTATE")
-			for _, ag := range l.Agents {
-				state := a.paint(green, "active")
-				if ag.RevokedAt != nil {
-					state = a.paint(red, "revoked "+ag.RevokedAt.UTC().Format(time.RFC3339))
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.Agents(ctx)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ag.ID, ag.Name, ag.CreatedAt.UTC().Format(time.RFC3339), ag.CreatedBy, state)
-			}
-			return w.Flush()
+				if a.json {
+					return a.printJSON(l)
+				}
+				if len(l.Agents) == 0 {
+					a.out("No agents: keyseal agents create NAME makes one.\n")
+					return nil
+				}
+				w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tNAME\tCREATED\tBY\tSTATE")
+				for _, ag := range l.Agents {
+					state := a.paint(green, "active")
+					if ag.RevokedAt != nil {
+						state = a.paint(red, "revoked "+ag.RevokedAt.UTC().Format(time.RFC3339))
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ag.ID, ag.Name, ag.CreatedAt.UTC().Format(time.RFC3339), ag.CreatedBy, state)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	revoke := &cobra.Command{
@@ -82,21 +77,17 @@ once (keyseal stores a hash): put it in your secret store.`,
 		Example: `  keyseal agents revoke ag_0123456789abcdef`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			r, err := c.RevokeAgent(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(r)
-			}
-			a.out("%s agent %s.\n", a.paint(red, "Revoked:"), r.AgentID)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				r, err := c.RevokeAgent(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(r)
+				}
+				a.out("%s agent %s.\n", a.paint(red, "Revoked:"), r.AgentID)
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(create, list, revoke)

@@ -172,42 +172,41 @@ func (a *app) auditVerifyCommand() *cobra.Command {
   keyseal audit verify --checkpoint "$(keyseal audit checkpoint --json | jq -r .checkpoint)"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			var res audit.Result
-			if checkpoint != "" {
-				res, err = c.VerifyCheckpoint(ctx, checkpoint)
-			} else {
-				res, err = c.VerifyAudit(ctx)
-			}
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if err := a.printJSON(res); err != nil {
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				var (
+					res audit.Result
+					err error
+				)
+				if checkpoint != "" {
+					res, err = c.VerifyCheckpoint(ctx, checkpoint)
+				} else {
+					res, err = c.VerifyAudit(ctx)
+				}
+				if err != nil {
 					return err
 				}
-			} else if res.Valid {
-				extra := ""
-				if res.CheckpointSize > 0 {
-					extra = fmt.Sprintf(", extending the checkpoint of %d", res.CheckpointSize)
+				if a.json {
+					if err := a.printJSON(res); err != nil {
+						return err
+					}
+				} else if res.Valid {
+					extra := ""
+					if res.CheckpointSize > 0 {
+						extra = fmt.Sprintf(", extending the checkpoint of %d", res.CheckpointSize)
+					}
+					a.out("%s %d entries%s.\n", a.paint(green, "Audit chain valid:"), res.Entries, extra)
+				} else {
+					bad := ""
+					if res.FirstBadSeq != nil {
+						bad = fmt.Sprintf(" at entry #%d", *res.FirstBadSeq)
+					}
+					a.out("%s%s: %s (%d entries).\n", a.paint(red, "Audit chain BROKEN"), bad, res.Reason, res.Entries)
 				}
-				a.out("%s %d entries%s.\n", a.paint(green, "Audit chain valid:"), res.Entries, extra)
-			} else {
-				bad := ""
-				if res.FirstBadSeq != nil {
-					bad = fmt.Sprintf(" at entry #%d", *res.FirstBadSeq)
+				if !res.Valid {
+					return exitError{ExitError}
 				}
-				a.out("%s%s: %s (%d entries).\n", a.paint(red, "Audit chain BROKEN"), bad, res.Reason, res.Entries)
-			}
-			if !res.Valid {
-				return exitError{ExitError}
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&checkpoint, "checkpoint", "", "a signed checkpoint saved earlier (keyseal audit checkpoint)")
@@ -223,32 +222,28 @@ func (a *app) auditCheckpointCommand() *cobra.Command {
   keyseal audit checkpoint --key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			if key {
-				k, err := c.CheckpointKey(ctx)
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				if key {
+					k, err := c.CheckpointKey(ctx)
+					if err != nil {
+						return err
+					}
+					if a.json {
+						return a.printJSON(k)
+					}
+					a.out("%s\n", k.VerifierKey)
+					return nil
+				}
+				cp, err := c.Checkpoint(ctx)
 				if err != nil {
 					return err
 				}
 				if a.json {
-					return a.printJSON(k)
+					return a.printJSON(cp)
 				}
-				a.out("%s\n", k.VerifierKey)
+				a.out("%s", cp.Checkpoint)
 				return nil
-			}
-			cp, err := c.Checkpoint(ctx)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(cp)
-			}
-			a.out("%s", cp.Checkpoint)
-			return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&key, "key", false, "print the verifier key instead")

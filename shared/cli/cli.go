@@ -219,6 +219,18 @@ func (a *app) admin() (*client.Client, error) {
 	return a.client()
 }
 
+// withAdmin runs f with the admin's client and a context bounded by
+// --timeout: the start of every admin command.
+func (a *app) withAdmin(cmd *cobra.Command, f func(ctx context.Context, c *client.Client) error) error {
+	c, err := a.admin()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.reqCtx(cmd)
+	defer cancel()
+	return f(ctx, c)
+}
+
 // reqCtx bounds one API request by --timeout.
 func (a *app) reqCtx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(cmd.Context(), a.timeout)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,31 +71,27 @@ local key_id (dev mode). The legal waiver must be acknowledged first
 			if err != nil {
 				return err
 			}
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			su, err := a.stepUp(ctx, c)
-			if err != nil {
-				return err
-			}
-			var v api.TenantView
-			if verb == "migrate" {
-				v, err = c.Migrate(ctx, su, provider, fields)
-			} else {
-				v, err = c.Register(ctx, su, provider, fields)
-			}
-			if err != nil {
-				return a.withPolicy(err)
-			}
-			if a.json {
-				return a.printJSON(v)
-			}
-			a.out("%s tenant %s now uses %s %s (active version v%d).\n", a.paint(green, strings.ToUpper(verb[:1])+verb[1:]+"ed:"),
-				v.TenantID, v.Provider, v.KeyID, v.ActiveVersion)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				su, err := a.stepUp(ctx, c)
+				if err != nil {
+					return err
+				}
+				var v api.TenantView
+				if verb == "migrate" {
+					v, err = c.Migrate(ctx, su, provider, fields)
+				} else {
+					v, err = c.Register(ctx, su, provider, fields)
+				}
+				if err != nil {
+					return a.withPolicy(err)
+				}
+				if a.json {
+					return a.printJSON(v)
+				}
+				a.out("%s tenant %s now uses %s %s (active version v%d).\n", a.paint(green, strings.ToUpper(verb[:1])+verb[1:]+"ed:"),
+					v.TenantID, v.Provider, v.KeyID, v.ActiveVersion)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&provider, "provider", "", "aws-kms, gcp-kms, azure-kv or local")
@@ -132,21 +129,17 @@ func (a *app) keyRotateCommand() *cobra.Command {
 			if typ == "" {
 				return errors.New("--type is required: tmk, dek or rewrap")
 			}
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			r, err := c.Rotate(ctx, client.RotateRequest{RotationType: typ, Reason: reason})
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(r)
-			}
-			a.out("%s %s rotation at %s; active version v%d.\n", a.paint(green, "Rotated:"), r.RotationType, r.RotatedAt.UTC().Format(time.RFC3339), r.ActiveVersion)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				r, err := c.Rotate(ctx, client.RotateRequest{RotationType: typ, Reason: reason})
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(r)
+				}
+				a.out("%s %s rotation at %s; active version v%d.\n", a.paint(green, "Rotated:"), r.RotationType, r.RotatedAt.UTC().Format(time.RFC3339), r.ActiveVersion)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "tmk, dek or rewrap")
@@ -173,25 +166,21 @@ the active version revokes the tenant until a tmk rotation.`,
 			if confirm == "" {
 				return errors.New("--confirm TENANT_ID is required: revoking crypto-erases the version and cannot be undone")
 			}
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			su, err := a.stepUp(ctx, c)
-			if err != nil {
-				return err
-			}
-			r, err := c.RevokeVersion(ctx, su, n, confirm)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(r)
-			}
-			a.out("%s v%d at %s; tenant %s.\n%s.\n", a.paint(red, "Revoked:"), r.Version, r.RevokedAt.UTC().Format(time.RFC3339), a.stateColor(r.TenantStatus), r.Note)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				su, err := a.stepUp(ctx, c)
+				if err != nil {
+					return err
+				}
+				r, err := c.RevokeVersion(ctx, su, n, confirm)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(r)
+				}
+				a.out("%s v%d at %s; tenant %s.\n%s.\n", a.paint(red, "Revoked:"), r.Version, r.RevokedAt.UTC().Format(time.RFC3339), a.stateColor(r.TenantStatus), r.Note)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&confirm, "confirm", "", "your tenant id, to confirm")
@@ -210,21 +199,17 @@ func (a *app) keyPolicyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			raw, err := c.KeyPolicy(ctx, provider, fields)
-			if err != nil {
-				return err
-			}
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return err
-			}
-			return a.printJSON(v) // a policy document is JSON either way
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				raw, err := c.KeyPolicy(ctx, provider, fields)
+				if err != nil {
+					return err
+				}
+				var v any
+				if err := json.Unmarshal(raw, &v); err != nil {
+					return err
+				}
+				return a.printJSON(v) // a policy document is JSON either way
+			})
 		},
 	}
 	cmd.Flags().StringVar(&provider, "provider", "", "aws-kms, gcp-kms, azure-kv or local (default: the registered key's)")
@@ -242,22 +227,18 @@ func (a *app) keyForwardingCommand() *cobra.Command {
   keyseal key forwarding --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			f, err := c.EventForwarding(ctx)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(f)
-			}
-			a.out("%s\n", f.CloudFormation)
-			fmt.Fprintf(cmd.ErrOrStderr(), "deploy it in account %s, region %s: %s\n", f.Account, f.Region, f.Deploy)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				f, err := c.EventForwarding(ctx)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(f)
+				}
+				a.out("%s\n", f.CloudFormation)
+				fmt.Fprintf(cmd.ErrOrStderr(), "deploy it in account %s, region %s: %s\n", f.Account, f.Region, f.Deploy)
+				return nil
+			})
 		},
 	}
 }
@@ -273,25 +254,21 @@ func (a *app) keyDeregisterCommand() *cobra.Command {
 			if !yes {
 				return errors.New("--yes is required: deregistering stops using your key")
 			}
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			su, err := a.stepUp(ctx, c)
-			if err != nil {
-				return err
-			}
-			v, err := c.Deregister(ctx, su)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(v)
-			}
-			a.out("%s tenant %s is %s.\n", a.paint(yellow, "Deregistered:"), v.TenantID, a.stateColor(v.Status))
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				su, err := a.stepUp(ctx, c)
+				if err != nil {
+					return err
+				}
+				v, err := c.Deregister(ctx, su)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(v)
+				}
+				a.out("%s tenant %s is %s.\n", a.paint(yellow, "Deregistered:"), v.TenantID, a.stateColor(v.Status))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm")
@@ -311,33 +288,29 @@ func (a *app) waiverCommand() *cobra.Command {
 		Example: `  keyseal waiver show`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			w, err := c.Waiver(ctx)
-			if err != nil {
-				return err
-			}
-			st, err := c.WaiverStatus(ctx)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"waiver": w, "status": st})
-			}
-			a.out("Legal waiver %s (sha256 %s)\n\n%s\n\n", w.Version, w.SHA256, strings.TrimSpace(w.Text))
-			switch {
-			case st.Acknowledged:
-				a.out("%s by %s at %s.\n", a.paint(green, "Acknowledged"), deref(st.AcknowledgedBy), when(st.AcknowledgedAt))
-			case st.RequiresReacknowledgment:
-				a.out("%s (version %s was); acknowledge it with: keyseal waiver ack --by you@example.com\n", a.paint(yellow, "Not acknowledged"), deref(st.AcknowledgedVersion))
-			default:
-				a.out("%s; acknowledge it with: keyseal waiver ack --by you@example.com\n", a.paint(yellow, "Not acknowledged"))
-			}
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				w, err := c.Waiver(ctx)
+				if err != nil {
+					return err
+				}
+				st, err := c.WaiverStatus(ctx)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(map[string]any{"waiver": w, "status": st})
+				}
+				a.out("Legal waiver %s (sha256 %s)\n\n%s\n\n", w.Version, w.SHA256, strings.TrimSpace(w.Text))
+				switch {
+				case st.Acknowledged:
+					a.out("%s by %s at %s.\n", a.paint(green, "Acknowledged"), deref(st.AcknowledgedBy), when(st.AcknowledgedAt))
+				case st.RequiresReacknowledgment:
+					a.out("%s (version %s was); acknowledge it with: keyseal waiver ack --by you@example.com\n", a.paint(yellow, "Not acknowledged"), deref(st.AcknowledgedVersion))
+				default:
+					a.out("%s; acknowledge it with: keyseal waiver ack --by you@example.com\n", a.paint(yellow, "Not acknowledged"))
+				}
+				return nil
+			})
 		},
 	}
 	var by string
@@ -350,21 +323,17 @@ func (a *app) waiverCommand() *cobra.Command {
 			if by == "" {
 				return errors.New("--by is required: the email of who acknowledges")
 			}
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			st, err := c.AcknowledgeWaiver(ctx, client.WaiverAck{AcknowledgedBy: by})
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(st)
-			}
-			a.out("%s waiver %s by %s.\n", a.paint(green, "Acknowledged:"), st.Version, deref(st.AcknowledgedBy))
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				st, err := c.AcknowledgeWaiver(ctx, client.WaiverAck{AcknowledgedBy: by})
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(st)
+				}
+				a.out("%s waiver %s by %s.\n", a.paint(green, "Acknowledged:"), st.Version, deref(st.AcknowledgedBy))
+				return nil
+			})
 		},
 	}
 	ack.Flags().StringVar(&by, "by", "", "who acknowledges (an email)")

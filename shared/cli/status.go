@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -86,25 +87,21 @@ It exits 2 when the tenant is sealed or revoked, 0 when active.`,
   keyseal status --json | jq .status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.admin()
-			if err != nil {
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				v, err := c.TenantKMS(ctx)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					err = a.printJSON(v)
+				} else {
+					a.printStatus(v)
+				}
+				if err == nil && v.Status != "active" {
+					return exitError{ExitSealed}
+				}
 				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			v, err := c.TenantKMS(ctx)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				err = a.printJSON(v)
-			} else {
-				a.printStatus(v)
-			}
-			if err == nil && v.Status != "active" {
-				return exitError{ExitSealed}
-			}
-			return err
+			})
 		},
 	}
 }
@@ -223,25 +220,21 @@ that still fails is refused (502, with the reason), an active tenant answers
   keyseal unseal --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			su, err := a.stepUp(ctx, c)
-			if err != nil {
-				return err
-			}
-			r, err := c.Unseal(ctx, su)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(r)
-			}
-			a.out("%s the tenant is active again; agents get sessions.\n", a.paint(green, "Unsealed:"))
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				su, err := a.stepUp(ctx, c)
+				if err != nil {
+					return err
+				}
+				r, err := c.Unseal(ctx, su)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(r)
+				}
+				a.out("%s the tenant is active again; agents get sessions.\n", a.paint(green, "Unsealed:"))
+				return nil
+			})
 		},
 	}
 }

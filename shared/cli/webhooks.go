@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -27,21 +28,17 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.URL = args[0]
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			w, err := c.CreateWebhook(ctx, in)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(w)
-			}
-			a.out("Created webhook %s -> %s (events: %s).\nSigning secret (shown once, store it now):\n%s\n", w.ID, w.URL, strings.Join(w.Events, ", "), w.Secret)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				w, err := c.CreateWebhook(ctx, in)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(w)
+				}
+				a.out("Created webhook %s -> %s (events: %s).\nSigning secret (shown once, store it now):\n%s\n", w.ID, w.URL, strings.Join(w.Events, ", "), w.Secret)
+				return nil
+			})
 		},
 	}
 	create.Flags().StringArrayVar(&in.Events, "event", nil, "an event type to deliver (repeat; default all)")
@@ -53,33 +50,29 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Example: `  keyseal webhooks list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			l, err := c.Webhooks(ctx)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(l)
-			}
-			if len(l.Webhooks) == 0 {
-				a.out("No webhooks: keyseal webhooks create URL makes one.\n")
-				return nil
-			}
-			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tURL\tEVENTS\tSTATE")
-			for _, h := range l.Webhooks {
-				state := a.paint(green, "enabled")
-				if h.Disabled {
-					state = a.paint(red, "disabled: "+h.DisabledReason)
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.Webhooks(ctx)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", h.ID, h.URL, strings.Join(h.Events, ","), state)
-			}
-			return w.Flush()
+				if a.json {
+					return a.printJSON(l)
+				}
+				if len(l.Webhooks) == 0 {
+					a.out("No webhooks: keyseal webhooks create URL makes one.\n")
+					return nil
+				}
+				w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tURL\tEVENTS\tSTATE")
+				for _, h := range l.Webhooks {
+					state := a.paint(green, "enabled")
+					if h.Disabled {
+						state = a.paint(red, "disabled: "+h.DisabledReason)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", h.ID, h.URL, strings.Join(h.Events, ","), state)
+				}
+				return w.Flush()
+			})
 		},
 	}
 
@@ -89,20 +82,16 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Example: `  keyseal webhooks delete wh_0123456789abcdef`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			if err := c.DeleteWebhook(ctx, args[0]); err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"id": args[0], "deleted": true})
-			}
-			a.out("Deleted webhook %s.\n", args[0])
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := c.DeleteWebhook(ctx, args[0]); err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(map[string]any{"id": args[0], "deleted": true})
+				}
+				a.out("Deleted webhook %s.\n", args[0])
+				return nil
+			})
 		},
 	}
 
@@ -112,22 +101,18 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Example: `  keyseal webhooks rotate-secret wh_0123456789abcdef`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			r, err := c.RotateWebhookSecret(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(r)
-			}
-			a.out("Rotated the secret of %s; the previous one signs until %s.\nNew signing secret (shown once, store it now):\n%s\n",
-				r.WebhookID, r.PreviousExpiresAt.UTC().Format(time.RFC3339), r.Secret)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				r, err := c.RotateWebhookSecret(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(r)
+				}
+				a.out("Rotated the secret of %s; the previous one signs until %s.\nNew signing secret (shown once, store it now):\n%s\n",
+					r.WebhookID, r.PreviousExpiresAt.UTC().Format(time.RFC3339), r.Secret)
+				return nil
+			})
 		},
 	}
 
@@ -137,21 +122,17 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Example: `  keyseal webhooks test wh_0123456789abcdef && keyseal webhooks deliveries wh_0123456789abcdef`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			r, err := c.TestWebhook(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(r)
-			}
-			a.out("Queued test event %s for %s: keyseal webhooks deliveries %s shows the attempts.\n", r.EventID, r.WebhookID, r.WebhookID)
-			return nil
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				r, err := c.TestWebhook(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(r)
+				}
+				a.out("Queued test event %s for %s: keyseal webhooks deliveries %s shows the attempts.\n", r.EventID, r.WebhookID, r.WebhookID)
+				return nil
+			})
 		},
 	}
 
@@ -162,33 +143,29 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Example: `  keyseal webhooks deliveries wh_0123456789abcdef --limit 10`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.admin()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.reqCtx(cmd)
-			defer cancel()
-			l, err := c.Deliveries(ctx, args[0], limit)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(l)
-			}
-			if len(l.Deliveries) == 0 {
-				a.out("No delivery attempts yet.\n")
-				return nil
-			}
-			w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "AT\tEVENT\tTYPE\tATTEMPT\tOUTCOME\tHTTP\tMS\tERROR")
-			for _, d := range l.Deliveries {
-				outcome := d.Outcome
-				if d.Error != "" {
-					outcome = a.paint(red, outcome)
+			return a.withAdmin(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.Deliveries(ctx, args[0], limit)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", d.At.UTC().Format(time.RFC3339), d.EventID, d.EventType, d.Attempt, outcome, d.ResponseCode, d.LatencyMS, d.Error)
-			}
-			return w.Flush()
+				if a.json {
+					return a.printJSON(l)
+				}
+				if len(l.Deliveries) == 0 {
+					a.out("No delivery attempts yet.\n")
+					return nil
+				}
+				w := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "AT\tEVENT\tTYPE\tATTEMPT\tOUTCOME\tHTTP\tMS\tERROR")
+				for _, d := range l.Deliveries {
+					outcome := d.Outcome
+					if d.Error != "" {
+						outcome = a.paint(red, outcome)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", d.At.UTC().Format(time.RFC3339), d.EventID, d.EventType, d.Attempt, outcome, d.ResponseCode, d.LatencyMS, d.Error)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	deliveries.Flags().IntVar(&limit, "limit", 0, "how many attempts (default the API's)")
