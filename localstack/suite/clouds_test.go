@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/keyseal/keyseal/localstack/standin"
 	"github.com/keyseal/keyseal/shared/client"
+	"github.com/keyseal/keyseal/shared/gcpkms"
 	"github.com/keyseal/keyseal/shared/gcpkms/gcpkmsfake"
 	"github.com/keyseal/keyseal/shared/localserver"
 	"github.com/keyseal/keyseal/shared/session"
@@ -87,15 +87,15 @@ type cloudTrigger struct {
 func (e *env) gcpTriggers() []cloudTrigger {
 	g := e.clouds().GCP
 	fault := func(f gcpkmsfake.Fault) func(string) { return func(k string) { e.must(g.SetFault(k, f)) } }
-	enabled := fault(gcpkmsfake.Fault{State: kmspb.CryptoKeyVersion_ENABLED})
+	enabled := fault(gcpkmsfake.Fault{State: gcpkms.StateEnabled})
 	return []cloudTrigger{
 		// gcloud kms keys remove-iam-policy-binding ... cryptoKeyEncrypterDecrypter
 		{name: "iam_revoked", terminal: true, reason: "access_denied", cut: fault(gcpkmsfake.Fault{Denied: true}), heal: enabled},
 		// gcloud kms keys versions disable
-		{name: "key_disabled", terminal: true, reason: "key_disabled", cut: fault(gcpkmsfake.Fault{State: kmspb.CryptoKeyVersion_DISABLED}), heal: enabled},
+		{name: "key_disabled", terminal: true, reason: "key_disabled", cut: fault(gcpkmsfake.Fault{State: gcpkms.StateDisabled}), heal: enabled},
 		// gcloud kms keys versions destroy (24 h scheduled), then restore + enable
 		{name: "destroy_scheduled", terminal: true, reason: "key_pending_deletion",
-			cut: fault(gcpkmsfake.Fault{State: kmspb.CryptoKeyVersion_DESTROY_SCHEDULED}), heal: enabled},
+			cut: fault(gcpkmsfake.Fault{State: gcpkms.StateDestroyScheduled}), heal: enabled},
 		// The fake stops answering within the KMS timeout.
 		{name: "network_partition", reason: "unreachable",
 			cut:  func(k string) { e.must(g.SetKeyLatency(k, time.Minute)) },

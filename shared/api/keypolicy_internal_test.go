@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	kms "cloud.google.com/go/kms/apiv1"
-
 	"github.com/keyseal/keyseal/shared/auth"
 	"github.com/keyseal/keyseal/shared/awskms"
 	"github.com/keyseal/keyseal/shared/azurekv"
@@ -56,11 +54,7 @@ func keyPolicyDeps(t *testing.T, without string) (*Deps, *gcpkmsfake.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Stop)
-	client, err := kms.NewKeyManagementClient(context.Background(), fake.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
+	client := fake.Client()
 	// ParseKey is all the route asks of AWS and Azure: they need no
 	// client.
 	p := keyseal.Providers{keyseal.ProviderLocal: lk, keyseal.ProviderAWS: awskms.New(nil),

@@ -1,11 +1,9 @@
 package gcpkms
 
 import (
+	"errors"
+	"net/http"
 	"strings"
-
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
@@ -19,9 +17,11 @@ const (
 )
 
 // Classify turns an error of a Cloud KMS call into a *keyseal.KMSError,
-// reading InvalidArgument as Decrypt means it: the ciphertext or AAD is not
-// this key's (terminal invalid_ciphertext). Code is the gRPC code name, or
-// the violation type for a key state.
+// reading INVALID_ARGUMENT as Decrypt means it: the ciphertext or AAD is
+// not this key's (terminal invalid_ciphertext). Code is the canonical
+// code in gRPC spelling (PermissionDenied), or the violation type for a
+// key state. Only Google's own error body can seal: an answer that is not
+// one, and a call that got no answer, are transient.
 func Classify(err error) *keyseal.KMSError {
 	return classify(err)
 }
@@ -31,7 +31,7 @@ func Classify(err error) *keyseal.KMSError {
 // kill switch, so it does not seal.
 func classifyEncrypt(err error) *keyseal.KMSError {
 	ke := classify(err)
-	if ke.Code == codes.InvalidArgument.String() {
+	if ke.Code == "InvalidArgument" {
 		return &keyseal.KMSError{Reason: keyseal.ReasonUnreachable, Code: ke.Code, Err: err}
 	}
 	return ke
@@ -44,28 +44,42 @@ func classify(err error) *keyseal.KMSError {
 	transient := func(code string) *keyseal.KMSError {
 		return &keyseal.KMSError{Reason: keyseal.ReasonUnreachable, Code: code, Err: err}
 	}
+	// A token that could not be had comes first: the HTTP client reports
+	// it as a *url.Error, which is a net.Error too.
+	var te *TokenError
+	if errors.As(err, &te) {
+		switch {
+		case te.Own && te.refused():
+			return transient(keyseal.CodeOwnCredentialsRejected)
+		case te.Own:
+			return transient("Unauthenticated")
+		case te.HTTPStatus == http.StatusForbidden, te.HTTPStatus == http.StatusNotFound:
+			return terminal(keyseal.ReasonAccessDenied, "PermissionDenied")
+		}
+		return transient("Unavailable")
+	}
 	if code, ok := keyseal.TransportCode(err); ok {
 		return transient(code)
 	}
-	st, ok := status.FromError(err)
-	if !ok {
+	var ae *APIError
+	if !errors.As(err, &ae) {
 		return transient("Unclassified")
 	}
-	name := st.Code().String()
-	switch st.Code() {
-	case codes.PermissionDenied:
+	name := ae.Code()
+	switch ae.Status {
+	case "PERMISSION_DENIED":
 		return terminal(keyseal.ReasonAccessDenied, name)
-	case codes.NotFound:
+	case "NOT_FOUND":
 		return terminal(keyseal.ReasonKeyNotFound, name)
-	case codes.InvalidArgument:
+	case "INVALID_ARGUMENT":
 		// Cloud KMS checks the request checksums it is sent: a mismatch is
 		// damage in transit, not a wrong key.
-		if strings.Contains(strings.ToLower(st.Message()), "crc32c") {
+		if strings.Contains(strings.ToLower(ae.Message), "crc32c") {
 			return transient("ChecksumMismatch")
 		}
 		return terminal(keyseal.ReasonInvalidBlob, name)
-	case codes.FailedPrecondition:
-		switch violation(st) {
+	case "FAILED_PRECONDITION":
+		switch violation(ae) {
 		case ViolationKeyDisabled:
 			return terminal(keyseal.ReasonKeyDisabled, ViolationKeyDisabled)
 		case ViolationKeyDestroyScheduled:
@@ -77,26 +91,22 @@ func classify(err error) *keyseal.KMSError {
 		// precondition that is not the key's state: the operator's to fix,
 		// not a reason to seal.
 		return transient(name)
-	}
-	// Unauthenticated is keyseal's own credentials failing (gRPC also
-	// reports a token that could not be fetched this way): never the
-	// customer's kill switch, so it does not seal. When Google refused
-	// them (STS invalid_grant on the federation config, a token Cloud KMS
-	// will not take) the code says it is the operator's to fix; a token
-	// endpoint that could not be reached stays plain Unauthenticated.
-	if st.Code() == codes.Unauthenticated && OwnCredentialsRefused(st.Message()) {
-		return transient(keyseal.CodeOwnCredentialsRejected)
+	case "UNAUTHENTICATED":
+		// Cloud KMS refusing the token keyseal sent: keyseal's own
+		// credentials, never the customer's kill switch.
+		if OwnCredentialsRefused(ae.Message) {
+			return transient(keyseal.CodeOwnCredentialsRejected)
+		}
 	}
 	return transient(name)
 }
 
 // ownRefusals are what Google's answers say when it refuses keyseal's own
 // credentials: the OAuth error codes of the token and STS endpoints, the
-// "credentials: status code 4xx" of cloud.google.com/go/auth's STS
-// exchange and own-account impersonation, and Cloud KMS refusing the
-// token it was sent.
+// "status code 4xx" golang.org/x/oauth2's STS exchange and own-account
+// impersonation report, and Cloud KMS refusing the token it was sent.
 var ownRefusals = []string{`invalid_grant`, `invalid_client`, `unauthorized_client`, `invalid_scope`,
-	"credentials: status code 4", "invalid authentication credentials"}
+	"status code 4", "invalid authentication credentials"}
 
 // OwnCredentialsRefused reports whether msg (an error's text) is Google
 // refusing keyseal's own credentials, as opposed to failing to answer.
@@ -110,18 +120,12 @@ func OwnCredentialsRefused(msg string) bool {
 }
 
 // violation returns the first key-state violation type of a
-// FailedPrecondition, "" when there is none.
-func violation(st *status.Status) string {
-	for _, d := range st.Details() {
-		pf, ok := d.(*errdetails.PreconditionFailure)
-		if !ok {
-			continue
-		}
-		for _, v := range pf.GetViolations() {
-			switch v.GetType() {
-			case ViolationKeyDisabled, ViolationKeyDestroyScheduled, ViolationKeyDestroyed:
-				return v.GetType()
-			}
+// FAILED_PRECONDITION, "" when there is none.
+func violation(ae *APIError) string {
+	for _, v := range ae.Violations {
+		switch v {
+		case ViolationKeyDisabled, ViolationKeyDestroyScheduled, ViolationKeyDestroyed:
+			return v
 		}
 	}
 	return ""

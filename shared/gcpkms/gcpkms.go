@@ -16,22 +16,15 @@ import (
 	"strings"
 	"sync"
 
-	kms "cloud.google.com/go/kms/apiv1"
-	"cloud.google.com/go/kms/apiv1/kmspb"
-	"github.com/googleapis/gax-go/v2"
-	"google.golang.org/protobuf/types/known/wrapperspb"
-
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
-// API is the slice of the Cloud KMS client the provider uses.
+// API is the slice of Cloud KMS the provider uses (*Client).
 type API interface {
-	Encrypt(ctx context.Context, req *kmspb.EncryptRequest, opts ...gax.CallOption) (*kmspb.EncryptResponse, error)
-	Decrypt(ctx context.Context, req *kmspb.DecryptRequest, opts ...gax.CallOption) (*kmspb.DecryptResponse, error)
-	GetCryptoKey(ctx context.Context, req *kmspb.GetCryptoKeyRequest, opts ...gax.CallOption) (*kmspb.CryptoKey, error)
+	Encrypt(ctx context.Context, req *EncryptRequest) (*EncryptResponse, error)
+	Decrypt(ctx context.Context, req *DecryptRequest) (*DecryptResponse, error)
+	GetCryptoKey(ctx context.Context, name string) (*CryptoKey, error)
 }
-
-var _ API = (*kms.KeyManagementClient)(nil)
 
 // Provider implements keyseal.Provider on GCP Cloud KMS. It is safe for
 // concurrent use.
@@ -83,18 +76,14 @@ func (p *Provider) clientOf(key keyseal.KeyRef) (API, error) {
 	return p.clientFor(sa)
 }
 
-// noRetry turns off the client's own retry loop (up to 60 s on Unavailable
-// and DeadlineExceeded): the caller's per-call deadline and keyseal's
-// transient handling decide when to try again.
-var noRetry = gax.WithRetry(func() gax.Retryer { return nil })
-
 // castagnoli is the CRC32C table, made on first use (MakeTable builds
 // it, about 8 KiB, which a Lambda never using Cloud KMS need not pay for
 // at init).
 var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
-func crc(b []byte) *wrapperspb.Int64Value {
-	return wrapperspb.Int64(int64(crc32.Checksum(b, castagnoli())))
+func crc(b []byte) *Int64 {
+	n := Int64(crc32.Checksum(b, castagnoli()))
+	return &n
 }
 
 // integrity is the transient failure of a checksum that did not match:
@@ -111,27 +100,27 @@ func (p *Provider) Wrap(ctx context.Context, key keyseal.KeyRef, plaintext []byt
 		return keyseal.Wrapped{}, err
 	}
 	aad := AAD(ec)
-	out, err := c.Encrypt(ctx, &kmspb.EncryptRequest{
+	out, err := c.Encrypt(ctx, &EncryptRequest{
 		Name:                              key.KeyID,
 		Plaintext:                         plaintext,
-		PlaintextCrc32C:                   crc(plaintext),
+		PlaintextCRC32C:                   crc(plaintext),
 		AdditionalAuthenticatedData:       aad,
-		AdditionalAuthenticatedDataCrc32C: crc(aad),
-	}, noRetry)
+		AdditionalAuthenticatedDataCRC32C: crc(aad),
+	})
 	if err != nil {
 		return keyseal.Wrapped{}, classifyEncrypt(err)
 	}
 	switch {
-	case !out.GetVerifiedPlaintextCrc32C():
+	case !out.VerifiedPlaintextCRC32C:
 		return keyseal.Wrapped{}, integrity("Encrypt did not verify the plaintext checksum")
-	case !out.GetVerifiedAdditionalAuthenticatedDataCrc32C():
+	case !out.VerifiedAdditionalAuthenticatedDataCRC32C:
 		return keyseal.Wrapped{}, integrity("Encrypt did not verify the AAD checksum")
-	case out.GetCiphertextCrc32C() == nil || out.GetCiphertextCrc32C().GetValue() != crc(out.GetCiphertext()).GetValue():
+	case !matches(out.CiphertextCRC32C, out.Ciphertext):
 		return keyseal.Wrapped{}, integrity("the ciphertext does not match its checksum")
-	case !underKey(out.GetName(), key.KeyID):
-		return keyseal.Wrapped{}, integrity("Encrypt answered for another key: " + out.GetName())
+	case !underKey(out.Name, key.KeyID):
+		return keyseal.Wrapped{}, integrity("Encrypt answered for another key: " + out.Name)
 	}
-	return keyseal.Wrapped{Blob: out.GetCiphertext(), KeyVersion: out.GetName()}, nil
+	return keyseal.Wrapped{Blob: out.Ciphertext, KeyVersion: out.Name}, nil
 }
 
 // Unwrap implements keyseal.KMS with Decrypt on the CryptoKey, which finds
@@ -144,20 +133,20 @@ func (p *Provider) Unwrap(ctx context.Context, key keyseal.KeyRef, w keyseal.Wra
 		return nil, err
 	}
 	aad := AAD(ec)
-	out, err := c.Decrypt(ctx, &kmspb.DecryptRequest{
+	out, err := c.Decrypt(ctx, &DecryptRequest{
 		Name:                              key.KeyID,
 		Ciphertext:                        w.Blob,
-		CiphertextCrc32C:                  crc(w.Blob),
+		CiphertextCRC32C:                  crc(w.Blob),
 		AdditionalAuthenticatedData:       aad,
-		AdditionalAuthenticatedDataCrc32C: crc(aad),
-	}, noRetry)
+		AdditionalAuthenticatedDataCRC32C: crc(aad),
+	})
 	if err != nil {
 		return nil, Classify(err)
 	}
-	if out.GetPlaintextCrc32C() == nil || out.GetPlaintextCrc32C().GetValue() != crc(out.GetPlaintext()).GetValue() {
+	if !matches(out.PlaintextCRC32C, out.Plaintext) {
 		return nil, integrity("the plaintext does not match its checksum")
 	}
-	return out.GetPlaintext(), nil
+	return out.Plaintext, nil
 }
 
 // KeyState implements keyseal.KeyStater with GetCryptoKey: the state of
@@ -167,19 +156,27 @@ func (p *Provider) KeyState(ctx context.Context, key keyseal.KeyRef) (string, er
 	if err != nil {
 		return keyseal.KeyStateUnknown, err
 	}
-	out, err := c.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: key.KeyID}, noRetry)
+	out, err := c.GetCryptoKey(ctx, key.KeyID)
 	if err != nil {
 		return keyseal.KeyStateUnknown, classifyEncrypt(err)
 	}
-	switch out.GetPrimary().GetState() {
-	case kmspb.CryptoKeyVersion_ENABLED:
+	if out.Primary == nil {
+		return keyseal.KeyStateUnknown, nil
+	}
+	switch out.Primary.State {
+	case StateEnabled:
 		return keyseal.KeyStateEnabled, nil
-	case kmspb.CryptoKeyVersion_DISABLED:
+	case StateDisabled:
 		return keyseal.KeyStateDisabled, nil
-	case kmspb.CryptoKeyVersion_DESTROY_SCHEDULED, kmspb.CryptoKeyVersion_DESTROYED:
+	case StateDestroyScheduled, StateDestroyed:
 		return keyseal.KeyStatePendingDeletion, nil
 	}
 	return keyseal.KeyStateUnknown, nil
+}
+
+// matches reports whether sum is present and is b's CRC32C.
+func matches(sum *Int64, b []byte) bool {
+	return sum != nil && *sum == *crc(b)
 }
 
 // underKey reports whether version names a CryptoKeyVersion of cryptoKey.

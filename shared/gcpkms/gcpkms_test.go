@@ -9,19 +9,16 @@ import (
 	"testing"
 	"time"
 
-	kms "cloud.google.com/go/kms/apiv1"
-	"cloud.google.com/go/kms/apiv1/kmspb"
-
 	"github.com/keyseal/keyseal/shared/gcpkms"
 	"github.com/keyseal/keyseal/shared/gcpkms/gcpkmsfake"
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/kmstest"
 )
 
-// env is a fake Cloud KMS and the real client talking to it.
+// env is a fake Cloud KMS and keyseal's client talking to it over HTTP.
 type env struct {
 	fake   *gcpkmsfake.Server
-	client *kms.KeyManagementClient
+	client *gcpkms.Client
 	p      *gcpkms.Provider
 }
 
@@ -32,11 +29,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Stop)
-	client, err := kms.NewKeyManagementClient(context.Background(), fake.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
+	client := fake.Client()
 	return &env{fake: fake, client: client, p: gcpkms.New(client)}
 }
 
@@ -71,9 +64,9 @@ func TestConformance(t *testing.T) {
 		},
 		SetState: func(t *testing.T, key keyseal.KeyRef, state string) bool {
 			f := map[string]gcpkmsfake.Fault{
-				kmstest.Enabled:         {State: kmspb.CryptoKeyVersion_ENABLED},
-				kmstest.Disabled:        {State: kmspb.CryptoKeyVersion_DISABLED},
-				kmstest.PendingDeletion: {State: kmspb.CryptoKeyVersion_DESTROY_SCHEDULED},
+				kmstest.Enabled:         {State: gcpkms.StateEnabled},
+				kmstest.Disabled:        {State: gcpkms.StateDisabled},
+				kmstest.PendingDeletion: {State: gcpkms.StateDestroyScheduled},
 				kmstest.AccessDenied:    {Denied: true},
 				kmstest.Unreachable:     {Outage: true},
 			}[state]
@@ -153,15 +146,15 @@ func TestKeyVersion(t *testing.T) {
 	}
 }
 
-// The client's own retry loop is off: an outage is one call, answered at
-// once, and the caller's deadline is what bounds a slow KMS.
+// The client never retries: an outage is one call, answered at once, and
+// the caller's deadline is what bounds a slow KMS.
 func TestNoClientRetriesAndDeadline(t *testing.T) {
 	e := newEnv(t)
 	key := e.newKey(t)
 	e.fault(t, key, gcpkmsfake.Fault{Outage: true})
 	before := e.fake.Calls()
 	// The bound only keeps a regression from hanging the test: with
-	// retries on, the client calls again and again within it.
+	// retries, the client would call again and again within it.
 	bounded, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
 	_, err := e.p.Wrap(bounded, key, []byte("x"), ec)
@@ -196,11 +189,11 @@ func TestKeyState(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	key := e.newKey(t)
-	for state, want := range map[kmspb.CryptoKeyVersion_CryptoKeyVersionState]string{
-		kmspb.CryptoKeyVersion_DISABLED:          keyseal.KeyStateDisabled,
-		kmspb.CryptoKeyVersion_DESTROY_SCHEDULED: keyseal.KeyStatePendingDeletion,
-		kmspb.CryptoKeyVersion_DESTROYED:         keyseal.KeyStatePendingDeletion,
-		kmspb.CryptoKeyVersion_ENABLED:           keyseal.KeyStateEnabled,
+	for state, want := range map[string]string{
+		gcpkms.StateDisabled:         keyseal.KeyStateDisabled,
+		gcpkms.StateDestroyScheduled: keyseal.KeyStatePendingDeletion,
+		gcpkms.StateDestroyed:        keyseal.KeyStatePendingDeletion,
+		gcpkms.StateEnabled:          keyseal.KeyStateEnabled,
 	} {
 		e.fault(t, key, gcpkmsfake.Fault{State: state})
 		if got, err := e.p.KeyState(ctx, key); err != nil || got != want {

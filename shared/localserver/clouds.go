@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	kms "cloud.google.com/go/kms/apiv1"
-	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/keyseal/keyseal/shared/azurekv"
@@ -49,16 +47,16 @@ func CloudsEnabled(getenv func(string) string) (bool, error) {
 }
 
 // Clouds are the GCP Cloud KMS and Azure Key Vault stand-ins of the local
-// server (gcpkmsfake on loopback gRPC, azurekvfake on a loopback TLS
-// server), reached through the real SDK clients. Their keys, key states
+// server (gcpkmsfake on loopback HTTP, azurekvfake on a loopback TLS
+// server), reached through keyseal's Cloud KMS REST client and the real
+// Azure SDK client. Their keys, key states
 // and faults are kept in a file under the data dir, so a restart keeps the
 // tenants' keys. Safe for concurrent use.
 type Clouds struct {
 	GCP   *gcpkmsfake.Server
 	Azure *azurekvfake.Server
 
-	gcpClient *kms.KeyManagementClient
-	path      string // the snapshot file; "" keeps nothing
+	path string // the snapshot file; "" keeps nothing
 
 	mu sync.Mutex // orders changes and their saves
 }
@@ -88,10 +86,6 @@ func StartClouds(ctx context.Context, dataDir string) (_ *Clouds, err error) {
 	if c.Azure, err = azurekvfake.Start(); err != nil {
 		return nil, fmt.Errorf("azure-kv stand-in: %w", err)
 	}
-	c.gcpClient, err = kms.NewKeyManagementClient(ctx, c.GCP.ClientOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("gcp-kms stand-in client: %w", err)
-	}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -110,29 +104,25 @@ func StartClouds(ctx context.Context, dataDir string) (_ *Clouds, err error) {
 	return c, c.save()
 }
 
-// Close stops both fakes and the GCP client.
+// Close stops both fakes.
 func (c *Clouds) Close() error {
-	var err error
-	if c.gcpClient != nil {
-		err = c.gcpClient.Close()
-	}
 	if c.Azure != nil {
 		c.Azure.Close()
 	}
 	if c.GCP != nil {
 		c.GCP.Stop()
 	}
-	return err
+	return nil
 }
 
-// Providers returns the gcp-kms and azure-kv providers, each on its real
-// SDK client pointed at its fake: gRPC without TLS or credentials to
-// gcpkmsfake, and azkeys with a transport trusting azurekvfake's
+// Providers returns the gcp-kms and azure-kv providers, each on its
+// client pointed at its fake: keyseal's REST client without TLS or
+// credentials to gcpkmsfake, and azkeys with a transport trusting azurekvfake's
 // certificate and the fake's token credential.
 func (c *Clouds) Providers() keyseal.Providers {
 	cred := func(string) (azcore.TokenCredential, error) { return azurekvfake.Credential{}, nil }
 	return keyseal.Providers{
-		keyseal.ProviderGCP:   gcpkms.New(c.gcpClient),
+		keyseal.ProviderGCP:   gcpkms.New(c.GCP.Client()),
 		keyseal.ProviderAzure: azurekv.New(azurekv.SDKClients(cred, c.Azure.ClientOptions())),
 	}
 }
@@ -246,12 +236,12 @@ func (c *Clouds) SetState(keyID, state string) error {
 	defer c.mu.Unlock()
 	switch c.ProviderOf(keyID) {
 	case keyseal.ProviderGCP:
-		f := gcpkmsfake.Fault{State: kmspb.CryptoKeyVersion_ENABLED}
+		f := gcpkmsfake.Fault{State: gcpkms.StateEnabled}
 		switch state {
 		case localkms.StateDisabled:
-			f.State = kmspb.CryptoKeyVersion_DISABLED
+			f.State = gcpkms.StateDisabled
 		case localkms.StatePendingDeletion:
-			f.State = kmspb.CryptoKeyVersion_DESTROY_SCHEDULED
+			f.State = gcpkms.StateDestroyScheduled
 		case localkms.StateAccessDenied:
 			f.Denied = true
 		case localkms.StateUnreachable:

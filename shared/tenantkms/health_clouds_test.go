@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	kms "cloud.google.com/go/kms/apiv1"
-	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/keyseal/keyseal/shared/azurekv"
@@ -43,11 +41,7 @@ func cloudService(t *testing.T) (*tenantkms.Service, *gcpkmsfake.Server, *azurek
 		t.Fatal(err)
 	}
 	t.Cleanup(gfake.Stop)
-	client, err := kms.NewKeyManagementClient(context.Background(), gfake.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
+	client := gfake.Client()
 	afake := azurekvfake.New(t)
 	az := azurekv.New(azurekv.SDKClients(func(string) (azcore.TokenCredential, error) { return azurekvfake.Credential{}, nil }, afake.ClientOptions()),
 		azurekv.WithIdentity("11111111-2222-3333-4444-555555555555"))
@@ -73,7 +67,7 @@ func TestHealthCloudRemediation(t *testing.T) {
 	if _, err := svc.Register(ctx, "g1", keyseal.KeyRef{Provider: keyseal.ProviderGCP, KeyID: name}, "admin:test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := gfake.SetFault(name, gcpkmsfake.Fault{State: kmspb.CryptoKeyVersion_DISABLED}); err != nil {
+	if err := gfake.SetFault(name, gcpkmsfake.Fault{State: gcpkms.StateDisabled}); err != nil {
 		t.Fatal(err)
 	}
 	h, err := svc.Health(ctx, "g1")

@@ -4,59 +4,83 @@ package clouds
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 
-	kms "cloud.google.com/go/kms/apiv1"
-	"google.golang.org/api/option"
+	"golang.org/x/oauth2/google"
 
 	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/gcpkms"
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
 
-// gcpOptions are the extra Cloud KMS client options (WithGCPOptions).
-type gcpOptions []option.ClientOption
+// gcpOptions are where Cloud KMS and the IAM Credentials API are reached
+// (WithGCPEndpoints); the zero value is Google's.
+type gcpOptions = gcpkms.Endpoints
 
-// WithGCPOptions adds options to every Cloud KMS client (endpoint,
-// transport); keyseal's credentials are still the configured ones.
-func WithGCPOptions(opts ...option.ClientOption) Option {
-	return func(o *cloudOptions) { o.gcp = append(o.gcp, opts...) }
+// WithGCPEndpoints points the gcp-kms provider at e (a stand-in);
+// keyseal's credentials are still the configured ones.
+func WithGCPEndpoints(e gcpkms.Endpoints) Option {
+	return func(o *cloudOptions) { o.gcp = e }
 }
 
-// gcpCredentialTypes maps the credentials JSON's type to the typed option
-// that loads only that type (config.Load accepted no other).
-var gcpCredentialTypes = map[string]option.CredentialsType{
-	"external_account":             option.ExternalAccount,
-	"service_account":              option.ServiceAccount,
-	"impersonated_service_account": option.ImpersonatedServiceAccount,
-	"authorized_user":              option.AuthorizedUser,
-}
+// gcpCredentialTypes are the credentials JSON types keyseal loads
+// (config.Load accepted no other); each is loaded as exactly the type it
+// declares.
+var gcpCredentialTypes = []google.CredentialsType{google.ExternalAccount, google.ServiceAccount,
+	google.ImpersonatedServiceAccount, google.AuthorizedUser}
 
-// newGCP is the real Cloud KMS client on keyseal's credentials JSON,
-// loaded with the option restricted to the type the JSON declares, and
+// newGCP is the Cloud KMS provider on keyseal's credentials JSON, and
 // impersonation (for keys naming a service_account) based on the same
-// credentials. Each call sets its own no-retry option (gcpkms), so
-// KEYSEAL_KMS_TIMEOUT bounds it.
-func newGCP(ctx context.Context, g config.GCP, extra gcpOptions) (keyseal.Provider, error) {
+// credentials. golang.org/x/oauth2/google loads them, restricted to the
+// type the JSON declares, and refreshes the token.
+func newGCP(ctx context.Context, g config.GCP, e gcpOptions) (keyseal.Provider, error) {
 	var head struct {
-		Type string `json:"type"`
+		Type google.CredentialsType `json:"type"`
 	}
 	if err := json.Unmarshal([]byte(g.Credentials), &head); err != nil {
 		return nil, errors.New("not a credentials JSON object")
 	}
-	typ, ok := gcpCredentialTypes[head.Type]
-	if !ok {
+	if !slices.Contains(gcpCredentialTypes, head.Type) {
 		return nil, fmt.Errorf("credential type %q is not accepted", head.Type)
 	}
-	creds := option.WithAuthCredentialsJSON(typ, []byte(g.Credentials))
-	kmsOpts := append([]option.ClientOption{creds}, extra...)
-	client, err := kms.NewKeyManagementClient(ctx, kmsOpts...)
-	if err != nil {
-		// The auth library's parse errors name fields, not their values.
-		return nil, fmt.Errorf("building the Cloud KMS client from the %s credentials: %w", head.Type, err)
+	if head.Type == google.ServiceAccount {
+		if err := checkPrivateKey([]byte(g.Credentials)); err != nil {
+			return nil, err
+		}
 	}
-	return gcpkms.New(client, gcpkms.WithServiceAccounts(gcpkms.ServiceAccountClients(ctx, []option.ClientOption{creds}, extra)),
+	creds, err := google.CredentialsFromJSONWithType(e.TokenContext(ctx), []byte(g.Credentials), head.Type, gcpkms.CloudPlatform)
+	if err != nil {
+		// The library's parse errors name fields, not their values.
+		return nil, fmt.Errorf("loading the %s credentials: %w", head.Type, err)
+	}
+	return gcpkms.New(e.Client(creds.TokenSource), gcpkms.WithServiceAccounts(gcpkms.ServiceAccountClients(creds.TokenSource, e)),
 		gcpkms.WithIdentity(g.ServiceAccount)), nil
+}
+
+// checkPrivateKey parses a service account JSON's private_key, which
+// golang.org/x/oauth2 reads only when it first signs: a broken key fails
+// the process at init, as every other malformed setting does. The error
+// never holds the key.
+func checkPrivateKey(credentials []byte) error {
+	var sa struct {
+		PrivateKey string `json:"private_key"`
+	}
+	if err := json.Unmarshal(credentials, &sa); err != nil {
+		return errors.New("not a credentials JSON object")
+	}
+	b, _ := pem.Decode([]byte(sa.PrivateKey))
+	if b == nil {
+		return errors.New("the service_account's private_key is not PEM")
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(b.Bytes); err != nil {
+		if _, err1 := x509.ParsePKCS1PrivateKey(b.Bytes); err1 != nil {
+			return errors.New("the service_account's private_key is not a PKCS #8 or PKCS #1 RSA key")
+		}
+	}
+	return nil
 }

@@ -2,17 +2,26 @@ package gcpkmsfake
 
 import (
 	"context"
+	"errors"
 	"testing"
 
-	"cloud.google.com/go/kms/apiv1/kmspb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/keyseal/keyseal/shared/gcpkms"
 )
 
 const name = "projects/p/locations/global/keyRings/r/cryptoKeys/k"
 
+// status is the canonical code of a Cloud KMS answer, "" for none.
+func status(err error) string {
+	var ae *gcpkms.APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return ""
+}
+
 // TestSnapshotRestore: a restored fake decrypts what the first one
-// encrypted and keeps the key's version states and faults.
+// encrypted and keeps the key's version states and faults (over its REST
+// API, as keyseal's client sends).
 func TestSnapshotRestore(t *testing.T) {
 	ctx := context.Background()
 	a, err := Start()
@@ -26,11 +35,11 @@ func TestSnapshotRestore(t *testing.T) {
 	if _, err := a.RotateKey(name); err != nil {
 		t.Fatal(err)
 	}
-	ct, err := a.Encrypt(ctx, &kmspb.EncryptRequest{Name: name, Plaintext: []byte("tmk"), AdditionalAuthenticatedData: []byte("ec")})
+	ct, err := a.Client().Encrypt(ctx, &gcpkms.EncryptRequest{Name: name, Plaintext: []byte("tmk"), AdditionalAuthenticatedData: []byte("ec")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SetFault(name, Fault{State: kmspb.CryptoKeyVersion_DISABLED}); err != nil {
+	if err := a.SetFault(name, Fault{State: gcpkms.StateDisabled}); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := a.Snapshot()
@@ -46,11 +55,11 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := b.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.Decrypt(ctx, &kmspb.DecryptRequest{Name: name, Ciphertext: ct.GetCiphertext(), AdditionalAuthenticatedData: []byte("ec")})
-	if status.Code(err) != codes.FailedPrecondition {
+	_, err = b.Client().Decrypt(ctx, &gcpkms.DecryptRequest{Name: name, Ciphertext: ct.Ciphertext, AdditionalAuthenticatedData: []byte("ec")})
+	if status(err) != "FAILED_PRECONDITION" {
 		t.Fatalf("decrypt with the versions disabled after restore: %v, want FailedPrecondition", err)
 	}
-	if err := b.SetFault(name, Fault{State: kmspb.CryptoKeyVersion_ENABLED, Denied: true}); err != nil {
+	if err := b.SetFault(name, Fault{State: gcpkms.StateEnabled, Denied: true}); err != nil {
 		t.Fatal(err)
 	}
 	if snap, err = b.Snapshot(); err != nil {
@@ -64,14 +73,14 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := c.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Decrypt(ctx, &kmspb.DecryptRequest{Name: name, Ciphertext: ct.GetCiphertext(), AdditionalAuthenticatedData: []byte("ec")}); status.Code(err) != codes.PermissionDenied {
+	if _, err := c.Client().Decrypt(ctx, &gcpkms.DecryptRequest{Name: name, Ciphertext: ct.Ciphertext, AdditionalAuthenticatedData: []byte("ec")}); status(err) != "PERMISSION_DENIED" {
 		t.Fatalf("decrypt with IAM denied after restore: %v, want PermissionDenied", err)
 	}
 	if err := c.SetFault(name, Fault{}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.Decrypt(ctx, &kmspb.DecryptRequest{Name: name, Ciphertext: ct.GetCiphertext(), AdditionalAuthenticatedData: []byte("ec")})
-	if err != nil || string(out.GetPlaintext()) != "tmk" || !out.GetUsedPrimary() {
+	out, err := c.Client().Decrypt(ctx, &gcpkms.DecryptRequest{Name: name, Ciphertext: ct.Ciphertext, AdditionalAuthenticatedData: []byte("ec")})
+	if err != nil || string(out.Plaintext) != "tmk" || !out.UsedPrimary {
 		t.Fatalf("decrypt after restore: %v %v", out, err)
 	}
 
