@@ -46,8 +46,8 @@ type App struct {
 	Tenants *tenantkms.Service
 	Deps    *api.Deps
 	// AWS is the aws.Config the Lambda's clients were built from, for a
-	// client only one Lambda uses (the poller's Lambda client); the zero
-	// value outside NewAWS.
+	// request only one Lambda makes (the poller's signed Invoke); the
+	// zero value outside NewAWS.
 	AWS     aws.Config
 	closers []func() error
 }
