@@ -17,7 +17,7 @@ import (
 func main() {
 	a := app.MustAWS("verify-poller", app.Needs{Audit: true, Clouds: clouds.FromConfig})
 	stats, _ := a.Store.(keyseal.PollStats)
-	h := &poller.Handler{Tenants: a.Tenants, Interval: a.Config.PollInterval, Sweeps: 2, Log: a.Log, Stats: stats}
+	h := &poller.Handler{Tenants: a.Tenants, Interval: a.Config.PollInterval, Sweeps: 2, Log: a.Log, Stats: stats, Metrics: a.Metrics}
 	if a.Config.PollWorker != "" {
 		h.Fanout = &poller.Fanout{Worker: lambdainvoke.New(a.AWS, a.Config.PollWorker),
 			Concurrency: a.Config.PollConcurrency, MaxGroups: keyseal.PollShards}
