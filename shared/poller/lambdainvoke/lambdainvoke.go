@@ -125,6 +125,7 @@ type Error struct {
 	Message string
 }
 
+// Error names the function, the status, Lambda's error type and message.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("invoke %s: status %d", e.Function, e.StatusCode)
 	if e.Code != "" {
