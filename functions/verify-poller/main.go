@@ -6,7 +6,6 @@ package main
 
 import (
 	"github.com/aws/aws-lambda-go/lambda"
-	lambdasvc "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/keyseal/keyseal/shared/app"
 	"github.com/keyseal/keyseal/shared/app/clouds"
@@ -18,9 +17,9 @@ import (
 func main() {
 	a := app.MustAWS("verify-poller", app.Needs{Audit: true, Clouds: clouds.FromConfig})
 	stats, _ := a.Store.(keyseal.PollStats)
-	h := &poller.Handler{Tenants: a.Tenants, Interval: a.Config.PollInterval, Sweeps: 2, Log: a.Log, Stats: stats}
+	h := &poller.Handler{Tenants: a.Tenants, Interval: a.Config.PollInterval, Sweeps: 2, Log: a.Log, Stats: stats, Metrics: a.Metrics}
 	if a.Config.PollWorker != "" {
-		h.Fanout = &poller.Fanout{Worker: lambdainvoke.New(lambdasvc.NewFromConfig(a.AWS), a.Config.PollWorker),
+		h.Fanout = &poller.Fanout{Worker: lambdainvoke.New(a.AWS, a.Config.PollWorker),
 			Concurrency: a.Config.PollConcurrency, MaxGroups: keyseal.PollShards}
 	}
 	lambda.Start(h.Handle)

@@ -33,6 +33,7 @@ var alarmSpecs = []alarmSpec{
 	{"KMSLatency", "KMSLatency", "Average", "KMS verify latency above 200 ms for 5 minutes.", 1, 5, 200},
 	{"KMSFailures", "KMSFailures", "Sum", "More than 10 KMS failures in 5 minutes.", 5, 1, 10},
 	{"KeyDeliveryFailures", "KeyDeliveryFailures", "Sum", "A webhook delivery exhausted its retries (72 h) and went to the dead-letter queue.", 5, 1, 0},
+	{"PollDispatchErrors", "PollDispatchErrors", "Sum", "The poller could not start a fan-out worker in the last 5 minutes (throttled, refused or unreachable): that group's tenants missed a minute's verification.", 5, 1, 0},
 	{"KeyRotationAge", "KeyRotationAgeDays", "Maximum", "A tenant's active TMK version is older than 90 days: rotate it.", 60, 1, 90},
 }
 

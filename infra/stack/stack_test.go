@@ -803,9 +803,15 @@ func TestAlarms(t *testing.T) {
 					t.Fatalf("alarm %v", p)
 				}
 				got[p["MetricName"].(string)] = p["Statistic"].(string) + ">" + jsonString(p["Threshold"])
+				// A poller fan-out invoke that failed: any in 5 minutes; a
+				// minute without fan-out reports nothing, which is fine.
+				if p["MetricName"] == "PollDispatchErrors" && (p["Period"] != 300.0 || p["EvaluationPeriods"] != 1.0 ||
+					p["ComparisonOperator"] != "GreaterThanThreshold" || p["TreatMissingData"] != "notBreaching" || len(jsonString(p["OKActions"])) < 5) {
+					t.Errorf("PollDispatchErrors alarm %v", p)
+				}
 			}
 			want := map[string]string{"SealedTenants": "Maximum>0", "KMSLatency": "Average>200", "KMSFailures": "Sum>10", "KeyRotationAgeDays": "Maximum>90",
-				"KeyDeliveryFailures": "Sum>0"}
+				"KeyDeliveryFailures": "Sum>0", "PollDispatchErrors": "Sum>0"}
 			if jsonString(got) != jsonString(want) {
 				t.Fatalf("alarms %v, want %v", got, want)
 			}

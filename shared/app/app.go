@@ -46,9 +46,12 @@ type App struct {
 	Tenants *tenantkms.Service
 	Deps    *api.Deps
 	// AWS is the aws.Config the Lambda's clients were built from, for a
-	// client only one Lambda uses (the poller's Lambda client); the zero
-	// value outside NewAWS.
-	AWS     aws.Config
+	// request only one Lambda makes (the poller's signed Invoke); the
+	// zero value outside NewAWS.
+	AWS aws.Config
+	// Metrics receives the CloudWatch metrics (the tenant service's,
+	// the poller's dispatch errors); nil emits none.
+	Metrics tenantkms.Metrics
 	closers []func() error
 }
 
@@ -242,7 +245,7 @@ func Assemble(cfg config.Config, log *slog.Logger, p Parts) (*App, error) {
 	waivers := waiver.NewService(p.Store, cfg.Waiver, time.Now)
 	tenants := tenantkms.New(p.Store, p.Providers, tenantkms.Options{CacheTTL: cfg.CacheTTL, KMSTimeout: cfg.KMSTimeout,
 		PlatformKey: p.PlatformKey, Concurrency: cfg.PollConcurrency, Metrics: p.Metrics, Waiver: waivers, Log: log})
-	return &App{Config: cfg, Log: log, Store: p.Store, Tenants: tenants, Deps: &api.Deps{
+	return &App{Config: cfg, Log: log, Store: p.Store, Tenants: tenants, Metrics: p.Metrics, Deps: &api.Deps{
 		Tenants: tenants, Keys: p.Providers, Agents: &agents.Service{Store: p.Store, Now: time.Now},
 		Audit: &audit.Service{Log: p.Store, Anchor: p.Anchor}, Admins: p.Admins, Health: p.Store,
 		StepUp: &auth.StepUp{Tokens: p.Store, Audit: p.Store, MaxAge: cfg.StepUpMaxAge, ACRValues: cfg.StepUpACRValues,

@@ -145,6 +145,13 @@ func TestCloudSDKsOnlyWhereServed(t *testing.T) {
 			t.Errorf("%s links the EventBridge client: %v, want %v", fn, got, want)
 		}
 	}
+	// No Lambda links the SDK's Lambda client: the poller hand-sends its
+	// one Invoke (shared/poller/lambdainvoke), saving its package init.
+	for fn := range serves {
+		if slices.Contains(deps(fn), "github.com/aws/aws-sdk-go-v2/service/lambda") {
+			t.Errorf("%s links the SDK's Lambda client", fn)
+		}
+	}
 	// No Lambda links the SDK's config chain (awsconfig.FromEnv instead),
 	// and only those that assume customer roles link STS.
 	for fn, assumesRoles := range serves {

@@ -48,6 +48,11 @@ const (
 	// exhausted its attempts (3 days of retries) and was dead-lettered.
 	// Alarm: Sum > 0.
 	KeyDeliveryFailures = "KeyDeliveryFailures"
+	// PollDispatchErrors (Count) is emitted once per poller minute that
+	// fans out: the worker invokes that failed (their groups' tenants miss
+	// that minute's sweeps; 0 when every group was queued). Alarm: Sum > 0
+	// in 5 minutes.
+	PollDispatchErrors = "PollDispatchErrors"
 )
 
 // Unit is a CloudWatch metric unit.

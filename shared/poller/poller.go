@@ -42,7 +42,8 @@
 //     minute's begin, however the next plan groups it. SQS redelivery or a
 //     Map's retries would each need the same guard.
 //   - Failure of one group: its invocation is independent of the others;
-//     a throttled or failed invoke is logged and counted (dispatch_errors),
+//     a throttled or failed invoke is logged and counted (dispatch_errors,
+//     and the PollDispatchErrors metric, which an alarm watches),
 //     that group's shards miss one minute's sweeps, and the next minute
 //     plans and dispatches afresh. The dispatcher never takes a failed
 //     group over: its own sweep has the same budget. Push sealing (package
@@ -62,6 +63,7 @@ import (
 	"time"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
+	"github.com/keyseal/keyseal/shared/metrics"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
 
@@ -108,6 +110,9 @@ type Handler struct {
 	// Fanout, when set (with Stats), splits the shards over parallel
 	// invocations once one cannot sweep them in Interval / 2.
 	Fanout *Fanout
+	// Metrics receives metrics.PollDispatchErrors for each minute that
+	// fans out; nil emits none.
+	Metrics tenantkms.Metrics
 
 	mu       sync.Mutex
 	lastPlan [][]int // the previous plan, for a minute whose measurement cannot be read
@@ -229,6 +234,9 @@ func (h *Handler) dispatch(ctx context.Context, start time.Time, res *Result) []
 	wg.Wait()
 	res.Dispatched, res.DispatchErrors = int(queued.Load()), int(failed.Load())
 	if len(groups) > 1 {
+		if h.Metrics != nil {
+			h.Metrics.Emit(metrics.Value{Name: metrics.PollDispatchErrors, Unit: metrics.Count, Values: []float64{float64(res.DispatchErrors)}})
+		}
 		h.Log.Info("poll fan-out", "groups", len(groups), "dispatched", res.Dispatched, "dispatch_errors", res.DispatchErrors,
 			"own_shards", groups[0])
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/keyseal/keyseal/shared/keyseal"
 	"github.com/keyseal/keyseal/shared/localkms"
 	"github.com/keyseal/keyseal/shared/memstore"
+	"github.com/keyseal/keyseal/shared/metrics"
 	"github.com/keyseal/keyseal/shared/poller"
 	"github.com/keyseal/keyseal/shared/tenantkms"
 )
@@ -232,6 +233,34 @@ func (w *fakeWorker) InvokeAsync(_ context.Context, payload []byte) error {
 	return nil
 }
 
+// emitted records the metrics a handler emits.
+type emitted struct {
+	mu     sync.Mutex
+	values []metrics.Value
+}
+
+func (e *emitted) Emit(values ...metrics.Value) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.values = append(e.values, values...)
+}
+
+// of returns the values emitted as name.
+func (e *emitted) of(name string) []float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []float64
+	for _, v := range e.values {
+		if v.Name == name {
+			if v.Unit != metrics.Count {
+				panic(name + " is not a Count")
+			}
+			out = append(out, v.Values...)
+		}
+	}
+	return out
+}
+
 // tenantsOfEveryShard returns ids covering every poll shard.
 func tenantsOfEveryShard() []string {
 	var ids []string
@@ -264,7 +293,8 @@ func TestDispatcherFansOut(t *testing.T) {
 	}
 	worker := &fakeWorker{}
 	h := f.handler()
-	h.Stats, h.Fanout = stats, &poller.Fanout{Worker: worker, Concurrency: 8, MaxGroups: 16}
+	em := &emitted{}
+	h.Stats, h.Fanout, h.Metrics = stats, &poller.Fanout{Worker: worker, Concurrency: 8, MaxGroups: 16}, em
 	minute := time.Now().Truncate(time.Millisecond)
 	ev := fmt.Sprintf(`{"detail-type":"Scheduled Event","source":"aws.events","time":%q,"detail":{}}`, minute.UTC().Format(time.RFC3339Nano))
 	res, err := h.Handle(context.Background(), json.RawMessage(ev))
@@ -273,6 +303,11 @@ func TestDispatcherFansOut(t *testing.T) {
 	}
 	if res.Groups != 3 || res.Dispatched != 2 || res.DispatchErrors != 0 || len(worker.payloads) != 2 {
 		t.Fatalf("plan: %d groups, %d dispatched, %d errors, payloads %+v", res.Groups, res.Dispatched, res.DispatchErrors, worker.payloads)
+	}
+	// A minute that fans out reports its errors, none too: the alarm's
+	// series has data whenever the poller dispatches.
+	if got := em.of(metrics.PollDispatchErrors); !slices.Equal(got, []float64{0}) {
+		t.Fatalf("PollDispatchErrors %v, want [0]", got)
 	}
 	swept := map[string]int{}
 	count := func(shards []int, sweep tenantkms.SweepStats) {
@@ -324,8 +359,9 @@ func newWorker(f fixture, stats keyseal.PollStats) *poller.Handler {
 	return w
 }
 
-// TestOneGroupFailing: a refused worker invoke is counted and logged; the
-// other groups are queued and the dispatcher sweeps its own group as
+// TestOneGroupFailing: a refused worker invoke is counted, logged and
+// emitted as PollDispatchErrors (which an alarm watches); the other groups
+// are queued and the dispatcher sweeps its own group as
 // planned, not the failed one's.
 func TestOneGroupFailing(t *testing.T) {
 	f := newFixture(t, tenantsOfEveryShard()...)
@@ -338,10 +374,14 @@ func TestOneGroupFailing(t *testing.T) {
 	groups := poller.Plan(last, 8, testInterval/2, 16)
 	worker := &fakeWorker{fail: map[int]bool{groups[1][0]: true}}
 	h := f.handler()
-	h.Stats, h.Fanout = stats, &poller.Fanout{Worker: worker, Concurrency: 8, MaxGroups: 16}
+	em := &emitted{}
+	h.Stats, h.Fanout, h.Metrics = stats, &poller.Fanout{Worker: worker, Concurrency: 8, MaxGroups: 16}, em
 	res, err := h.Handle(context.Background(), nil)
 	if err != nil || res.Groups != 3 || res.Dispatched != 1 || res.DispatchErrors != 1 || !slices.Equal(res.Shards, groups[0]) {
 		t.Fatalf("%+v %v", res, err)
+	}
+	if got := em.of(metrics.PollDispatchErrors); !slices.Equal(got, []float64{1}) {
+		t.Fatalf("PollDispatchErrors %v, want [1]", got)
 	}
 	if len(worker.payloads) != 1 || !slices.Equal(worker.payloads[0].Shards, groups[2]) {
 		t.Fatalf("queued %+v, want group 2 %v", worker.payloads, groups[2])

@@ -2,37 +2,52 @@ package lambdainvoke_test
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/keyseal/keyseal/shared/awsconfig"
 	"github.com/keyseal/keyseal/shared/poller/lambdainvoke"
 )
 
+const (
+	accessKey = "AKIDTEST"
+	secretKey = "secret"
+)
+
+// answer is what fakeLambda sends for one request: a status,
+// X-Amzn-ErrorType and a JSON body; hangup closes the connection instead.
+type answer struct {
+	status    int
+	errorType string
+	body      string
+	hangup    bool
+}
+
 // fakeLambda speaks the Lambda Invoke REST protocol on loopback
 // (POST /2015-03-31/functions/{name}/invocations): 202 and an empty body
-// for a queued Event invocation, or the error a test asks for, with the
-// headers and JSON body Lambda sends.
+// for a queued Event invocation, or the answers a test queues, with the
+// headers and JSON body Lambda sends. It checks every request's SigV4
+// signature itself (sigV4Error), independently of the SDK's signer.
 type fakeLambda struct {
 	mu       sync.Mutex
 	requests []*http.Request
 	bodies   []string
-	// fail, when set, is answered instead: status, X-Amzn-ErrorType, body.
-	fail *struct {
-		status    int
-		errorType string
-		body      string
-	}
+	sigErrs  []error
+	answers  []answer // consumed in order; then 202s
 }
 
 func (f *fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,36 +55,111 @@ func (f *fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, r)
 	f.bodies = append(f.bodies, string(body))
-	fail := f.fail
+	f.sigErrs = append(f.sigErrs, sigV4Error(r, body, secretKey, "eu-west-1", "lambda"))
+	a := answer{status: http.StatusAccepted}
+	if len(f.answers) > 0 {
+		a, f.answers = f.answers[0], f.answers[1:]
+	}
 	f.mu.Unlock()
-	w.Header().Set("X-Amzn-RequestId", "c0ffee00-0000-4000-8000-000000000001")
-	if fail != nil {
-		w.Header().Set("X-Amzn-ErrorType", fail.errorType)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(fail.status)
-		io.WriteString(w, fail.body)
+	if a.hangup {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
 		return
 	}
-	w.WriteHeader(http.StatusAccepted)
+	w.Header().Set("X-Amzn-RequestId", "c0ffee00-0000-4000-8000-000000000001")
+	if a.errorType != "" {
+		w.Header().Set("X-Amzn-ErrorType", a.errorType)
+	}
+	if a.body != "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(a.status)
+	io.WriteString(w, a.body)
 }
 
-func client(t *testing.T, f *fakeLambda) *lambda.Client {
+// sigV4Error recomputes r's Signature Version 4 signature from the
+// request as received (the AWS documentation's algorithm: canonical
+// request with the path URI-encoded once more, string to sign, HMAC key
+// chain) and says why it does not match, or nil.
+func sigV4Error(r *http.Request, body []byte, secret, region, service string) error {
+	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ")
+	if !ok {
+		return fmt.Errorf("authorization %q is not SigV4", r.Header.Get("Authorization"))
+	}
+	fields := map[string]string{}
+	for _, kv := range strings.Split(auth, ", ") {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[k] = v
+	}
+	cred := strings.Split(fields["Credential"], "/")
+	if len(cred) != 5 || cred[0] != accessKey || cred[2] != region || cred[3] != service || cred[4] != "aws4_request" {
+		return fmt.Errorf("credential scope %q, want %s/DATE/%s/%s/aws4_request", fields["Credential"], accessKey, region, service)
+	}
+	amzDate := r.Header.Get("X-Amz-Date")
+	if !strings.HasPrefix(amzDate, cred[1]) {
+		return fmt.Errorf("X-Amz-Date %q is not of the scope's date %s", amzDate, cred[1])
+	}
+	signed := strings.Split(fields["SignedHeaders"], ";")
+	for _, must := range []string{"host", "x-amz-date", "x-amz-invocation-type"} {
+		if !slices.Contains(signed, must) {
+			return fmt.Errorf("signed headers %v lack %s", signed, must)
+		}
+	}
+	if r.Header.Get("X-Amz-Security-Token") != "" && !slices.Contains(signed, "x-amz-security-token") {
+		return fmt.Errorf("signed headers %v lack the session token", signed)
+	}
+	var canonHeaders strings.Builder
+	for _, h := range signed {
+		v := r.Header.Get(h)
+		if h == "host" {
+			v = r.Host
+		}
+		fmt.Fprintf(&canonHeaders, "%s:%s\n", h, strings.TrimSpace(v))
+	}
+	segments := strings.Split(r.URL.EscapedPath(), "/")
+	for i, s := range segments {
+		segments[i] = strings.ReplaceAll(s, "%", "%25") // every other byte is unreserved once escaped
+	}
+	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	canonical := strings.Join([]string{r.Method, strings.Join(segments, "/"), r.URL.RawQuery, canonHeaders.String(),
+		fields["SignedHeaders"], sum(body)}, "\n")
+	toSign := strings.Join([]string{"AWS4-HMAC-SHA256", amzDate, strings.Join(cred[1:], "/"), sum([]byte(canonical))}, "\n")
+	mac := func(key []byte, s string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
+	key := mac(mac(mac(mac([]byte("AWS4"+secret), cred[1]), region), service), "aws4_request")
+	if want := hex.EncodeToString(mac(key, toSign)); fields["Signature"] != want {
+		return fmt.Errorf("signature %s, want %s over\n%s", fields["Signature"], want, canonical)
+	}
+	return nil
+}
+
+// config is the aws.Config of an app whose Lambda endpoint is srv's.
+func config(srv *httptest.Server, sessionToken string) aws.Config {
+	return aws.Config{
+		Region:       "eu-west-1",
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, sessionToken),
+		HTTPClient:   srv.Client(),
+		BaseEndpoint: aws.String(srv.URL),
+	}
+}
+
+func invoker(t *testing.T, f *fakeLambda, function, sessionToken string) *lambdainvoke.Invoker {
 	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	return lambda.NewFromConfig(aws.Config{
-		Region:      "eu-west-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		HTTPClient:  srv.Client(),
-	}, func(o *lambda.Options) {
-		o.BaseEndpoint = aws.String(srv.URL)
-		o.RetryMaxAttempts = 1
-	})
+	inv := lambdainvoke.New(config(srv, sessionToken), function)
+	lambdainvoke.SetRetryDelay(inv, time.Millisecond)
+	return inv
 }
 
 func TestInvokeAsyncQueuesAnEventInvocation(t *testing.T) {
 	f := &fakeLambda{}
-	inv := lambdainvoke.New(client(t, f), "keyseal-prod-verify-poller-worker")
+	inv := invoker(t, f, "keyseal-prod-verify-poller-worker", "")
 	payload := `{"shards":[3,7],"start":"2026-12-02T01:17:00Z"}`
 	if err := inv.InvokeAsync(context.Background(), []byte(payload)); err != nil {
 		t.Fatal(err)
@@ -78,63 +168,226 @@ func TestInvokeAsyncQueuesAnEventInvocation(t *testing.T) {
 		t.Fatalf("%d requests, want 1", len(f.requests))
 	}
 	r := f.requests[0]
-	if r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/keyseal-prod-verify-poller-worker/invocations" {
-		t.Errorf("request %s %s", r.Method, r.URL.Path)
+	if r.Method != http.MethodPost || r.URL.EscapedPath() != "/2015-03-31/functions/keyseal-prod-verify-poller-worker/invocations" {
+		t.Errorf("request %s %s", r.Method, r.URL.EscapedPath())
 	}
 	if got := r.Header.Get("X-Amz-Invocation-Type"); got != "Event" {
 		t.Errorf("X-Amz-Invocation-Type %q, want Event", got)
 	}
-	if auth := r.Header.Get("Authorization"); !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=AKIDTEST/") ||
-		!strings.Contains(auth, "/eu-west-1/lambda/aws4_request") {
-		t.Errorf("not SigV4-signed for lambda: %q", auth)
+	if got := r.Header.Get("X-Amz-Security-Token"); got != "" {
+		t.Errorf("X-Amz-Security-Token %q without a session token", got)
 	}
-	var got map[string]any
-	if err := json.Unmarshal([]byte(f.bodies[0]), &got); err != nil || f.bodies[0] != payload {
-		t.Errorf("body %q (%v), want the payload as is", f.bodies[0], err)
+	if f.sigErrs[0] != nil {
+		t.Errorf("not a valid SigV4 signature for lambda in eu-west-1: %v", f.sigErrs[0])
+	}
+	if f.bodies[0] != payload {
+		t.Errorf("body %q, want the payload as is", f.bodies[0])
+	}
+}
+
+// TestInvokeAsyncEscapesAnARN: a full ARN is one path segment, its colons
+// escaped as the SDK escapes them (and signed as sent).
+func TestInvokeAsyncEscapesAnARN(t *testing.T) {
+	f := &fakeLambda{}
+	arn := "arn:aws:lambda:eu-west-1:111122223333:function:keyseal-prod-verify-poller-worker"
+	if err := invoker(t, f, arn, "").InvokeAsync(context.Background(), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	r := f.requests[0]
+	if want := "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A111122223333%3Afunction%3Akeyseal-prod-verify-poller-worker/invocations"; r.URL.EscapedPath() != want {
+		t.Errorf("path %s, want %s", r.URL.EscapedPath(), want)
+	}
+	if r.URL.Path != "/2015-03-31/functions/"+arn+"/invocations" {
+		t.Errorf("path decodes to %s", r.URL.Path)
+	}
+	if f.sigErrs[0] != nil {
+		t.Errorf("signature: %v", f.sigErrs[0])
+	}
+}
+
+// TestInvokeAsyncCarriesTheBodyIntact: bytes JSON would re-encode, and a
+// body larger than one read, arrive as given and are what is signed.
+func TestInvokeAsyncCarriesTheBodyIntact(t *testing.T) {
+	f := &fakeLambda{}
+	payload := `{"shards":[0, 15],"start":"2026-12-02T01:17:00.123456789+01:00","note":"\u00e9 <&> ` + strings.Repeat("x", 70_000) + `"}`
+	if err := invoker(t, f, "fn", "").InvokeAsync(context.Background(), []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if f.bodies[0] != payload {
+		t.Errorf("body of %d bytes differs from the %d-byte payload", len(f.bodies[0]), len(payload))
+	}
+	if f.requests[0].ContentLength != int64(len(payload)) {
+		t.Errorf("Content-Length %d, want %d", f.requests[0].ContentLength, len(payload))
+	}
+	if f.sigErrs[0] != nil {
+		t.Errorf("signature: %v", f.sigErrs[0])
+	}
+}
+
+// TestInvokeAsyncSendsTheSessionToken: the execution role's credentials
+// are temporary; Lambda refuses them without their token, which must be
+// signed too.
+func TestInvokeAsyncSendsTheSessionToken(t *testing.T) {
+	f := &fakeLambda{}
+	if err := invoker(t, f, "fn", "the-session-token").InvokeAsync(context.Background(), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.requests[0].Header.Get("X-Amz-Security-Token"); got != "the-session-token" {
+		t.Errorf("X-Amz-Security-Token %q", got)
+	}
+	if f.sigErrs[0] != nil {
+		t.Errorf("signature: %v", f.sigErrs[0])
 	}
 }
 
 func TestInvokeAsyncErrors(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		status    int
-		errorType string
-		body      string
-		is        func(error) bool
+		name     string
+		answer   answer
+		requests int // one retry of a throttle or a server error
+		code     string
+		message  string
 	}{
-		{"throttled", 429, "TooManyRequestsException",
-			`{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}`,
-			func(err error) bool { var e *types.TooManyRequestsException; return errors.As(err, &e) }},
-		{"no such function", 404, "ResourceNotFoundException",
-			`{"Type":"User","message":"Function not found: arn:aws:lambda:eu-west-1:111122223333:function:nope"}`,
-			func(err error) bool { var e *types.ResourceNotFoundException; return errors.As(err, &e) }},
-		{"not allowed", 403, "AccessDeniedException",
-			`{"Message":"User: arn:aws:sts::111122223333:assumed-role/x is not authorized to perform: lambda:InvokeFunction"}`,
-			func(err error) bool { return strings.Contains(err.Error(), "AccessDenied") }},
+		{"throttled", answer{429, "TooManyRequestsException",
+			`{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}`, false},
+			2, "TooManyRequestsException", "Rate Exceeded."},
+		{"no such function", answer{404, "ResourceNotFoundException",
+			`{"Type":"User","message":"Function not found: arn:aws:lambda:eu-west-1:111122223333:function:nope"}`, false},
+			1, "ResourceNotFoundException", "Function not found: arn:aws:lambda:eu-west-1:111122223333:function:nope"},
+		{"not allowed", answer{403, "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+			`{"Message":"User: arn:aws:sts::111122223333:assumed-role/x is not authorized to perform: lambda:InvokeFunction"}`, false},
+			1, "AccessDeniedException", "User: arn:aws:sts::111122223333:assumed-role/x is not authorized to perform: lambda:InvokeFunction"},
+		{"type in the body only", answer{400, "", `{"__type":"com.amazonaws.lambda#InvalidRequestContentException","Message":"Could not parse request body"}`, false},
+			1, "InvalidRequestContentException", "Could not parse request body"},
+		{"service error", answer{503, "ServiceException", `{"Type":"Service","message":"Internal error"}`, false},
+			2, "ServiceException", "Internal error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeLambda{}
-			f.fail = &struct {
-				status    int
-				errorType string
-				body      string
-			}{tc.status, tc.errorType, tc.body}
-			err := lambdainvoke.New(client(t, f), "nope").InvokeAsync(context.Background(), []byte(`{}`))
-			if err == nil || !tc.is(err) || !strings.Contains(err.Error(), "invoke nope") {
-				t.Fatalf("error %v", err)
+			f := &fakeLambda{answers: []answer{tc.answer, tc.answer}}
+			err := invoker(t, f, "nope", "").InvokeAsync(context.Background(), []byte(`{}`))
+			var e *lambdainvoke.Error
+			if !errors.As(err, &e) || e.Function != "nope" || e.StatusCode != tc.answer.status || e.Code != tc.code || e.Message != tc.message {
+				t.Fatalf("error %#v (%v)", e, err)
+			}
+			for _, want := range []string{"invoke nope", fmt.Sprint(tc.answer.status), tc.code, tc.message} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+			if len(f.requests) != tc.requests {
+				t.Errorf("%d requests, want %d", len(f.requests), tc.requests)
 			}
 		})
+	}
+}
+
+// TestInvokeAsyncRetriesOnce: a throttle, a server error or a closed
+// connection is retried once, and a second success is a success.
+func TestInvokeAsyncRetriesOnce(t *testing.T) {
+	for name, first := range map[string]answer{
+		"throttled":         {status: 429, errorType: "TooManyRequestsException"},
+		"server error":      {status: 500, errorType: "ServiceException"},
+		"connection closed": {hangup: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeLambda{answers: []answer{first}}
+			if err := invoker(t, f, "fn", "").InvokeAsync(context.Background(), []byte(`{"n":1}`)); err != nil {
+				t.Fatal(err)
+			}
+			if len(f.requests) != 2 || f.bodies[1] != `{"n":1}` || f.sigErrs[1] != nil {
+				t.Fatalf("%d requests, retry body %q, signature %v", len(f.requests), f.bodies[len(f.bodies)-1], f.sigErrs[len(f.sigErrs)-1])
+			}
+		})
+	}
+	f := &fakeLambda{answers: []answer{{hangup: true}, {hangup: true}, {hangup: true}}}
+	if err := invoker(t, f, "fn", "").InvokeAsync(context.Background(), []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "invoke fn") {
+		t.Fatalf("two closed connections: %v", err)
+	}
+	if len(f.requests) != 2 {
+		t.Fatalf("%d requests, want 2", len(f.requests))
 	}
 }
 
 // TestInvokeAsyncRefusesANonQueuedAnswer: a 200 (a synchronous invocation
 // answered) is not the queued invocation the fan-out asked for.
 func TestInvokeAsyncRefusesANonQueuedAnswer(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, `null`) }))
-	defer srv.Close()
-	c := lambda.NewFromConfig(aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		HTTPClient: srv.Client()}, func(o *lambda.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	if err := lambdainvoke.New(c, "fn").InvokeAsync(context.Background(), []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "status 200") {
+	f := &fakeLambda{answers: []answer{{status: 200, body: `null`}}}
+	if err := invoker(t, f, "fn", "").InvokeAsync(context.Background(), []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "status 200") {
 		t.Fatalf("error %v, want status 200 refused", err)
+	}
+}
+
+// TestInvokeAsyncStopsWithItsContext: a request Lambda does not answer
+// ends when the dispatcher's context does, and is not retried.
+func TestInvokeAsyncStopsWithItsContext(t *testing.T) {
+	arrived, release := make(chan struct{}, 2), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lambdainvoke.New(config(srv, ""), "fn").InvokeAsync(ctx, []byte(`{}`)) }()
+	<-arrived
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "invoke fn") {
+			t.Fatalf("error %v, want the cancellation, naming the function", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("InvokeAsync did not return after its context was canceled")
+	}
+	if len(arrived) != 0 {
+		t.Fatal("a canceled invoke was retried")
+	}
+}
+
+// recorder is an aws.HTTPClient that answers 202 and keeps the URLs.
+type recorder struct{ urls []string }
+
+func (r *recorder) Do(req *http.Request) (*http.Response, error) {
+	r.urls = append(r.urls, req.URL.String())
+	return &http.Response{StatusCode: http.StatusAccepted, Body: http.NoBody, Header: http.Header{}}, nil
+}
+
+// TestEndpoints: the endpoint comes from where the SDK's Lambda client
+// would take it in a config from shared/awsconfig: AWS_ENDPOINT_URL_LAMBDA,
+// then AWS_ENDPOINT_URL (LocalStack), then the region's public endpoint.
+func TestEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "https://lambda.eu-west-1.amazonaws.com/2015-03-31/functions/fn/invocations"},
+		{map[string]string{"AWS_ENDPOINT_URL": "http://localhost:4566"}, "http://localhost:4566/2015-03-31/functions/fn/invocations"},
+		{map[string]string{"AWS_ENDPOINT_URL": "http://localhost:4566/", "AWS_ENDPOINT_URL_LAMBDA": "http://lambda.local:9001"},
+			"http://lambda.local:9001/2015-03-31/functions/fn/invocations"},
+		{map[string]string{"AWS_ENDPOINT_URL": "http://localhost:4566/", "AWS_ENDPOINT_URL_DYNAMODB": "http://ddb.local:8000"},
+			"http://localhost:4566/2015-03-31/functions/fn/invocations"},
+		{map[string]string{"AWS_ENDPOINT_URL": "http://localhost:4566", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"},
+			"https://lambda.eu-west-1.amazonaws.com/2015-03-31/functions/fn/invocations"},
+	} {
+		env := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		cfg, err := awsconfig.FromEnv(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		cfg.HTTPClient = rec
+		if err := lambdainvoke.New(cfg, "fn").InvokeAsync(context.Background(), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.urls) != 1 || rec.urls[0] != tc.want {
+			t.Errorf("%v: requests %v, want %s", tc.env, rec.urls, tc.want)
+		}
 	}
 }
