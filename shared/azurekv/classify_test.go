@@ -65,7 +65,7 @@ func TestClassify(t *testing.T) {
 		{"403 from a firewall, no JSON", responseError(403, nil, "Forbidden"), true, keyseal.ReasonAccessDenied, "Forbidden", ""},
 		{"dial refused", fmt.Errorf("POST: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), false, keyseal.ReasonUnreachable, "NetworkError", ""},
 		{"deadline", fmt.Errorf("POST: %w", context.DeadlineExceeded), false, keyseal.ReasonUnreachable, "Timeout", ""},
-		// Token requests Entra refused, from the real azidentity credential
+		// Token requests Entra refused, from keyseal's Entra credential
 		// against the Entra fake: keyseal's own secret is never a seal; its
 		// app gone from the customer's tenant is.
 		{"own secret invalid (AADSTS7000215)", entraRefused(t, entrafake.TenantOK, "wrong-secret"), false, keyseal.ReasonUnreachable, keyseal.CodeOwnCredentialsRejected, "AADSTS7000215"},

@@ -9,7 +9,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 )
 
@@ -48,9 +47,8 @@ type CredentialsConfig struct {
 	// MinReread is the least time between two reads of a refused secret
 	// (a minute when zero).
 	MinReread time.Duration
-	// Options are the credentials' client options (Entra's authority,
-	// transport); retries are turned off on a copy.
-	Options *azidentity.ClientSecretCredentialOptions
+	// Options say where Entra is (its authority host, the HTTP client).
+	Options *EntraOptions
 	Now     func() time.Time
 }
 
@@ -66,7 +64,7 @@ type Credentials struct {
 	mu       sync.Mutex
 	secret   string
 	lastRead time.Time
-	byTenant map[string]*azidentity.ClientSecretCredential
+	byTenant map[string]azcore.TokenCredential
 }
 
 // NewCredentials reads the secret once, so a missing or unreadable one is
@@ -78,13 +76,7 @@ func NewCredentials(ctx context.Context, cfg CredentialsConfig) (*Credentials, e
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	var o azidentity.ClientSecretCredentialOptions
-	if cfg.Options != nil {
-		o = *cfg.Options
-	}
-	o.Retry = noRetries
-	cfg.Options = &o
-	c := &Credentials{cfg: cfg, byTenant: map[string]*azidentity.ClientSecretCredential{}}
+	c := &Credentials{cfg: cfg, byTenant: map[string]azcore.TokenCredential{}}
 	secret, err := c.read(ctx)
 	if err != nil {
 		return nil, err
@@ -117,13 +109,13 @@ func (c *Credentials) For(tenantID string) (azcore.TokenCredential, error) {
 }
 
 // current returns the tenant's credential built from the current secret.
-func (c *Credentials) current(tenantID string) (*azidentity.ClientSecretCredential, error) {
+func (c *Credentials) current(tenantID string) (azcore.TokenCredential, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cred, ok := c.byTenant[tenantID]; ok {
 		return cred, nil
 	}
-	cred, err := azidentity.NewClientSecretCredential(tenantID, c.cfg.ClientID, c.secret, c.cfg.Options)
+	cred, err := NewClientSecretCredential(tenantID, c.cfg.ClientID, c.secret, c.cfg.Options)
 	if err != nil {
 		return nil, fmt.Errorf("azure-kv: credential for tenant %s: %w", tenantID, err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/keyseal/keyseal/shared/azurekv"
 	"github.com/keyseal/keyseal/shared/azurekv/azurekvfake"
@@ -25,14 +24,14 @@ const (
 
 var vaultScope = policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}}
 
-// entraRefused is the error the real azidentity credential returns when
-// the Entra fake, with tenant in state, is sent secret.
+// entraRefused is the error keyseal's Entra credential returns when the
+// Entra fake, with tenant in state, is sent secret.
 func entraRefused(t *testing.T, state, secret string) error {
 	t.Helper()
 	entra := entrafake.New(t, "good-secret")
 	entra.Expire("expired-secret")
 	entra.SetTenant(challengeTenant, state)
-	cred, err := azidentity.NewClientSecretCredential(challengeTenant, appID, secret, entra.Options())
+	cred, err := azurekv.NewClientSecretCredential(challengeTenant, appID, secret, entra.Options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +68,7 @@ func newCredentials(t *testing.T, entra *entrafake.Server, src *secrets, c *cloc
 
 // TestRotatedSecretIsReadAgain: after the operator rotates the secret in
 // Secrets Manager, the first refusal of the old one makes keyseal read
-// the new one and carry on, through the real azidentity and azkeys code.
+// the new one and carry on, through keyseal's Entra credential and azkeys.
 func TestRotatedSecretIsReadAgain(t *testing.T) {
 	entra, kv := entrafake.New(t, old), azurekvfake.New(t)
 	src, c := &secrets{value: old}, &clock{time.Unix(1e9, 0)}

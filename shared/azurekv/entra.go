@@ -9,8 +9,7 @@ import (
 
 	"github.com/keyseal/keyseal/shared/internal/lazyre"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"golang.org/x/oauth2"
 
 	"github.com/keyseal/keyseal/shared/keyseal"
 )
@@ -46,24 +45,21 @@ type entraError struct {
 }
 
 // entraRefusal returns the AADSTS code and description of a token request
-// Entra refused, ok false when err is no *azidentity.AuthenticationFailedError.
+// Entra refused, ok false when err holds no *oauth2.RetrieveError (the
+// token endpoint's answer).
 func entraRefusal(err error) (code int, description string, ok bool) {
-	var afe *azidentity.AuthenticationFailedError
-	if !errors.As(err, &afe) {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
 		return 0, "", false
 	}
 	var body entraError
-	if afe.RawResponse != nil {
-		if b, perr := runtime.Payload(afe.RawResponse); perr == nil {
-			_ = json.Unmarshal(b, &body) // not JSON: only the text below is left
-		}
-	}
+	_ = json.Unmarshal(re.Body, &body) // not JSON: only the text below is left
 	if len(body.Codes) > 0 {
 		return body.Codes[0], firstLine(body.Description), true
 	}
 	text := body.Description
 	if text == "" {
-		text = afe.Error()
+		text = re.Error()
 	}
 	if m := aadstsInText.FindStringSubmatch(text); m != nil {
 		fmt.Sscan(m[1], &code)

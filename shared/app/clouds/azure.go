@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -20,14 +19,14 @@ import (
 // azureOptions are the Entra credential and azkeys pipeline options
 // (WithAzureOptions).
 type azureOptions struct {
-	identity *azidentity.ClientSecretCredentialOptions
+	identity *azurekv.EntraOptions
 	keys     *azkeys.ClientOptions
 }
 
 // WithAzureOptions replaces the Entra credential options (authority,
 // transport) and the azkeys pipeline options (azurekv.ClientOptions when
 // nil).
-func WithAzureOptions(identity *azidentity.ClientSecretCredentialOptions, keys *azkeys.ClientOptions) Option {
+func WithAzureOptions(identity *azurekv.EntraOptions, keys *azkeys.ClientOptions) Option {
 	return func(o *cloudOptions) { o.azure = azureOptions{identity, keys} }
 }
 

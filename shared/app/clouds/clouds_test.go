@@ -116,7 +116,7 @@ const (
 
 // TestProvidersAzureSecretFromSecretsManager: the client secret is
 // read from Secrets Manager (plain, or {"client_secret": ...}), and the
-// provider wraps and unwraps through real azidentity (the Entra fake takes
+// provider wraps and unwraps through keyseal's Entra credential (the Entra fake takes
 // only that secret) and azkeys; a missing secret is a startup error
 // naming the ARN, never a value.
 func TestProvidersAzureSecretFromSecretsManager(t *testing.T) {

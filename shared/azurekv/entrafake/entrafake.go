@@ -1,7 +1,8 @@
 // Package entrafake is an httptest TLS stand-in for the Microsoft Entra
-// token endpoint keyseal's client-secret credential calls (OpenID
-// discovery and the client-credentials grant), so tests run the real
-// azidentity code, Entra's AADSTS error bodies included. It issues
+// token endpoint keyseal's client-secret credential calls (the v2.0
+// client-credentials grant; OpenID discovery too), so tests run keyseal's
+// real credential over golang.org/x/oauth2, Entra's AADSTS error bodies
+// included. It issues
 // azurekvfake.Token, the token the Key Vault fake accepts.
 package entrafake
 
@@ -14,10 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
+	"github.com/keyseal/keyseal/shared/azurekv"
 	"github.com/keyseal/keyseal/shared/azurekv/azurekvfake"
 )
 
@@ -48,16 +46,10 @@ func New(t testing.TB, secret string) *Server {
 	return s
 }
 
-// Options are azidentity options reaching the fake: its authority host
-// and a transport trusting its certificate; retries off, so each refusal
-// surfaces as Entra sent it.
-func (s *Server) Options() *azidentity.ClientSecretCredentialOptions {
-	o := &azidentity.ClientSecretCredentialOptions{DisableInstanceDiscovery: true}
-	o.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: s.srv.URL + "/",
-		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
-	o.Transport = s.srv.Client()
-	o.Retry.MaxRetries = -1
-	return o
+// Options point keyseal's Entra credential at the fake: its authority
+// host and a client trusting its certificate.
+func (s *Server) Options() *azurekv.EntraOptions {
+	return &azurekv.EntraOptions{AuthorityHost: s.srv.URL + "/", HTTPClient: s.srv.Client()}
 }
 
 // Accept makes secret valid (a rotation adds the new one).
@@ -120,6 +112,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant, state str
 	case state == TenantNoConsent:
 		refuse(w, 400, "invalid_grant", 65001, fmt.Sprintf("The user or administrator has not consented to use the application with ID '%s'. Send an interactive authorization request for this user and resource.", app))
 	default:
+		w.Header().Set("Content-Type", "application/json; charset=utf-8") // as Entra: a form-encoded reader finds no token
 		_ = json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
 			"access_token": azurekvfake.Token})
 	}
@@ -136,5 +129,3 @@ func refuse(w http.ResponseWriter, status int, oauthErr string, code int, msg st
 		"error_uri": fmt.Sprintf("https://login.microsoftonline.com/error?code=%d", code),
 	})
 }
-
-var _ azcore.TokenCredential = (*azidentity.ClientSecretCredential)(nil)
