@@ -168,3 +168,32 @@ func TestClientOptionsTurnRetriesOff(t *testing.T) {
 	_, err := p.Wrap(context.Background(), key, []byte("tmk"), ec)
 	wantKMS(t, "Wrap", err, false, keyseal.ReasonUnreachable, "Throttled")
 }
+
+// TestClientSecretCredentialCachesPerScope: a token is asked for once per
+// scope set and reused until it nears expiry, and a tenant id that is not
+// one is refused before any request.
+func TestClientSecretCredentialCachesPerScope(t *testing.T) {
+	entra := entrafake.New(t, old)
+	cred, err := azurekv.NewClientSecretCredential(challengeTenant, appID, old, entra.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		tok, err := cred.GetToken(context.Background(), vaultScope)
+		if err != nil || tok.Token != azurekvfake.Token || time.Until(tok.ExpiresOn) < 50*time.Minute {
+			t.Fatalf("GetToken = %+v, %v", tok, err)
+		}
+	}
+	if n := entra.Requests(); n != 1 {
+		t.Fatalf("%d token requests for one scope, want 1", n)
+	}
+	if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://managedhsm.azure.net/.default"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := entra.Requests(); n != 2 {
+		t.Fatalf("%d token requests for two scopes, want 2", n)
+	}
+	if _, err := azurekv.NewClientSecretCredential("../evil", appID, old, entra.Options()); err == nil {
+		t.Fatal("a tenant id with a path in it was taken")
+	}
+}
