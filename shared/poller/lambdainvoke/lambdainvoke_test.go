@@ -2,15 +2,11 @@ package lambdainvoke_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/keyseal/keyseal/shared/awsconfig"
+	"github.com/keyseal/keyseal/shared/awsconfig/awsreq/awsreqtest"
 	"github.com/keyseal/keyseal/shared/poller/lambdainvoke"
 )
 
@@ -41,7 +38,7 @@ type answer struct {
 // (POST /2015-03-31/functions/{name}/invocations): 202 and an empty body
 // for a queued Event invocation, or the answers a test queues, with the
 // headers and JSON body Lambda sends. It checks every request's SigV4
-// signature itself (sigV4Error), independently of the SDK's signer.
+// signature itself (awsreqtest.SigV4Error), independently of the SDK's signer.
 type fakeLambda struct {
 	mu       sync.Mutex
 	requests []*http.Request
@@ -55,7 +52,7 @@ func (f *fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, r)
 	f.bodies = append(f.bodies, string(body))
-	f.sigErrs = append(f.sigErrs, sigV4Error(r, body, secretKey, "eu-west-1", "lambda"))
+	f.sigErrs = append(f.sigErrs, awsreqtest.SigV4Error(r, body, awsreqtest.Key{AccessKeyID: accessKey, SecretAccessKey: secretKey}, "eu-west-1", "lambda", "x-amz-invocation-type"))
 	a := answer{status: http.StatusAccepted}
 	if len(f.answers) > 0 {
 		a, f.answers = f.answers[0], f.answers[1:]
@@ -77,65 +74,6 @@ func (f *fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(a.status)
 	io.WriteString(w, a.body)
-}
-
-// sigV4Error recomputes r's Signature Version 4 signature from the
-// request as received (the AWS documentation's algorithm: canonical
-// request with the path URI-encoded once more, string to sign, HMAC key
-// chain) and says why it does not match, or nil.
-func sigV4Error(r *http.Request, body []byte, secret, region, service string) error {
-	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ")
-	if !ok {
-		return fmt.Errorf("authorization %q is not SigV4", r.Header.Get("Authorization"))
-	}
-	fields := map[string]string{}
-	for _, kv := range strings.Split(auth, ", ") {
-		k, v, _ := strings.Cut(kv, "=")
-		fields[k] = v
-	}
-	cred := strings.Split(fields["Credential"], "/")
-	if len(cred) != 5 || cred[0] != accessKey || cred[2] != region || cred[3] != service || cred[4] != "aws4_request" {
-		return fmt.Errorf("credential scope %q, want %s/DATE/%s/%s/aws4_request", fields["Credential"], accessKey, region, service)
-	}
-	amzDate := r.Header.Get("X-Amz-Date")
-	if !strings.HasPrefix(amzDate, cred[1]) {
-		return fmt.Errorf("X-Amz-Date %q is not of the scope's date %s", amzDate, cred[1])
-	}
-	signed := strings.Split(fields["SignedHeaders"], ";")
-	for _, must := range []string{"host", "x-amz-date", "x-amz-invocation-type"} {
-		if !slices.Contains(signed, must) {
-			return fmt.Errorf("signed headers %v lack %s", signed, must)
-		}
-	}
-	if r.Header.Get("X-Amz-Security-Token") != "" && !slices.Contains(signed, "x-amz-security-token") {
-		return fmt.Errorf("signed headers %v lack the session token", signed)
-	}
-	var canonHeaders strings.Builder
-	for _, h := range signed {
-		v := r.Header.Get(h)
-		if h == "host" {
-			v = r.Host
-		}
-		fmt.Fprintf(&canonHeaders, "%s:%s\n", h, strings.TrimSpace(v))
-	}
-	segments := strings.Split(r.URL.EscapedPath(), "/")
-	for i, s := range segments {
-		segments[i] = strings.ReplaceAll(s, "%", "%25") // every other byte is unreserved once escaped
-	}
-	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
-	canonical := strings.Join([]string{r.Method, strings.Join(segments, "/"), r.URL.RawQuery, canonHeaders.String(),
-		fields["SignedHeaders"], sum(body)}, "\n")
-	toSign := strings.Join([]string{"AWS4-HMAC-SHA256", amzDate, strings.Join(cred[1:], "/"), sum([]byte(canonical))}, "\n")
-	mac := func(key []byte, s string) []byte {
-		m := hmac.New(sha256.New, key)
-		m.Write([]byte(s))
-		return m.Sum(nil)
-	}
-	key := mac(mac(mac(mac([]byte("AWS4"+secret), cred[1]), region), service), "aws4_request")
-	if want := hex.EncodeToString(mac(key, toSign)); fields["Signature"] != want {
-		return fmt.Errorf("signature %s, want %s over\n%s", fields["Signature"], want, canonical)
-	}
-	return nil
 }
 
 // config is the aws.Config of an app whose Lambda endpoint is srv's.
