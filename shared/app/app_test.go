@@ -106,13 +106,16 @@ func TestAssembleNeedsThePlatformProvider(t *testing.T) {
 // event publisher (no KMS), the webhook deliverer (the platform key only)
 // and key-events (AWS key ARNs only) link neither. No Lambda links gRPC
 // or the protobuf runtime: the Cloud KMS client that brought them cost
-// about 3 ms of every cold start (gcp-kms speaks REST).
+// about 3 ms of every cold start (gcp-kms speaks REST). Nor the SDK's
+// Secrets Manager client: the Azure client secret is read by package
+// secretvalue's own GetSecretValue, saving that client's package init.
 func TestCloudSDKsOnlyWhereServed(t *testing.T) {
 	cloud := []string{"golang.org/x/oauth2/google", "golang.org/x/oauth2/clientcredentials",
 		"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys", "github.com/keyseal/keyseal/shared/gcpkms",
 		"github.com/keyseal/keyseal/shared/azurekv"}
 	never := []string{"google.golang.org/grpc", "google.golang.org/protobuf/proto", "cloud.google.com/go/kms/apiv1",
-		"github.com/Azure/azure-sdk-for-go/sdk/azidentity", "github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"}
+		"github.com/Azure/azure-sdk-for-go/sdk/azidentity", "github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential",
+		"github.com/aws/aws-sdk-go-v2/service/secretsmanager"}
 	deps := func(fn string) []string {
 		out, err := exec.Command("go", "list", "-deps", "github.com/keyseal/keyseal/functions/"+fn).CombinedOutput()
 		if err != nil {
@@ -170,13 +173,13 @@ func TestCloudSDKsOnlyWhereServed(t *testing.T) {
 // TestCloudBuildTagsDropTheSDKs: with -tags keyseal_nogcp the Lambdas
 // that serve every provider link neither Google's auth library nor
 // shared/gcpkms; with keyseal_noazure neither the Azure SDK, shared/azurekv
-// nor the Secrets Manager client (only the Azure secret needs it); with
+// nor the reader of its client secret (shared/awsconfig/secretvalue); with
 // both (make build's dev variant) none of them, and each tag alone leaves
 // the other provider linked.
 func TestCloudBuildTagsDropTheSDKs(t *testing.T) {
 	google := []string{"golang.org/x/oauth2/google", "github.com/keyseal/keyseal/shared/gcpkms"}
 	azure := []string{"golang.org/x/oauth2/clientcredentials", "github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys",
-		"github.com/keyseal/keyseal/shared/azurekv", "github.com/aws/aws-sdk-go-v2/service/secretsmanager"}
+		"github.com/keyseal/keyseal/shared/azurekv", "github.com/keyseal/keyseal/shared/awsconfig/secretvalue"}
 	deps := func(tags, fn string) []string {
 		out, err := exec.Command("go", "list", "-deps", "-tags", tags, "github.com/keyseal/keyseal/functions/"+fn).CombinedOutput()
 		if err != nil {

@@ -7,10 +7,9 @@ import (
 	"fmt"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyseal/keyseal/shared/app"
+	"github.com/keyseal/keyseal/shared/awsconfig/secretvalue"
 	"github.com/keyseal/keyseal/shared/azurekv"
 	"github.com/keyseal/keyseal/shared/config"
 	"github.com/keyseal/keyseal/shared/keyseal"
@@ -40,7 +39,7 @@ func newAzure(ctx context.Context, a config.Azure, clients *app.Clients, o azure
 		if clients == nil {
 			return nil, fmt.Errorf("KEYSEAL_AZURE_CLIENT_SECRET_ARN=%s: no AWS configuration to read it with", a.ClientSecretARN)
 		}
-		sm := secretsmanager.NewFromConfig(clients.Config)
+		sm := secretvalue.New(clients.Config)
 		cc.Secret, cc.Where, cc.Reread = secretReader(sm, a.ClientSecretARN), "KEYSEAL_AZURE_CLIENT_SECRET_ARN="+a.ClientSecretARN, true
 	} else {
 		secret := a.ClientSecret
@@ -58,12 +57,15 @@ func newAzure(ctx context.Context, a config.Azure, clients *app.Clients, o azure
 	return azurekv.New(azurekv.SDKClients(creds.For, keys), azurekv.WithIdentity(a.ClientID)), nil
 }
 
-// SecretsManagerAPI is the slice of Secrets Manager keyseal uses.
+// SecretsManagerAPI is the slice of Secrets Manager keyseal uses: a
+// secret's current string. Package secretvalue sends that one call
+// itself, without the SDK's Secrets Manager client, whose package init
+// every cold start of the Lambdas serving Azure would pay.
 type SecretsManagerAPI interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	GetSecretString(ctx context.Context, secretID string) (string, error)
 }
 
-var _ SecretsManagerAPI = (*secretsmanager.Client)(nil)
+var _ SecretsManagerAPI = (*secretvalue.Client)(nil)
 
 // secretReader reads the Azure client secret from its Secrets Manager
 // secret (the AWSCURRENT version). The secret string is either the client
@@ -71,10 +73,10 @@ var _ SecretsManagerAPI = (*secretsmanager.Client)(nil)
 // console's key/value editor makes); errors name the ARN, never the value.
 func secretReader(sm SecretsManagerAPI, arn string) azurekv.SecretSource {
 	return func(ctx context.Context) (string, error) {
-		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+		s, err := sm.GetSecretString(ctx, arn)
 		if err != nil {
-			return "", fmt.Errorf("GetSecretValue: %w", err)
+			return "", err
 		}
-		return ParseClientSecret(aws.ToString(out.SecretString))
+		return ParseClientSecret(s)
 	}
 }

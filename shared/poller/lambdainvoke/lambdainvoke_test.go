@@ -2,9 +2,6 @@ package lambdainvoke_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/keyseal/keyseal/shared/awsconfig"
+	"github.com/keyseal/keyseal/shared/awsconfig/awsreq/awsreqtest"
 	"github.com/keyseal/keyseal/shared/poller/lambdainvoke"
 )
 
@@ -41,7 +39,7 @@ type answer struct {
 // (POST /2015-03-31/functions/{name}/invocations): 202 and an empty body
 // for a queued Event invocation, or the answers a test queues, with the
 // headers and JSON body Lambda sends. It checks every request's SigV4
-// signature itself (sigV4Error), independently of the SDK's signer.
+// signature itself (awsreqtest.SigV4Error), independently of the SDK's signer.
 type fakeLambda struct {
 	mu       sync.Mutex
 	requests []*http.Request
@@ -55,7 +53,7 @@ func (f *fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, r)
 	f.bodies = append(f.bodies, string(body))
-	f.sigErrs = append(f.sigErrs, sigV4Error(r, body, secretKey, "eu-west-1", "lambda"))
+	f.sigErrs = append(f.sigErrs, awsreqtest.SigV4Error(r, body, awsreqtest.Key{AccessKeyID: accessKey, SecretAccessKey: secretKey}, "eu-west-1", "lambda", "x-amz-invocation-type"))
 	a := answer{status: http.StatusAccepted}
 	if len(f.answers) > 0 {
 		a, f.answers = f.answers[0], f.answers[1:]
@@ -79,63 +77,25 @@ func (f *fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, a.body)
 }
 
-// sigV4Error recomputes r's Signature Version 4 signature from the
-// request as received (the AWS documentation's algorithm: canonical
-// request with the path URI-encoded once more, string to sign, HMAC key
-// chain) and says why it does not match, or nil.
-func sigV4Error(r *http.Request, body []byte, secret, region, service string) error {
-	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ")
-	if !ok {
-		return fmt.Errorf("authorization %q is not SigV4", r.Header.Get("Authorization"))
-	}
-	fields := map[string]string{}
-	for _, kv := range strings.Split(auth, ", ") {
-		k, v, _ := strings.Cut(kv, "=")
-		fields[k] = v
-	}
-	cred := strings.Split(fields["Credential"], "/")
-	if len(cred) != 5 || cred[0] != accessKey || cred[2] != region || cred[3] != service || cred[4] != "aws4_request" {
-		return fmt.Errorf("credential scope %q, want %s/DATE/%s/%s/aws4_request", fields["Credential"], accessKey, region, service)
-	}
-	amzDate := r.Header.Get("X-Amz-Date")
-	if !strings.HasPrefix(amzDate, cred[1]) {
-		return fmt.Errorf("X-Amz-Date %q is not of the scope's date %s", amzDate, cred[1])
-	}
-	signed := strings.Split(fields["SignedHeaders"], ";")
-	for _, must := range []string{"host", "x-amz-date", "x-amz-invocation-type"} {
-		if !slices.Contains(signed, must) {
-			return fmt.Errorf("signed headers %v lack %s", signed, must)
-		}
-	}
-	if r.Header.Get("X-Amz-Security-Token") != "" && !slices.Contains(signed, "x-amz-security-token") {
-		return fmt.Errorf("signed headers %v lack the session token", signed)
-	}
-	var canonHeaders strings.Builder
-	for _, h := range signed {
-		v := r.Header.Get(h)
-		if h == "host" {
-			v = r.Host
-		}
-		fmt.Fprintf(&canonHeaders, "%s:%s\n", h, strings.TrimSpace(v))
-	}
-	segments := strings.Split(r.URL.EscapedPath(), "/")
-	for i, s := range segments {
-		segments[i] = strings.ReplaceAll(s, "%", "%25") // every other byte is unreserved once escaped
-	}
-	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
-	canonical := strings.Join([]string{r.Method, strings.Join(segments, "/"), r.URL.RawQuery, canonHeaders.String(),
-		fields["SignedHeaders"], sum(body)}, "\n")
-	toSign := strings.Join([]string{"AWS4-HMAC-SHA256", amzDate, strings.Join(cred[1:], "/"), sum([]byte(canonical))}, "\n")
-	mac := func(key []byte, s string) []byte {
-		m := hmac.New(sha256.New, key)
-		m.Write([]byte(s))
-		return m.Sum(nil)
-	}
-	key := mac(mac(mac(mac([]byte("AWS4"+secret), cred[1]), region), service), "aws4_request")
-	if want := hex.EncodeToString(mac(key, toSign)); fields["Signature"] != want {
-		return fmt.Errorf("signature %s, want %s over\n%s", fields["Signature"], want, canonical)
-	}
-	return nil
+// seenRequests, seenBodies and seenSigErrs are what the fake has
+// recorded, read under its lock: the race detector cannot see that a
+// record was made before the client read the answer over the socket.
+func (f *fakeLambda) seenRequests() []*http.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests)
+}
+
+func (f *fakeLambda) seenBodies() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.bodies)
+}
+
+func (f *fakeLambda) seenSigErrs() []error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sigErrs)
 }
 
 // config is the aws.Config of an app whose Lambda endpoint is srv's.
@@ -164,10 +124,10 @@ func TestInvokeAsyncQueuesAnEventInvocation(t *testing.T) {
 	if err := inv.InvokeAsync(context.Background(), []byte(payload)); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.requests) != 1 {
-		t.Fatalf("%d requests, want 1", len(f.requests))
+	if len(f.seenRequests()) != 1 {
+		t.Fatalf("%d requests, want 1", len(f.seenRequests()))
 	}
-	r := f.requests[0]
+	r := f.seenRequests()[0]
 	if r.Method != http.MethodPost || r.URL.EscapedPath() != "/2015-03-31/functions/keyseal-prod-verify-poller-worker/invocations" {
 		t.Errorf("request %s %s", r.Method, r.URL.EscapedPath())
 	}
@@ -177,11 +137,11 @@ func TestInvokeAsyncQueuesAnEventInvocation(t *testing.T) {
 	if got := r.Header.Get("X-Amz-Security-Token"); got != "" {
 		t.Errorf("X-Amz-Security-Token %q without a session token", got)
 	}
-	if f.sigErrs[0] != nil {
-		t.Errorf("not a valid SigV4 signature for lambda in eu-west-1: %v", f.sigErrs[0])
+	if f.seenSigErrs()[0] != nil {
+		t.Errorf("not a valid SigV4 signature for lambda in eu-west-1: %v", f.seenSigErrs()[0])
 	}
-	if f.bodies[0] != payload {
-		t.Errorf("body %q, want the payload as is", f.bodies[0])
+	if f.seenBodies()[0] != payload {
+		t.Errorf("body %q, want the payload as is", f.seenBodies()[0])
 	}
 }
 
@@ -193,15 +153,15 @@ func TestInvokeAsyncEscapesAnARN(t *testing.T) {
 	if err := invoker(t, f, arn, "").InvokeAsync(context.Background(), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	r := f.requests[0]
+	r := f.seenRequests()[0]
 	if want := "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A111122223333%3Afunction%3Akeyseal-prod-verify-poller-worker/invocations"; r.URL.EscapedPath() != want {
 		t.Errorf("path %s, want %s", r.URL.EscapedPath(), want)
 	}
 	if r.URL.Path != "/2015-03-31/functions/"+arn+"/invocations" {
 		t.Errorf("path decodes to %s", r.URL.Path)
 	}
-	if f.sigErrs[0] != nil {
-		t.Errorf("signature: %v", f.sigErrs[0])
+	if f.seenSigErrs()[0] != nil {
+		t.Errorf("signature: %v", f.seenSigErrs()[0])
 	}
 }
 
@@ -213,14 +173,14 @@ func TestInvokeAsyncCarriesTheBodyIntact(t *testing.T) {
 	if err := invoker(t, f, "fn", "").InvokeAsync(context.Background(), []byte(payload)); err != nil {
 		t.Fatal(err)
 	}
-	if f.bodies[0] != payload {
-		t.Errorf("body of %d bytes differs from the %d-byte payload", len(f.bodies[0]), len(payload))
+	if f.seenBodies()[0] != payload {
+		t.Errorf("body of %d bytes differs from the %d-byte payload", len(f.seenBodies()[0]), len(payload))
 	}
-	if f.requests[0].ContentLength != int64(len(payload)) {
-		t.Errorf("Content-Length %d, want %d", f.requests[0].ContentLength, len(payload))
+	if f.seenRequests()[0].ContentLength != int64(len(payload)) {
+		t.Errorf("Content-Length %d, want %d", f.seenRequests()[0].ContentLength, len(payload))
 	}
-	if f.sigErrs[0] != nil {
-		t.Errorf("signature: %v", f.sigErrs[0])
+	if f.seenSigErrs()[0] != nil {
+		t.Errorf("signature: %v", f.seenSigErrs()[0])
 	}
 }
 
@@ -232,11 +192,11 @@ func TestInvokeAsyncSendsTheSessionToken(t *testing.T) {
 	if err := invoker(t, f, "fn", "the-session-token").InvokeAsync(context.Background(), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.requests[0].Header.Get("X-Amz-Security-Token"); got != "the-session-token" {
+	if got := f.seenRequests()[0].Header.Get("X-Amz-Security-Token"); got != "the-session-token" {
 		t.Errorf("X-Amz-Security-Token %q", got)
 	}
-	if f.sigErrs[0] != nil {
-		t.Errorf("signature: %v", f.sigErrs[0])
+	if f.seenSigErrs()[0] != nil {
+		t.Errorf("signature: %v", f.seenSigErrs()[0])
 	}
 }
 
@@ -274,8 +234,8 @@ func TestInvokeAsyncErrors(t *testing.T) {
 					t.Errorf("error %q does not name %q", err, want)
 				}
 			}
-			if len(f.requests) != tc.requests {
-				t.Errorf("%d requests, want %d", len(f.requests), tc.requests)
+			if len(f.seenRequests()) != tc.requests {
+				t.Errorf("%d requests, want %d", len(f.seenRequests()), tc.requests)
 			}
 		})
 	}
@@ -294,8 +254,8 @@ func TestInvokeAsyncRetriesOnce(t *testing.T) {
 			if err := invoker(t, f, "fn", "").InvokeAsync(context.Background(), []byte(`{"n":1}`)); err != nil {
 				t.Fatal(err)
 			}
-			if len(f.requests) != 2 || f.bodies[1] != `{"n":1}` || f.sigErrs[1] != nil {
-				t.Fatalf("%d requests, retry body %q, signature %v", len(f.requests), f.bodies[len(f.bodies)-1], f.sigErrs[len(f.sigErrs)-1])
+			if len(f.seenRequests()) != 2 || f.seenBodies()[1] != `{"n":1}` || f.seenSigErrs()[1] != nil {
+				t.Fatalf("%d requests, retry body %q, signature %v", len(f.seenRequests()), f.seenBodies()[len(f.seenBodies())-1], f.seenSigErrs()[len(f.seenSigErrs())-1])
 			}
 		})
 	}
@@ -303,8 +263,8 @@ func TestInvokeAsyncRetriesOnce(t *testing.T) {
 	if err := invoker(t, f, "fn", "").InvokeAsync(context.Background(), []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "invoke fn") {
 		t.Fatalf("two closed connections: %v", err)
 	}
-	if len(f.requests) != 2 {
-		t.Fatalf("%d requests, want 2", len(f.requests))
+	if len(f.seenRequests()) != 2 {
+		t.Fatalf("%d requests, want 2", len(f.seenRequests()))
 	}
 }
 

@@ -1,0 +1,6 @@
+package secretvalue
+
+import "time"
+
+// SetRetryDelay fixes the wait before a client's one retry.
+func SetRetryDelay(c *Client, d time.Duration) { c.retryDelay = func() time.Duration { return d } }
