@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -484,10 +485,14 @@ func testRewrapAfterRevoke(t *testing.T, s keyseal.Store) {
 // retries on ECONFLICT until it wins or the revoke had committed before
 // its attempt; the revoke retries until it lands. However they
 // interleave, version 2 ends revoked with no blob, and no re-wrap is
-// audited after the revoke.
+// audited after the revoke. A loser (its stale version no longer the
+// stored one) conflicts until the revoke lands, however many attempts
+// that takes on a loaded machine: the bound is time, not a count of
+// attempts, and each conflict yields so the revoke gets to run.
 func testRewrapRacesRevoke(t *testing.T, s keyseal.Store) {
-	const rewrappers, maxAttempts = 8, 100
+	const rewrappers, patience = 8, 30 * time.Second
 	ctx := t.Context()
+	deadline := time.Now().Add(patience)
 	tn := createTenant(t, s, "tenant-a")
 	upd := tn.Clone()
 	upd.ActiveVersion = 2
@@ -507,7 +512,7 @@ func testRewrapRacesRevoke(t *testing.T, s keyseal.Store) {
 	for i := range rewrappers {
 		wg.Go(func() {
 			<-start
-			for range maxAttempts {
+			for time.Now().Before(deadline) {
 				afterRevoke := revokeDone.Load()
 				cur, err := s.GetTenant(ctx, "tenant-a")
 				if err != nil {
@@ -524,18 +529,19 @@ func testRewrapRacesRevoke(t *testing.T, s keyseal.Store) {
 					if afterRevoke {
 						return // refused for good: the version is revoked
 					}
+					runtime.Gosched()
 				default:
 					errs[i] = fmt.Errorf("re-wrapper %d: %w", i, err)
 					return
 				}
 			}
-			errs[i] = fmt.Errorf("re-wrapper %d still conflicting after %d attempts", i, maxAttempts)
+			errs[i] = fmt.Errorf("re-wrapper %d still conflicting after %v", i, patience)
 		})
 	}
 	wg.Go(func() {
 		<-start
 		defer revokeDone.Store(true)
-		for range maxAttempts {
+		for time.Now().Before(deadline) {
 			cur, err := s.GetTenant(ctx, "tenant-a")
 			if err != nil {
 				errs[rewrappers] = err
@@ -555,12 +561,13 @@ func testRewrapRacesRevoke(t *testing.T, s keyseal.Store) {
 			case "":
 				return
 			case keyseal.ECONFLICT:
+				runtime.Gosched()
 			default:
 				errs[rewrappers] = fmt.Errorf("revoke: %w", err)
 				return
 			}
 		}
-		errs[rewrappers] = fmt.Errorf("revoke still conflicting after %d attempts", maxAttempts)
+		errs[rewrappers] = fmt.Errorf("revoke still conflicting after %v", patience)
 	})
 	close(start)
 	wg.Wait()
