@@ -14,8 +14,9 @@
 // https://{endpoint prefix}.{region}.amazonaws.com (the aws partition;
 // keyseal deploys nowhere else).
 //
-// A client makes one attempt per Do; retries are its caller's policy
-// (Retryable says which errors may pass on a second attempt).
+// A client makes one attempt per Do; DoRetryOnce adds the one retry both
+// callers want (Retryable says which errors may pass on a second
+// attempt).
 package awsreq
 
 import (
@@ -27,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -79,6 +81,10 @@ func Endpoint(cfg aws.Config, s Service) string {
 
 // Client sends signed requests to one service.
 type Client struct {
+	// RetryDelay is the wait before DoRetryOnce's second attempt (New
+	// sets 100-300 ms, jittered; tests shorten it).
+	RetryDelay func() time.Duration
+
 	service  Service
 	endpoint string
 	region   string
@@ -95,12 +101,13 @@ func New(cfg aws.Config, s Service) *Client {
 		client = &http.Client{}
 	}
 	return &Client{
-		service:  s,
-		endpoint: Endpoint(cfg, s),
-		region:   cfg.Region,
-		creds:    cfg.Credentials,
-		client:   client,
-		signer:   v4.NewSigner(),
+		RetryDelay: func() time.Duration { return 100*time.Millisecond + rand.N(200*time.Millisecond) },
+		service:    s,
+		endpoint:   Endpoint(cfg, s),
+		region:     cfg.Region,
+		creds:      cfg.Credentials,
+		client:     client,
+		signer:     v4.NewSigner(),
 	}
 }
 
@@ -238,6 +245,22 @@ func (c *Client) refusal(op string, resp *http.Response, body []byte) *Error {
 		msg = doc.Message
 	}
 	return &Error{Service: c.service.ID, Operation: op, StatusCode: resp.StatusCode, Code: strings.TrimSpace(code), Message: msg}
+}
+
+// DoRetryOnce is Do, sent once more after RetryDelay when the first
+// attempt's error is Retryable; ctx ending during the wait returns the
+// first attempt's error.
+func (c *Client) DoRetryOnce(ctx context.Context, r Request) (*Response, error) {
+	resp, err := c.Do(ctx, r)
+	if !Retryable(ctx, err) {
+		return resp, err
+	}
+	select {
+	case <-time.After(c.RetryDelay()):
+	case <-ctx.Done():
+		return nil, err
+	}
+	return c.Do(ctx, r)
 }
 
 // Retryable says whether err, an attempt's, may pass on one more: a

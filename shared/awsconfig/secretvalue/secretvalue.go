@@ -25,9 +25,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -40,18 +38,13 @@ var service = awsreq.Service{ID: "Secrets Manager", EndpointPrefix: "secretsmana
 // Client reads secrets with one aws.Config's credentials and endpoint.
 type Client struct {
 	client *awsreq.Client
-	// retryDelay is the wait before the one retry.
-	retryDelay func() time.Duration
 }
 
 // New returns a client with cfg's credentials, region, HTTP client (a
 // plain http.Client when it has none) and endpoint (see the package
 // comment).
 func New(cfg aws.Config) *Client {
-	return &Client{
-		client:     awsreq.New(cfg, service),
-		retryDelay: func() time.Duration { return 100*time.Millisecond + rand.N(200*time.Millisecond) },
-	}
+	return &Client{client: awsreq.New(cfg, service)}
 }
 
 // GetSecretString returns the SecretString of secretID's AWSCURRENT
@@ -82,14 +75,7 @@ func (c *Client) get(ctx context.Context, secretID string) (string, error) {
 		Header:    http.Header{"Content-Type": {"application/x-amz-json-1.1"}, "X-Amz-Target": {"secretsmanager.GetSecretValue"}},
 		Body:      in,
 	}
-	resp, err := c.client.Do(ctx, req)
-	if awsreq.Retryable(ctx, err) {
-		select {
-		case <-time.After(c.retryDelay()):
-			resp, err = c.client.Do(ctx, req)
-		case <-ctx.Done():
-		}
-	}
+	resp, err := c.client.DoRetryOnce(ctx, req)
 	if err != nil {
 		return "", err
 	}

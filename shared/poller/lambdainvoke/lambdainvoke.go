@@ -33,9 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/encoding/httpbinding"
@@ -53,8 +51,6 @@ type Invoker struct {
 	function string
 	path     string // the function's invocations path, escaped
 	client   *awsreq.Client
-	// retryDelay is the wait before the one retry.
-	retryDelay func() time.Duration
 }
 
 // New returns an invoker of function (a name, or a partial or full ARN)
@@ -62,10 +58,9 @@ type Invoker struct {
 // has none) and endpoint (see the package comment).
 func New(cfg aws.Config, function string) *Invoker {
 	return &Invoker{
-		function:   function,
-		path:       "/2015-03-31/functions/" + httpbinding.EscapePath(function, true) + "/invocations",
-		client:     awsreq.New(cfg, service),
-		retryDelay: func() time.Duration { return 100*time.Millisecond + rand.N(200*time.Millisecond) },
+		function: function,
+		path:     "/2015-03-31/functions/" + httpbinding.EscapePath(function, true) + "/invocations",
+		client:   awsreq.New(cfg, service),
 	}
 }
 
@@ -102,34 +97,17 @@ func (e *Error) Error() string {
 // an *Error; a request without an answer is an error naming the function.
 // Either is retried once when it may pass (see the package comment).
 func (i *Invoker) InvokeAsync(ctx context.Context, payload []byte) error {
-	err := i.send(ctx, payload)
-	if !awsreq.Retryable(ctx, err) {
-		return i.named(err)
-	}
-	select {
-	case <-time.After(i.retryDelay()):
-	case <-ctx.Done():
-		return i.named(err)
-	}
-	return i.named(i.send(ctx, payload))
-}
-
-// send makes one signed request; a 2xx but 202 is an *awsreq.Error too.
-func (i *Invoker) send(ctx context.Context, payload []byte) error {
-	resp, err := i.client.Do(ctx, awsreq.Request{
+	resp, err := i.client.DoRetryOnce(ctx, awsreq.Request{
 		Operation: "Invoke",
 		Method:    http.MethodPost,
 		Path:      i.path,
 		Header:    http.Header{"X-Amz-Invocation-Type": {"Event"}, "Content-Type": {"application/octet-stream"}},
 		Body:      payload,
 	})
-	if err != nil {
-		return err
+	if err == nil && resp.StatusCode != http.StatusAccepted {
+		err = &awsreq.Error{Service: service.ID, Operation: "Invoke", StatusCode: resp.StatusCode}
 	}
-	if resp.StatusCode != http.StatusAccepted {
-		return &awsreq.Error{Service: service.ID, Operation: "Invoke", StatusCode: resp.StatusCode}
-	}
-	return nil
+	return i.named(err)
 }
 
 // named is err as this package's: Lambda's refusal an *Error, any other
