@@ -68,6 +68,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// startable skips t in -short mode (it builds every Lambda) and returns
+// the closed loopback address the Lambdas' endpoints point at.
+func startable(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds every Lambda")
+	}
+	closed, err := coldstart.ClosedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return closed
+}
+
 func binaries(tb testing.TB) []coldstart.Binary {
 	tb.Helper()
 	bins, err := build()
@@ -83,13 +97,7 @@ func binaries(tb testing.TB) []coldstart.Binary {
 // stack's environment (no init error, no exit): so what the benchmark
 // times is a real init.
 func TestFakeRuntimeAPI(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every Lambda")
-	}
-	closed, err := coldstart.ClosedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	closed := startable(t)
 	for _, bin := range binaries(t) {
 		var event []byte
 		if bin.Name == coldstart.Minimal {
@@ -125,13 +133,7 @@ var (
 // the full build started with KEYSEAL_GCP_* reaches its first GET /next
 // (Google's client connects on first use, not at init).
 func TestTaggedBuildRefusesAConfiguredProvider(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every Lambda")
-	}
-	closed, err := coldstart.ClosedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	closed := startable(t)
 	var tagged, full coldstart.Binary
 	for _, bin := range binaries(t) {
 		switch {
@@ -187,13 +189,7 @@ const maxKeysealInitBytes = 4 << 10
 // maxKeysealInitBytes (GODEBUG=inittrace=1 counts bytes exactly): the
 // regexps and tables a request may never need are built on first use.
 func TestKeysealPackagesBuildNothingAtInit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every Lambda")
-	}
-	closed, err := coldstart.ClosedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	closed := startable(t)
 	for _, bin := range binaries(t) {
 		res, err := coldstart.Run(context.Background(), bin.Path, append(coldstart.Env(bin.Name, closed), "GODEBUG=inittrace=1"), nil, runTimeout)
 		if err != nil {

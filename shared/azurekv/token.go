@@ -1,6 +1,7 @@
 package azurekv
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,10 +66,7 @@ func NewClientSecretCredential(tenantID, clientID, secret string, o *EntraOption
 	if o != nil {
 		opts = *o
 	}
-	host := opts.AuthorityHost
-	if host == "" {
-		host = DefaultAuthorityHost
-	}
+	host := cmp.Or(opts.AuthorityHost, DefaultAuthorityHost)
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: tokenTimeout}

@@ -2,6 +2,7 @@ package gcpkms
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,22 +32,15 @@ type Endpoints struct {
 	Transport      http.RoundTripper
 }
 
-func (e Endpoints) kms() string { return or(e.KMS, DefaultEndpoint) }
+func (e Endpoints) kms() string { return cmp.Or(e.KMS, DefaultEndpoint) }
 
-func (e Endpoints) iam() string { return or(e.IAMCredentials, DefaultIAMCredentialsEndpoint) }
+func (e Endpoints) iam() string { return cmp.Or(e.IAMCredentials, DefaultIAMCredentialsEndpoint) }
 
 func (e Endpoints) transport() http.RoundTripper {
 	if e.Transport == nil {
 		return http.DefaultTransport
 	}
 	return e.Transport
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // Client returns a Cloud KMS client that authenticates with keyseal's own

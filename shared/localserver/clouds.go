@@ -1,7 +1,6 @@
 package localserver
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -70,7 +69,7 @@ type cloudsFile struct {
 // StartClouds starts both fakes on loopback, restores the keys saved in
 // dataDir/dev-clouds.json (when dataDir is not ""), and makes the demo
 // keys DevGCPKeyName and DevAzureKeyURL when missing.
-func StartClouds(ctx context.Context, dataDir string) (_ *Clouds, err error) {
+func StartClouds(dataDir string) (_ *Clouds, err error) {
 	c := &Clouds{}
 	if dataDir != "" {
 		c.path = filepath.Join(dataDir, "dev-clouds.json")

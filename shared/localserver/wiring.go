@@ -128,7 +128,7 @@ func Wire(ctx context.Context, getenv config.Getenv, mode, dataDir string) (*app
 	log := app.NewLogger(cfg.LogLevel)
 	l := &Local{Mode: mode, Issuer: issuer, Push: push}
 	if withClouds {
-		if l.Clouds, err = StartClouds(ctx, dataDir); err != nil {
+		if l.Clouds, err = StartClouds(dataDir); err != nil {
 			return nil, nil, err
 		}
 	}

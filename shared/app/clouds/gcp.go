@@ -40,7 +40,8 @@ var gcpCredentialTypes = []google.CredentialsType{google.ExternalAccount, google
 // type the JSON declares, and refreshes the token.
 func newGCP(ctx context.Context, g config.GCP, e gcpOptions) (keyseal.Provider, error) {
 	var head struct {
-		Type google.CredentialsType `json:"type"`
+		Type       google.CredentialsType `json:"type"`
+		PrivateKey string                 `json:"private_key"`
 	}
 	if err := json.Unmarshal([]byte(g.Credentials), &head); err != nil {
 		return nil, errors.New("not a credentials JSON object")
@@ -49,7 +50,7 @@ func newGCP(ctx context.Context, g config.GCP, e gcpOptions) (keyseal.Provider, 
 		return nil, fmt.Errorf("credential type %q is not accepted", head.Type)
 	}
 	if head.Type == google.ServiceAccount {
-		if err := checkPrivateKey([]byte(g.Credentials)); err != nil {
+		if err := checkPrivateKey(head.PrivateKey); err != nil {
 			return nil, err
 		}
 	}
@@ -62,18 +63,12 @@ func newGCP(ctx context.Context, g config.GCP, e gcpOptions) (keyseal.Provider, 
 		gcpkms.WithIdentity(g.ServiceAccount)), nil
 }
 
-// checkPrivateKey parses a service account JSON's private_key, which
+// checkPrivateKey parses a service account's private_key, which
 // golang.org/x/oauth2 reads only when it first signs: a broken key fails
 // the process at init, as every other malformed setting does. The error
 // never holds the key.
-func checkPrivateKey(credentials []byte) error {
-	var sa struct {
-		PrivateKey string `json:"private_key"`
-	}
-	if err := json.Unmarshal(credentials, &sa); err != nil {
-		return errors.New("not a credentials JSON object")
-	}
-	b, _ := pem.Decode([]byte(sa.PrivateKey))
+func checkPrivateKey(key string) error {
+	b, _ := pem.Decode([]byte(key))
 	if b == nil {
 		return errors.New("the service_account's private_key is not PEM")
 	}

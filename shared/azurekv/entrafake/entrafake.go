@@ -1,6 +1,6 @@
 // Package entrafake is an httptest TLS stand-in for the Microsoft Entra
 // token endpoint keyseal's client-secret credential calls (the v2.0
-// client-credentials grant; OpenID discovery too), so tests run keyseal's
+// client-credentials grant), so tests run keyseal's
 // real credential over golang.org/x/oauth2, Entra's AADSTS error bodies
 // included. It issues
 // azurekvfake.Token, the token the Key Vault fake accepts.
@@ -79,12 +79,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 	case state == TenantGone:
 		refuse(w, 400, "invalid_request", 90002, fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
-	case rest == "v2.0/.well-known/openid-configuration":
-		base := s.srv.URL + "/" + tenant
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"token_endpoint": base + "/oauth2/v2.0/token", "authorization_endpoint": base + "/oauth2/v2.0/authorize",
-			"issuer": base + "/v2.0", "token_endpoint_auth_methods_supported": []string{"client_secret_post"},
-		})
 	case rest == "oauth2/v2.0/token" && r.Method == http.MethodPost:
 		s.token(w, r, tenant, state)
 	default:
